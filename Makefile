@@ -1,0 +1,59 @@
+# The single entry point: `make run` (demo + Dagster UI) and `make test` (whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_LAKE := data/lake
+DEMO_START := 2026-01-01
+DEMO_DAYS := 14
+HOST := 127.0.0.1
+PORT := 3000
+
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+
+.PHONY: install java chromium run demo-lake test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) java
+
+# PySpark 4 needs Java 17+; install Debian's headless JRE where it is missing or too old.
+java:
+	@if ! java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])'; then \
+		echo "installing openjdk-17-jre-headless for Spark"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; \
+	fi
+
+# Browser tests drive Debian's chromium (Playwright's own browser download does not work here).
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "installing chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+demo-lake: install
+	@if [ ! -d $(DEMO_LAKE) ]; then \
+		echo "generating a $(DEMO_DAYS)-day demo lake in $(DEMO_LAKE)"; \
+		$(BIN)/adrecon-simulate --lake $(DEMO_LAKE) --serving-db data/serving.duckdb \
+			--start $(DEMO_START) --days $(DEMO_DAYS) --emissions-per-day 200000 --seed 7; \
+	fi
+
+run: install demo-lake
+	cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+	ADRECON_START_DATE=$(DEMO_START) $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+
+test: install chromium
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check adrecon_assets adrecon_assets_tests benchmarks
+	$(BIN)/ruff format --check adrecon_assets adrecon_assets_tests benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) data/warehouse

@@ -1,0 +1,71 @@
+"""Stage 1: validated, typed copies of a day of the lake (raw_clicks, raw_emissions)."""
+
+
+import dagster as dg
+
+from adrecon_assets.assets.common import ASSET_RETRY_POLICY, engine_kinds, run_engine_step
+from adrecon_assets.checks.lake import lake_check_results, lake_check_specs
+from adrecon_assets.partitions import daily_partitions, parse_day
+from adrecon_assets.resources.engine import EngineResource
+from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets.rules import Topic
+from adrecon_assets.warehouse import RAW_DATASET, atomic_folder
+
+
+def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
+    """The staging asset of one lake topic; both topics share this definition."""
+    name = RAW_DATASET[topic].value
+
+    @dg.asset(
+        name=name,
+        partitions_def=daily_partitions,
+        group_name="lake",
+        kinds=engine_kinds({"parquet"}),
+        owners=["team:ads-data-platform"],
+        code_version="1",
+        retry_policy=ASSET_RETRY_POLICY,
+        check_specs=lake_check_specs(name),
+        description=(
+            f"Validated, typed copy of the lake's `{topic.value}` partition of the day. Rows "
+            "that break the contract are quarantined and block reconciliation; structurally bad "
+            "files fail the run naming the file and column."
+        ),
+    )
+    def _raw_topic(
+        context: dg.AssetExecutionContext, storage: StorageResource, engine: EngineResource
+    ) -> dg.MaterializeResult:
+        day = parse_day(context.partition_key)
+        partition = storage.lake.partition(topic, day)
+        warehouse = storage.warehouse
+        output = warehouse.folder(RAW_DATASET[topic], day)
+        quarantine = warehouse.quarantine_folder(topic, day)
+        context.log.info(
+            f"staging {len(partition.files)} {topic.value} files "
+            f"({partition.total_bytes / 1e6:.1f} MB) from {partition.folder}"
+        )
+        with atomic_folder(output) as scratch, atomic_folder(quarantine) as quarantine_scratch:
+            report, seconds = run_engine_step(
+                lambda: engine.get_engine().stage_topic(partition, scratch, quarantine_scratch)
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "lake_fingerprint": partition.fingerprint,
+                "lake_files": len(partition.files),
+                "lake_bytes": partition.total_bytes,
+                "lake_newest_mtime_ns": str(partition.newest_mtime_ns),
+                "lake_closed": partition.closed,
+                "rows_in": report.rows_in,
+                "rows_out": report.rows_out,
+                "quarantined_rows": report.quarantined_rows,
+                "engine": engine.engine_name,
+                "duration_seconds": round(seconds, 3),
+                "path": dg.MetadataValue.path(str(output)),
+            },
+            check_results=lake_check_results(report, str(quarantine)),
+        )
+
+    return _raw_topic
+
+
+raw_clicks = raw_topic_asset(Topic.CLICKS)
+raw_emissions = raw_topic_asset(Topic.EMISSIONS)

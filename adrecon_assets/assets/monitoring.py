@@ -1,0 +1,78 @@
+"""Stage 3: watch the business metrics (placement click anomalies against a trailing baseline)."""
+
+
+import dagster as dg
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from adrecon_assets import serving
+from adrecon_assets.assets.common import (
+    ASSET_RETRY_POLICY,
+    SERVING_POOL,
+    engine_kinds,
+    run_engine_step,
+)
+from adrecon_assets.assets.reconciliation import reconciled_statistics, require_output
+from adrecon_assets.checks.monitoring import anomaly_check_results, anomaly_check_specs
+from adrecon_assets.partitions import daily_partitions, parse_day, trailing_days, trailing_window
+from adrecon_assets.resources.engine import EngineResource
+from adrecon_assets.resources.serving import ServingResource
+from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets.rules import ANOMALY_TRAILING_DAYS
+from adrecon_assets.warehouse import Dataset, atomic_folder
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="monitoring",
+    kinds=engine_kinds({"duckdb"}),
+    owners=["team:ads-data-platform"],
+    code_version="1",
+    retry_policy=ASSET_RETRY_POLICY,
+    pool=SERVING_POOL,
+    deps=[dg.AssetDep(reconciled_statistics, partition_mapping=trailing_window)],
+    check_specs=anomaly_check_specs(),
+    description=(
+        f"Valid clicks per placement against the mean of the {ANOMALY_TRAILING_DAYS} trailing "
+        "reconciled days; a fall to a tenth or a tenfold rise is an anomaly. Written to "
+        "placement_anomalies."
+    ),
+)
+def anomaly_metrics(
+    context: dg.AssetExecutionContext,
+    storage: StorageResource,
+    engine: EngineResource,
+    serving_db: ServingResource,
+) -> dg.MaterializeResult:
+    day = parse_day(context.partition_key)
+    warehouse = storage.warehouse
+    folders = {day: require_output(warehouse, Dataset.RECONCILED_STATISTICS, day)}
+    missing = []
+    for history_day in trailing_days(day, ANOMALY_TRAILING_DAYS):
+        if warehouse.exists(Dataset.RECONCILED_STATISTICS, history_day):
+            folders[history_day] = warehouse.folder(Dataset.RECONCILED_STATISTICS, history_day)
+        else:
+            missing.append(history_day.isoformat())
+    if missing:
+        context.log.warning(f"baseline without unreconciled days {', '.join(missing)}")
+    compute = engine.get_engine()
+    output = warehouse.folder(Dataset.ANOMALY_METRICS, day)
+    with atomic_folder(output) as scratch:
+        report, seconds = run_engine_step(
+            lambda: compute.placement_anomalies(day, folders, scratch)
+        )
+    rows = pq.read_table(output)
+    with serving_db.get_connection() as connection:
+        serving.replace_day(connection, serving.PLACEMENT_ANOMALIES, day, rows)
+    anomalous = rows.filter(pc.field("is_anomaly"))["placement"].to_pylist()
+    return dg.MaterializeResult(
+        metadata={
+            "placements": report.placements,
+            "anomalies": report.anomalies,
+            "history_days": report.history_days,
+            "missing_history_days": ", ".join(missing) or "none",
+            "engine": compute.name,
+            "duration_seconds": round(seconds, 3),
+        },
+        check_results=anomaly_check_results(report, anomalous),
+    )

@@ -1,0 +1,236 @@
+"""Stage 2: deduplicate and join, flag fraud, aggregate and publish the day's statistics."""
+
+
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from adrecon_assets import serving
+from adrecon_assets.assets.common import (
+    ASSET_RETRY_POLICY,
+    SERVING_POOL,
+    engine_kinds,
+    run_engine_step,
+)
+from adrecon_assets.assets.lake import raw_clicks, raw_emissions
+from adrecon_assets.checks.reconciliation import (
+    join_check_results,
+    join_check_specs,
+    flag_check_results,
+    flag_check_specs,
+    statistics_check_results,
+    statistics_check_specs,
+)
+from adrecon_assets.engines.base import EmissionSource, Engine
+from adrecon_assets.partitions import daily_partitions, parse_day, previous_and_same_day, previous_day
+from adrecon_assets.resources.engine import EngineResource
+from adrecon_assets.resources.serving import ServingResource
+from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets.rules import Topic
+from adrecon_assets.warehouse import Dataset, Warehouse, atomic_folder
+
+OWNERS = ["team:ads-data-platform"]
+
+
+def require_output(warehouse: Warehouse, dataset: Dataset, day: date) -> Path:
+    folder = warehouse.folder(dataset, day)
+    if not folder.is_dir():
+        raise dg.Failure(
+            f"{dataset.value} for {day} was never materialized ({folder} is missing); "
+            f"materialize it first, e.g. --select '{dataset.value}' --partition {day}",
+            allow_retries=False,
+        )
+    return folder
+
+
+def previous_day_emissions(
+    context: dg.AssetExecutionContext,
+    storage: StorageResource,
+    engine: Engine,
+    day: date,
+    scratch: Path,
+) -> list[EmissionSource]:
+    """Emissions of D-1 from the warehouse; if never materialized but present in the lake,
+    staged now (a quarantined row fails the run rather than silently vanishing)."""
+    before = previous_day(day)
+    if before is None:
+        return []
+    warehouse = storage.warehouse
+    if warehouse.exists(Dataset.RAW_EMISSIONS, before):
+        return [EmissionSource(before, warehouse.folder(Dataset.RAW_EMISSIONS, before))]
+    partition = storage.lake.partition(Topic.EMISSIONS, before)
+    if not partition.files:
+        return []
+    context.log.warning(
+        f"raw_emissions {before} was never materialized; staging its {len(partition.files)} "
+        "lake files for this run only"
+    )
+    report, _ = run_engine_step(
+        lambda: engine.stage_topic(partition, scratch / "emissions", scratch / "quarantine")
+    )
+    if report.quarantined_rows:
+        raise dg.Failure(
+            f"raw_emissions {before} has {report.quarantined_rows} rows that break the contract "
+            f"({report.quarantined}); materialize raw_emissions for {before} to see them",
+            allow_retries=False,
+        )
+    return [EmissionSource(before, scratch / "emissions")]
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="reconciliation",
+    kinds=engine_kinds({"parquet"}),
+    owners=OWNERS,
+    code_version="1",
+    retry_policy=ASSET_RETRY_POLICY,
+    deps=[
+        dg.AssetDep(raw_clicks),
+        dg.AssetDep(raw_emissions, partition_mapping=previous_and_same_day),
+    ],
+    check_specs=join_check_specs(),
+    description=(
+        "One row per deduplicated click of the day, joined to its deduplicated emission of the "
+        "same or the previous day (rules 1-2); also counts the day's deduplicated emissions per "
+        "(offer_id, placement)."
+    ),
+)
+def joined_clicks(
+    context: dg.AssetExecutionContext, storage: StorageResource, engine: EngineResource
+) -> dg.MaterializeResult:
+    day = parse_day(context.partition_key)
+    warehouse = storage.warehouse
+    clicks = require_output(warehouse, Dataset.RAW_CLICKS, day)
+    emissions_today = require_output(warehouse, Dataset.RAW_EMISSIONS, day)
+    compute = engine.get_engine()
+    warehouse.root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=warehouse.root, prefix=".staging-") as scratch:
+        sources = previous_day_emissions(context, storage, compute, day, Path(scratch))
+        sources.append(EmissionSource(day, emissions_today))
+        with (
+            atomic_folder(warehouse.folder(Dataset.JOINED_CLICKS, day)) as joined,
+            atomic_folder(warehouse.folder(Dataset.EMISSION_COUNTS, day)) as counts,
+        ):
+            report, seconds = run_engine_step(
+                lambda: compute.join_clicks(day, clicks, sources, joined, counts)
+            )
+    return dg.MaterializeResult(
+        metadata={
+            "clicks_in": report.clicks_in,
+            "clicks_deduplicated": report.clicks_deduplicated,
+            "duplicate_clicks": report.duplicate_clicks,
+            "emissions_in": report.emissions_in,
+            "emissions_deduplicated": report.emissions_deduplicated,
+            "duplicate_emissions": report.duplicate_emissions,
+            "emissions_of_day": report.emissions_of_day,
+            "matched_clicks": report.matched_clicks,
+            "matched_previous_day": report.matched_previous_day,
+            "orphan_clicks": report.orphan_clicks,
+            "engine": compute.name,
+            "duration_seconds": round(seconds, 3),
+        },
+        check_results=join_check_results(report),
+    )
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="reconciliation",
+    kinds=engine_kinds({"parquet"}),
+    owners=OWNERS,
+    code_version="1",
+    retry_policy=ASSET_RETRY_POLICY,
+    deps=[joined_clicks],
+    check_specs=flag_check_specs(),
+    description=(
+        "Each deduplicated click with at most one fraud_reason, the first that applies: "
+        "no_emission, too_fast (< 1 s), denylisted_ip, click_flood (3 earlier clicks of the "
+        "same user and offer within 600 s)."
+    ),
+)
+def fraud_flags(
+    context: dg.AssetExecutionContext, storage: StorageResource, engine: EngineResource
+) -> dg.MaterializeResult:
+    day = parse_day(context.partition_key)
+    warehouse = storage.warehouse
+    joined = require_output(warehouse, Dataset.JOINED_CLICKS, day)
+    denylist = storage.lake.denylist()
+    compute = engine.get_engine()
+    with atomic_folder(warehouse.folder(Dataset.FRAUD_FLAGS, day)) as flagged:
+        report, seconds = run_engine_step(
+            lambda: compute.flag_fraud(day, joined, denylist, flagged)
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "clicks": report.clicks,
+            "valid_clicks": report.valid_clicks,
+            **{f"clicks_{reason}": count for reason, count in report.reasons.items()},
+            "denylist_ranges": len(denylist),
+            "engine": compute.name,
+            "duration_seconds": round(seconds, 3),
+        },
+        check_results=flag_check_results(report),
+    )
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="reconciliation",
+    kinds=engine_kinds({"duckdb"}),
+    owners=OWNERS,
+    code_version="1",
+    retry_policy=ASSET_RETRY_POLICY,
+    pool=SERVING_POOL,
+    deps=[fraud_flags, joined_clicks],
+    check_specs=statistics_check_specs(),
+    description=(
+        "Per (offer_id, placement) statistics of the day (rule 4), replacing the day's rows of "
+        "offer_placement_stats in one DuckDB transaction with source = 'offline'."
+    ),
+)
+def reconciled_statistics(
+    context: dg.AssetExecutionContext,
+    storage: StorageResource,
+    engine: EngineResource,
+    serving_db: ServingResource,
+) -> dg.MaterializeResult:
+    day = parse_day(context.partition_key)
+    warehouse = storage.warehouse
+    flagged = require_output(warehouse, Dataset.FRAUD_FLAGS, day)
+    counts = require_output(warehouse, Dataset.EMISSION_COUNTS, day)
+    compute = engine.get_engine()
+    output = warehouse.folder(Dataset.RECONCILED_STATISTICS, day)
+    with atomic_folder(output) as scratch:
+        report, seconds = run_engine_step(
+            lambda: compute.aggregate(day, flagged, counts, scratch)
+        )
+    rows = pq.read_table(output)
+    with serving_db.get_connection() as connection:
+        previous = serving.day_totals(connection, day)
+        serving.replace_day(
+            connection,
+            serving.OFFER_PLACEMENT_STATS,
+            day,
+            rows,
+            {"source": serving.OFFLINE_SOURCE},
+        )
+    context.log.info(f"replaced {day} in offer_placement_stats with {report.rows} rows")
+    return dg.MaterializeResult(
+        metadata={
+            "rows": report.rows,
+            "emissions": report.emissions,
+            "clicks": report.clicks,
+            "cost_micros": report.cost_micros,
+            "fraud_clicks": report.fraud_clicks,
+            "refund_micros": report.refund_micros,
+            "previous_source": previous.source or "none",
+            "previous_clicks": previous.clicks,
+            "previous_cost_micros": previous.cost_micros,
+            "engine": compute.name,
+            "duration_seconds": round(seconds, 3),
+        },
+        check_results=statistics_check_results(report, previous, flagged),
+    )

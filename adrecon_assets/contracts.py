@@ -1,0 +1,50 @@
+"""File-level input contract: every lake file's Parquet schema is checked from its footer
+before an engine reads it, so a bad file fails the run with its path and column named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from adrecon_assets.rules import ColumnKind, TopicSchema
+
+
+class LakeInputError(ValueError):
+    """Bad input that cannot be quarantined row by row (contract section 7)."""
+
+
+def _accepts(kind: ColumnKind, arrow_type: pa.DataType) -> bool:
+    if kind is ColumnKind.STRING:
+        if pa.types.is_dictionary(arrow_type):
+            arrow_type = arrow_type.value_type
+        return (
+            pa.types.is_string(arrow_type)
+            or pa.types.is_large_string(arrow_type)
+            or pa.types.is_string_view(arrow_type)
+        )
+    if kind is ColumnKind.INT64:
+        # Narrower integers widen losslessly; uint64 could overflow, floats could be fractional.
+        return pa.types.is_integer(arrow_type) and arrow_type != pa.uint64()
+    return pa.types.is_timestamp(arrow_type)
+
+
+def read_file_schema(path: Path, schema: TopicSchema) -> pa.Schema:
+    """The file's Arrow schema, or LakeInputError naming the file and the offending column."""
+    try:
+        file_schema = pq.read_schema(path)
+    except Exception as error:  # pyarrow raises several types for corrupt or truncated files
+        raise LakeInputError(f"{path}: not a readable Parquet file ({error})") from error
+    for column in schema.columns:
+        index = file_schema.get_field_index(column.name)
+        if index < 0:
+            raise LakeInputError(
+                f"{path}: missing column '{column.name}' required by the {schema.topic} contract"
+            )
+        arrow_type = file_schema.field(index).type
+        if not _accepts(column.kind, arrow_type):
+            raise LakeInputError(
+                f"{path}: column '{column.name}' has type {arrow_type}, expected {column.kind.value}"
+            )
+    return file_schema

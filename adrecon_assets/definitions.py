@@ -1,0 +1,46 @@
+"""The Dagster definitions of adrecon: `dagster dev -m adrecon_assets.definitions`.
+
+Resources are chosen per environment in one place: `RESOURCES_BY_ENGINE[ADRECON_ENGINE]`.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from adrecon_assets import settings
+from adrecon_assets.assets.lake import raw_clicks, raw_emissions
+from adrecon_assets.assets.monitoring import anomaly_metrics
+from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
+from adrecon_assets.resources.engine import PolarsEngineResource
+from adrecon_assets.resources.serving import ServingResource
+from adrecon_assets.resources.storage import StorageResource
+
+settings.apply_defaults()
+
+SHARED_RESOURCES = {
+    "storage": StorageResource(
+        lake_root=dg.EnvVar("ADRECON_LAKE_ROOT"), warehouse_root=dg.EnvVar("ADRECON_WAREHOUSE")
+    ),
+    "serving_db": ServingResource(database=dg.EnvVar("ADRECON_SERVING_DB")),
+}
+
+RESOURCES_BY_ENGINE = {
+    "polars": {**SHARED_RESOURCES, "engine": PolarsEngineResource()},
+}
+
+ASSETS = [
+    raw_clicks,
+    raw_emissions,
+    joined_clicks,
+    fraud_flags,
+    reconciled_statistics,
+    anomaly_metrics,
+]
+
+defs = dg.Definitions(
+    assets=ASSETS,
+    resources=RESOURCES_BY_ENGINE[settings.engine_name()],
+    # One process per run instead of one per step: six steps share the engine's imports and
+    # warm-up, which saves ~30 s per partition (see benchmarks/).
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,358 @@
+"""The single-machine engine: Polars lazy scans, written with the streaming engine."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from adrecon_assets import rules
+from adrecon_assets.contracts import read_file_schema
+from adrecon_assets.engines.base import (
+    AggregateReport,
+    AnomalyReport,
+    EmissionSource,
+    FlagReport,
+    JoinReport,
+    StageReport,
+)
+from adrecon_assets.lake import LakePartition
+from adrecon_assets.rules import ColumnKind, FraudReason, IpRange, TopicSchema
+
+PART_FILE = "part-00000.parquet"
+TIMESTAMP = pl.Datetime("us", "UTC")
+POLARS_TYPES: dict[ColumnKind, pl.DataType] = {
+    ColumnKind.STRING: pl.String(),
+    ColumnKind.INT64: pl.Int64(),
+    ColumnKind.TIMESTAMP: TIMESTAMP,
+}
+
+
+def polars_schema(schema: TopicSchema) -> pl.Schema:
+    return pl.Schema({column.name: POLARS_TYPES[column.kind] for column in schema.columns})
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def scan(folder: Path) -> pl.LazyFrame:
+    return pl.scan_parquet(folder / "*.parquet")
+
+
+def write(frame: pl.LazyFrame | pl.DataFrame, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(frame, pl.LazyFrame):
+        frame.sink_parquet(folder / PART_FILE, engine="streaming")
+    else:
+        frame.write_parquet(folder / PART_FILE)
+
+
+def _typed_columns(file_schema: dict[str, pl.DataType], schema: TopicSchema) -> list[pl.Expr]:
+    """Cast one file's columns to the contract types (integers widen, timestamps go to µs UTC)."""
+    expressions = []
+    for column in schema.columns:
+        expression = pl.col(column.name)
+        if column.kind is ColumnKind.TIMESTAMP:
+            source = file_schema[column.name]
+            if isinstance(source, pl.Datetime) and source.time_zone is None:
+                expression = expression.dt.replace_time_zone("UTC")
+            else:
+                expression = expression.dt.convert_time_zone("UTC")
+            expression = expression.dt.cast_time_unit("us")
+        else:
+            expression = expression.cast(POLARS_TYPES[column.kind], strict=True)
+        expressions.append(expression.alias(column.name))
+    return expressions
+
+
+def quarantine_reason(schema: TopicSchema, day: date) -> pl.Expr:
+    """The first section-7 fault of a row, or null for a good row."""
+    start, end = day_bounds(day)
+    faults: list[tuple[pl.Expr, str]] = [
+        (pl.col(column.name).is_null(), rules.QUARANTINE_NULL.format(column=column.name))
+        for column in schema.columns
+    ]
+    faults += [
+        (pl.col(column.name) < 0, rules.QUARANTINE_NEGATIVE.format(column=column.name))
+        for column in schema.columns
+        if column.non_negative
+    ]
+    timestamp = pl.col(schema.timestamp_column)
+    faults.append(
+        (
+            (timestamp < start) | (timestamp >= end),
+            rules.QUARANTINE_OUTSIDE_DAY.format(column=schema.timestamp_column),
+        )
+    )
+    if "ip" in schema.column_names:
+        faults.append(
+            (~pl.col("ip").str.contains(rules.IPV4_PATTERN), rules.QUARANTINE_INVALID_IP)
+        )
+    expression = pl.when(faults[0][0]).then(pl.lit(faults[0][1]))
+    for condition, reason in faults[1:]:
+        expression = expression.when(condition).then(pl.lit(reason))
+    return expression.otherwise(pl.lit(None, dtype=pl.String))
+
+
+def dedup_first(frame: pl.LazyFrame, key: tuple[str, ...], order: tuple[str, ...]) -> pl.LazyFrame:
+    """One row per key: the first in `order` (rule 1's tie-breaks, fully deterministic)."""
+    return frame.sort([*key, *order]).unique(subset=list(key), keep="first", maintain_order=True)
+
+
+def ipv4_to_int(column: str) -> pl.Expr:
+    octets = pl.col(column).str.split(".")
+    return (
+        octets.list.get(0).cast(pl.Int64) * 16_777_216
+        + octets.list.get(1).cast(pl.Int64) * 65_536
+        + octets.list.get(2).cast(pl.Int64) * 256
+        + octets.list.get(3).cast(pl.Int64)
+    )
+
+
+def in_ranges(addresses: pl.Series, ranges: list[IpRange]) -> pl.Series:
+    """Whether each address lies in one of the sorted, disjoint inclusive ranges."""
+    if not ranges:
+        return pl.Series(np.zeros(len(addresses), dtype=bool))
+    firsts = np.array([ip_range.first for ip_range in ranges], dtype=np.int64)
+    lasts = np.array([ip_range.last for ip_range in ranges], dtype=np.int64)
+    values = addresses.to_numpy()
+    index = np.searchsorted(firsts, values, side="right") - 1
+    inside = (index >= 0) & (values <= lasts[np.clip(index, 0, None)])
+    return pl.Series(inside)
+
+
+class PolarsEngine:
+    name = "polars"
+
+    def stage_topic(
+        self, partition: LakePartition, out_folder: Path, quarantine_folder: Path
+    ) -> StageReport:
+        schema = rules.SCHEMAS[partition.topic]
+        frames = []
+        for lake_file in partition.files:
+            file_schema = pl.Schema(
+                pl.from_arrow(read_file_schema(lake_file.path, schema).empty_table()).schema
+            )
+            frames.append(
+                pl.scan_parquet(lake_file.path)
+                .select(_typed_columns(dict(file_schema), schema))
+                .with_columns(pl.lit(str(lake_file.path)).alias(rules.SOURCE_FILE_COLUMN))
+            )
+        if not frames:
+            empty = pl.DataFrame(schema=polars_schema(schema))
+            write(empty, out_folder)
+            return StageReport(rows_in=0, rows_out=0)
+        rows = pl.concat(frames).with_columns(
+            quarantine_reason(schema, partition.day).alias(rules.QUARANTINE_REASON_COLUMN)
+        )
+        quarantined = rows.filter(pl.col(rules.QUARANTINE_REASON_COLUMN).is_not_null()).collect(
+            engine="streaming"
+        )
+        valid = rows.filter(pl.col(rules.QUARANTINE_REASON_COLUMN).is_null()).select(
+            schema.column_names
+        )
+        write(valid, out_folder)
+        rows_out = scan(out_folder).select(pl.len()).collect().item()
+        counts: dict[str, int] = {}
+        if quarantined.height:
+            write(quarantined, quarantine_folder)
+            counts = dict(
+                quarantined.group_by(rules.QUARANTINE_REASON_COLUMN)
+                .len()
+                .sort(rules.QUARANTINE_REASON_COLUMN)
+                .iter_rows()
+            )
+        return StageReport(rows_in=rows_out + quarantined.height, rows_out=rows_out, quarantined=counts)
+
+    def join_clicks(
+        self,
+        day: date,
+        clicks_folder: Path,
+        emissions: list[EmissionSource],
+        joined_folder: Path,
+        emission_counts_folder: Path,
+    ) -> JoinReport:
+        clicks = scan(clicks_folder)
+        clicks_in = clicks.select(pl.len()).collect().item()
+        deduplicated_clicks = dedup_first(clicks, rules.CLICK_DEDUP_KEY, rules.CLICK_DEDUP_ORDER)
+
+        all_emissions = pl.concat([scan(source.folder) for source in emissions])
+        emissions_in = all_emissions.select(pl.len()).collect().item()
+        deduplicated_emissions = dedup_first(
+            all_emissions, rules.EMISSION_DEDUP_KEY, rules.EMISSION_DEDUP_ORDER
+        ).collect(engine="streaming")
+
+        start, end = day_bounds(day)
+        emitted = pl.col("emitted_at")
+        emissions_of_day = deduplicated_emissions.filter((emitted >= start) & (emitted < end))
+        counts = (
+            emissions_of_day.group_by(rules.STATS_KEY)
+            .agg(pl.len().cast(pl.Int64).alias("emissions"))
+            .sort(rules.STATS_KEY)
+        )
+        write(counts, emission_counts_folder)
+
+        joined = (
+            deduplicated_clicks.join(
+                deduplicated_emissions.lazy().select(
+                    *rules.JOIN_KEY, "placement", "click_cost_micros", "emitted_at"
+                ),
+                on=list(rules.JOIN_KEY),
+                how="left",
+            )
+            .select(rules.JOINED_COLUMNS)
+            .sort("click_id")
+            .collect(engine="streaming")
+        )
+        write(joined, joined_folder)
+        return JoinReport(
+            clicks_in=clicks_in,
+            clicks_deduplicated=joined.height,
+            emissions_in=emissions_in,
+            emissions_deduplicated=deduplicated_emissions.height,
+            emissions_of_day=emissions_of_day.height,
+            matched_clicks=joined.filter(emitted.is_not_null()).height,
+            matched_previous_day=joined.filter(emitted < start).height,
+        )
+
+    def flag_fraud(
+        self, day: date, joined_folder: Path, denylist: list[IpRange], out_folder: Path
+    ) -> FlagReport:
+        joined = scan(joined_folder).collect()
+        denylisted = in_ranges(joined.select(ipv4_to_int("ip")).to_series(), denylist)
+        group = list(rules.FLOOD_GROUP)
+        clicked = pl.col("clicked_at")
+        window = pl.duration(microseconds=rules.FLOOD_WINDOW_MICROS)
+        gap = pl.duration(microseconds=rules.MIN_CLICK_GAP_MICROS)
+        flagged = (
+            joined.with_columns(denylisted.alias("_denylisted"))
+            .sort([*group, *rules.FLOOD_ORDER])
+            .with_columns(
+                clicked.shift(rules.FLOOD_MIN_EARLIER_CLICKS).over(group).alias("_flood_anchor")
+            )
+            .with_columns(
+                pl.when(pl.col("emitted_at").is_null())
+                .then(pl.lit(FraudReason.NO_EMISSION.value))
+                .when(clicked - pl.col("emitted_at") < gap)
+                .then(pl.lit(FraudReason.TOO_FAST.value))
+                .when(pl.col("_denylisted"))
+                .then(pl.lit(FraudReason.DENYLISTED_IP.value))
+                .when(pl.col("_flood_anchor") >= clicked - window)
+                .then(pl.lit(FraudReason.CLICK_FLOOD.value))
+                .otherwise(pl.lit(None, dtype=pl.String))
+                .alias("fraud_reason")
+            )
+            .select(rules.FLAGGED_COLUMNS)
+            .sort("click_id")
+        )
+        write(flagged, out_folder)
+        reasons = dict(
+            flagged.filter(pl.col("fraud_reason").is_not_null())
+            .group_by("fraud_reason")
+            .len()
+            .iter_rows()
+        )
+        return FlagReport(
+            clicks=flagged.height,
+            valid_clicks=flagged.filter(pl.col("fraud_reason").is_null()).height,
+            reasons={reason.value: int(reasons.get(reason.value, 0)) for reason in FraudReason},
+        )
+
+    def aggregate(
+        self, day: date, flagged_folder: Path, emission_counts_folder: Path, out_folder: Path
+    ) -> AggregateReport:
+        reason = pl.col("fraud_reason")
+        valid = reason.is_null()
+        cost = pl.col("click_cost_micros")
+        click_totals = (
+            scan(flagged_folder)
+            .filter(reason.is_null() | reason.is_in([r.value for r in rules.REFUNDED_REASONS]))
+            .group_by(rules.STATS_KEY)
+            .agg(
+                valid.sum().cast(pl.Int64).alias("clicks"),
+                pl.when(valid).then(cost).otherwise(0).sum().cast(pl.Int64).alias("cost_micros"),
+                (~valid).sum().cast(pl.Int64).alias("fraud_clicks"),
+                pl.when(valid).then(0).otherwise(cost).sum().cast(pl.Int64).alias("refund_micros"),
+            )
+        )
+        statistics = (
+            scan(emission_counts_folder)
+            .join(click_totals, on=list(rules.STATS_KEY), how="full", coalesce=True)
+            .with_columns(
+                pl.col("emissions", "clicks", "cost_micros", "fraud_clicks", "refund_micros")
+                .fill_null(0)
+                .cast(pl.Int64),
+                pl.lit(day).alias("date"),
+            )
+            .select(rules.STATS_COLUMNS)
+            .sort(rules.STATS_KEY)
+            .collect()
+        )
+        write(statistics, out_folder)
+        totals = statistics.select(
+            pl.col("emissions", "clicks", "cost_micros", "fraud_clicks", "refund_micros").sum()
+        ).row(0, named=True)
+        return AggregateReport(rows=statistics.height, **{k: int(v) for k, v in totals.items()})
+
+    def placement_anomalies(
+        self, day: date, statistics_folders: dict[date, Path], out_folder: Path
+    ) -> AnomalyReport:
+        history_days = sorted(d for d in statistics_folders if d < day)
+        daily = pl.concat(
+            [
+                scan(folder).select("date", "placement", "clicks")
+                for folder in statistics_folders.values()
+            ]
+        ).group_by("date", "placement").agg(pl.col("clicks").sum())
+        placements_of_day = daily.filter(pl.col("date") == day).select("placement", "clicks")
+        # Every (trailing day, placement) pair, so a day without a placement's row counts as 0.
+        grid = (
+            pl.LazyFrame({"date": history_days}, schema={"date": pl.Date})
+            .join(placements_of_day.select("placement"), how="cross")
+            .join(daily, on=["date", "placement"], how="left")
+            .with_columns(pl.col("clicks").fill_null(0))
+        )
+        baseline = grid.group_by("placement").agg(
+            pl.col("clicks").mean().alias("baseline"),
+            pl.col("clicks").std(ddof=0).alias("stddev"),
+        )
+        history = len(history_days)
+        clicks = pl.col("clicks").cast(pl.Float64)
+        floor = pl.max_horizontal(pl.col("baseline"), pl.lit(1.0)).sqrt()
+        anomalies = (
+            placements_of_day.join(baseline, on="placement", how="left")
+            .with_columns(
+                pl.lit(day).alias("date"),
+                pl.lit(history).cast(pl.Int64).alias("history_days"),
+                pl.col("clicks").cast(pl.Int64),
+                ((clicks - pl.col("baseline")) / pl.max_horizontal(pl.col("stddev"), floor)).alias(
+                    "zscore"
+                ),
+            )
+            .with_columns(
+                (
+                    pl.lit(history >= rules.ANOMALY_MIN_HISTORY_DAYS)
+                    & (pl.col("baseline") > 0)
+                    & (pl.max_horizontal(clicks, pl.col("baseline")) >= rules.ANOMALY_MIN_VOLUME)
+                    & (
+                        (clicks <= rules.ANOMALY_FALL_RATIO * pl.col("baseline"))
+                        | (clicks >= rules.ANOMALY_RISE_RATIO * pl.col("baseline"))
+                    )
+                )
+                .fill_null(False)
+                .alias("is_anomaly")
+            )
+            .select(rules.ANOMALY_COLUMNS)
+            .sort("placement")
+            .collect()
+        )
+        write(anomalies, out_folder)
+        return AnomalyReport(
+            placements=anomalies.height,
+            anomalies=int(anomalies["is_anomaly"].sum()),
+            history_days=history,
+        )

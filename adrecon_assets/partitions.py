@@ -1,0 +1,56 @@
+"""The daily UTC partitioning shared by every asset, and the mappings between days."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import date, timedelta
+
+import dagster as dg
+
+from adrecon_assets import rules
+from adrecon_assets.settings import start_date
+
+# end_offset=1 makes today's (still open) day materializable, for operators who want an early look.
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=start_date(), timezone="UTC", end_offset=1
+)
+
+# allow_nonexistent_upstream_partitions is beta; it is exactly the contract's "the partition
+# before the first partition counts as empty", so the warning is silenced here once.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    # A click of D may belong to an emission of D-1; the day before the first partition is empty.
+    previous_and_same_day = dg.TimeWindowPartitionMapping(
+        start_offset=-rules.EMISSION_LOOKBACK_DAYS,
+        end_offset=0,
+        allow_nonexistent_upstream_partitions=True,
+    )
+    # The anomaly baseline of D looks at D's statistics and the trailing days before it.
+    trailing_window = dg.TimeWindowPartitionMapping(
+        start_offset=-rules.ANOMALY_TRAILING_DAYS,
+        end_offset=0,
+        allow_nonexistent_upstream_partitions=True,
+    )
+
+
+def parse_day(partition_key: str) -> date:
+    return date.fromisoformat(partition_key)
+
+
+def first_day() -> date:
+    return date.fromisoformat(start_date())
+
+
+def previous_day(day: date) -> date | None:
+    """D-1, or None for the first partition (whose previous day counts as empty)."""
+    before = day - timedelta(days=1)
+    return before if before >= first_day() else None
+
+
+def trailing_days(day: date, count: int) -> list[date]:
+    """The up to `count` days before `day`, oldest first, never before the first partition."""
+    return [
+        day - timedelta(days=offset)
+        for offset in range(count, 0, -1)
+        if day - timedelta(days=offset) >= first_day()
+    ]

@@ -1,0 +1,220 @@
+"""The reconciliation rules of DATA_CONTRACT.md section 2-3, described once for every engine.
+
+Engines import names, orders and thresholds from here; if a rule changes, it changes here and
+both engines' parity tests say whether they still agree.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+MICROS_PER_SECOND: Final = 1_000_000
+
+
+class Topic(StrEnum):
+    """A lake topic: one folder of daily partitions."""
+
+    CLICKS = "clicks"
+    EMISSIONS = "emissions"
+
+
+class ColumnKind(StrEnum):
+    STRING = "string"
+    INT64 = "int64"
+    TIMESTAMP = "timestamp"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    kind: ColumnKind
+    non_negative: bool = False
+
+
+@dataclass(frozen=True)
+class TopicSchema:
+    """Input contract of one lake topic: every column is required and not null."""
+
+    topic: Topic
+    columns: tuple[ColumnSpec, ...]
+    timestamp_column: str
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+
+EMISSIONS_SCHEMA: Final = TopicSchema(
+    topic=Topic.EMISSIONS,
+    columns=(
+        ColumnSpec("emission_id", ColumnKind.STRING),
+        ColumnSpec("offer_id", ColumnKind.STRING),
+        ColumnSpec("placement", ColumnKind.STRING),
+        ColumnSpec("click_cost_micros", ColumnKind.INT64, non_negative=True),
+        ColumnSpec("emitted_at", ColumnKind.TIMESTAMP),
+    ),
+    timestamp_column="emitted_at",
+)
+
+CLICKS_SCHEMA: Final = TopicSchema(
+    topic=Topic.CLICKS,
+    columns=(
+        ColumnSpec("click_id", ColumnKind.STRING),
+        ColumnSpec("emission_id", ColumnKind.STRING),
+        ColumnSpec("offer_id", ColumnKind.STRING),
+        ColumnSpec("clicked_at", ColumnKind.TIMESTAMP),
+        ColumnSpec("user_id", ColumnKind.STRING),
+        ColumnSpec("ip", ColumnKind.STRING),
+    ),
+    timestamp_column="clicked_at",
+)
+
+SCHEMAS: Final = {Topic.EMISSIONS: EMISSIONS_SCHEMA, Topic.CLICKS: CLICKS_SCHEMA}
+
+# Section 7: row-level faults are quarantined (kept beside the warehouse output, counted, and
+# reported by a blocking check) rather than silently dropped or turned into numbers.
+QUARANTINE_NULL: Final = "null_{column}"
+QUARANTINE_NEGATIVE: Final = "negative_{column}"
+QUARANTINE_OUTSIDE_DAY: Final = "{column}_outside_partition_day"
+QUARANTINE_INVALID_IP: Final = "invalid_ipv4_ip"
+QUARANTINE_REASON_COLUMN: Final = "quarantine_reason"
+SOURCE_FILE_COLUMN: Final = "source_file"
+
+# An IPv4 dotted quad: four decimal octets 0-255 (leading zeros tolerated as ipaddress does not).
+IPV4_PATTERN: Final = (
+    r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+    r"(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$"
+)
+
+# Rule 1: deduplication keys and the order that picks the surviving row (first wins).
+CLICK_DEDUP_KEY: Final = ("click_id",)
+CLICK_DEDUP_ORDER: Final = ("clicked_at", "emission_id", "offer_id", "user_id", "ip")
+EMISSION_DEDUP_KEY: Final = ("emission_id", "offer_id")
+EMISSION_DEDUP_ORDER: Final = ("emitted_at", "click_cost_micros", "placement")
+
+# Rule 2: the join key, and how many days back an emission may be for a click of day D.
+JOIN_KEY: Final = ("emission_id", "offer_id")
+EMISSION_LOOKBACK_DAYS: Final = 1
+
+
+class FraudReason(StrEnum):
+    """Rule 3, in precedence order: a click gets the first reason that applies."""
+
+    NO_EMISSION = "no_emission"
+    TOO_FAST = "too_fast"
+    DENYLISTED_IP = "denylisted_ip"
+    CLICK_FLOOD = "click_flood"
+
+
+FRAUD_REASONS_IN_PRECEDENCE: Final = tuple(FraudReason)
+# Reasons for which the click was matched and billed online, so its cost is refunded.
+REFUNDED_REASONS: Final = (
+    FraudReason.TOO_FAST,
+    FraudReason.DENYLISTED_IP,
+    FraudReason.CLICK_FLOOD,
+)
+
+MIN_CLICK_GAP_MICROS: Final = 1 * MICROS_PER_SECOND
+FLOOD_WINDOW_MICROS: Final = 600 * MICROS_PER_SECOND
+FLOOD_GROUP: Final = ("user_id", "offer_id")
+FLOOD_ORDER: Final = ("clicked_at", "click_id")
+# A click is a flood when at least this many earlier clicks of its group lie in the window.
+# Because the group is ordered by clicked_at, that holds exactly when the click this many places
+# earlier in the order lies in the window, so engines can use a lag instead of a self-join.
+FLOOD_MIN_EARLIER_CLICKS: Final = 3
+
+# Rule 4: serving table key and measures.
+STATS_KEY: Final = ("offer_id", "placement")
+STATS_COLUMNS: Final = (
+    "date",
+    "offer_id",
+    "placement",
+    "emissions",
+    "clicks",
+    "cost_micros",
+    "fraud_clicks",
+    "refund_micros",
+)
+
+# Joined and flagged click columns (warehouse layout shared by both engines).
+JOINED_COLUMNS: Final = (
+    "click_id",
+    "emission_id",
+    "offer_id",
+    "clicked_at",
+    "user_id",
+    "ip",
+    "placement",
+    "click_cost_micros",
+    "emitted_at",
+)
+FLAGGED_COLUMNS: Final = (*JOINED_COLUMNS, "fraud_reason")
+EMISSION_COUNT_COLUMNS: Final = ("offer_id", "placement", "emissions")
+
+# Anomaly rule (contract 4: a tenth of a steady history or tenfold is an anomaly).
+ANOMALY_TRAILING_DAYS: Final = 7
+ANOMALY_MIN_HISTORY_DAYS: Final = 3
+ANOMALY_FALL_RATIO: Final = 0.1
+ANOMALY_RISE_RATIO: Final = 10.0
+# Below this many clicks on both sides a ratio is noise (0 after 2 is not an incident).
+ANOMALY_MIN_VOLUME: Final = 5.0
+ANOMALY_COLUMNS: Final = (
+    "date",
+    "placement",
+    "clicks",
+    "baseline",
+    "stddev",
+    "zscore",
+    "history_days",
+    "is_anomaly",
+)
+
+
+@dataclass(frozen=True, order=True)
+class IpRange:
+    """An inclusive range of IPv4 addresses as integers (a CIDR's network to broadcast)."""
+
+    first: int
+    last: int
+
+
+def parse_denylist(cidrs: list[str]) -> list[IpRange]:
+    """Turn CIDR strings into sorted, merged, disjoint inclusive integer ranges.
+
+    Host bits are tolerated (`10.0.0.5/24` means `10.0.0.0/24`); an invalid line raises
+    ValueError naming it, since a silently dropped denylist entry would under-refund.
+    """
+    ranges: list[IpRange] = []
+    for raw in cidrs:
+        text = raw.strip()
+        if not text:
+            continue
+        try:
+            network = ipaddress.IPv4Network(text, strict=False)
+        except ValueError as error:
+            raise ValueError(f"invalid CIDR {text!r} in ip_denylist.csv column 'cidr': {error}")
+        ranges.append(IpRange(int(network.network_address), int(network.broadcast_address)))
+    merged: list[IpRange] = []
+    for current in sorted(ranges):
+        if merged and current.first <= merged[-1].last + 1:
+            merged[-1] = IpRange(merged[-1].first, max(merged[-1].last, current.last))
+        else:
+            merged.append(current)
+    return merged
+
+
+def is_anomaly(clicks: float, baseline: float | None, history_days: int) -> bool:
+    """Reference form of the anomaly rule (engines implement the same expression)."""
+    if baseline is None or history_days < ANOMALY_MIN_HISTORY_DAYS or baseline <= 0:
+        return False
+    if max(clicks, baseline) < ANOMALY_MIN_VOLUME:
+        return False
+    return clicks <= ANOMALY_FALL_RATIO * baseline or clicks >= ANOMALY_RISE_RATIO * baseline
+
+
+def anomaly_stddev_floor(baseline: float) -> float:
+    """Poisson noise floor for the z-score, so a perfectly steady history does not divide by 0."""
+    return max(baseline, 1.0) ** 0.5
