@@ -11,6 +11,7 @@ from adrecon_assets import settings
 from adrecon_assets.assets.lake import raw_clicks, raw_emissions
 from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
+from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
@@ -22,6 +23,7 @@ SHARED_RESOURCES = {
         lake_root=dg.EnvVar("ADRECON_LAKE_ROOT"), warehouse_root=dg.EnvVar("ADRECON_WAREHOUSE")
     ),
     "serving_db": ServingResource(database=dg.EnvVar("ADRECON_SERVING_DB")),
+    "check_thresholds": CheckThresholds(),
 }
 
 RESOURCES_BY_ENGINE = {

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
@@ -35,4 +36,5 @@ def polars_resources(paths: Paths) -> dict[str, object]:
         "storage": StorageResource(lake_root=str(paths.lake), warehouse_root=str(paths.warehouse)),
         "serving_db": ServingResource(database=str(paths.serving_db)),
         "engine": PolarsEngineResource(),
+        "check_thresholds": CheckThresholds(),
     }

@@ -1,10 +1,10 @@
 """Stage 1: validated, typed copies of a day of the lake (raw_clicks, raw_emissions)."""
 
-
 import dagster as dg
 
 from adrecon_assets.assets.common import ASSET_RETRY_POLICY, engine_kinds, run_engine_step
 from adrecon_assets.checks.lake import lake_check_results, lake_check_specs
+from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.partitions import daily_partitions, parse_day
 from adrecon_assets.resources.engine import EngineResource
 from adrecon_assets.resources.storage import StorageResource
@@ -32,7 +32,10 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
         ),
     )
     def _raw_topic(
-        context: dg.AssetExecutionContext, storage: StorageResource, engine: EngineResource
+        context: dg.AssetExecutionContext,
+        storage: StorageResource,
+        engine: EngineResource,
+        check_thresholds: CheckThresholds,
     ) -> dg.MaterializeResult:
         day = parse_day(context.partition_key)
         partition = storage.lake.partition(topic, day)
@@ -61,7 +64,9 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
                 "duration_seconds": round(seconds, 3),
                 "path": dg.MetadataValue.path(str(output)),
             },
-            check_results=lake_check_results(report, str(quarantine)),
+            check_results=lake_check_results(
+                report, quarantine, output, topic, day, check_thresholds
+            ),
         )
 
     return _raw_topic

@@ -24,6 +24,7 @@ from adrecon_assets.checks.reconciliation import (
     statistics_check_results,
     statistics_check_specs,
 )
+from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.engines.base import EmissionSource, Engine
 from adrecon_assets.partitions import daily_partitions, parse_day, previous_and_same_day, previous_day
 from adrecon_assets.resources.engine import EngineResource
@@ -99,7 +100,10 @@ def previous_day_emissions(
     ),
 )
 def joined_clicks(
-    context: dg.AssetExecutionContext, storage: StorageResource, engine: EngineResource
+    context: dg.AssetExecutionContext,
+    storage: StorageResource,
+    engine: EngineResource,
+    check_thresholds: CheckThresholds,
 ) -> dg.MaterializeResult:
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
@@ -132,7 +136,9 @@ def joined_clicks(
             "engine": compute.name,
             "duration_seconds": round(seconds, 3),
         },
-        check_results=join_check_results(report),
+        check_results=join_check_results(
+            report, warehouse.folder(Dataset.JOINED_CLICKS, day), check_thresholds
+        ),
     )
 
 
@@ -152,7 +158,10 @@ def joined_clicks(
     ),
 )
 def fraud_flags(
-    context: dg.AssetExecutionContext, storage: StorageResource, engine: EngineResource
+    context: dg.AssetExecutionContext,
+    storage: StorageResource,
+    engine: EngineResource,
+    check_thresholds: CheckThresholds,
 ) -> dg.MaterializeResult:
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
@@ -172,7 +181,7 @@ def fraud_flags(
             "engine": compute.name,
             "duration_seconds": round(seconds, 3),
         },
-        check_results=flag_check_results(report),
+        check_results=flag_check_results(report, check_thresholds),
     )
 
 
@@ -196,6 +205,7 @@ def reconciled_statistics(
     storage: StorageResource,
     engine: EngineResource,
     serving_db: ServingResource,
+    check_thresholds: CheckThresholds,
 ) -> dg.MaterializeResult:
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
@@ -232,5 +242,5 @@ def reconciled_statistics(
             "engine": compute.name,
             "duration_seconds": round(seconds, 3),
         },
-        check_results=statistics_check_results(report, previous, flagged),
+        check_results=statistics_check_results(report, previous, flagged, check_thresholds),
     )

@@ -28,11 +28,14 @@ def anomaly_check_results(report: AnomalyReport, anomalous: list[str]) -> list[d
             check_name=NO_PLACEMENT_ANOMALIES,
             passed=report.anomalies == 0,
             severity=dg.AssetCheckSeverity.WARN,
-            description=None if not anomalous else f"anomalous placements: {', '.join(anomalous[:20])}",
+            description=None
+            if not anomalous
+            else f"anomalous placements: {', '.join(anomalous[:20])}",
             metadata={
                 "anomalies": report.anomalies,
                 "placements": report.placements,
                 "history_days": report.history_days,
+                "anomalous_placements": ", ".join(anomalous) or "none",
             },
         )
     ]
