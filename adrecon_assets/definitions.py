@@ -11,6 +11,7 @@ from adrecon_assets import settings
 from adrecon_assets.assets.lake import raw_clicks, raw_emissions
 from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
+from adrecon_assets.assets.reporting import placement_performance, refund_ledger
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
@@ -37,6 +38,8 @@ ASSETS = [
     fraud_flags,
     reconciled_statistics,
     anomaly_metrics,
+    placement_performance,
+    refund_ledger,
 ]
 
 defs = dg.Definitions(

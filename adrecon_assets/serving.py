@@ -72,7 +72,8 @@ PLACEMENT_ANOMALIES = ServingTable(
 )
 
 # baseline/zscore are null without history: the NOT NULL of the DDL applies to keys and counts.
-NULLABLE_COLUMNS = {"baseline", "stddev", "zscore"}
+# ctr is null for a placement without emissions that day (its clicks matched D-1 emissions).
+NULLABLE_COLUMNS = {"baseline", "stddev", "zscore", "ctr"}
 
 
 def create_table(connection: duckdb.DuckDBPyConnection, table: ServingTable) -> None:
@@ -165,3 +166,17 @@ def day_totals(connection: duckdb.DuckDBPyConnection, day: date) -> DayTotals:
     ).fetchone()
     assert row is not None
     return DayTotals(row[0], *(int(value) for value in row[1:]))
+
+
+STATS_MEASURES = ("emissions", "clicks", "cost_micros", "fraud_clicks", "refund_micros")
+
+
+def day_rows(connection: duckdb.DuckDBPyConnection, day: date) -> pa.Table:
+    """The rows a day of offer_placement_stats holds now, per (offer_id, placement) with their
+    source (what a replace is about to overwrite, for the drift metadata)."""
+    create_table(connection, OFFER_PLACEMENT_STATS)
+    return connection.sql(
+        f"SELECT offer_id, placement, {', '.join(STATS_MEASURES)}, source "
+        "FROM offer_placement_stats WHERE date = ? ORDER BY offer_id, placement",
+        params=[day],
+    ).to_arrow_table()

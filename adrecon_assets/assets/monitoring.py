@@ -15,6 +15,7 @@ from adrecon_assets.assets.common import (
 from adrecon_assets.assets.reconciliation import reconciled_statistics, require_output
 from adrecon_assets.checks.monitoring import anomaly_check_results, anomaly_check_specs
 from adrecon_assets.partitions import daily_partitions, parse_day, trailing_days, trailing_window
+from adrecon_assets.reports.history import anomaly_chart_markdown
 from adrecon_assets.resources.engine import EngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
@@ -71,6 +72,7 @@ def anomaly_metrics(
             "anomalies": report.anomalies,
             "history_days": report.history_days,
             "missing_history_days": ", ".join(missing) or "none",
+            "anomaly_chart": dg.MetadataValue.md(anomaly_chart_markdown(warehouse, day)),
             "engine": compute.name,
             "duration_seconds": round(seconds, 3),
         },

@@ -1,6 +1,5 @@
 """Stage 2: deduplicate and join, flag fraud, aggregate and publish the day's statistics."""
 
-
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -17,16 +16,22 @@ from adrecon_assets.assets.common import (
 )
 from adrecon_assets.assets.lake import raw_clicks, raw_emissions
 from adrecon_assets.checks.reconciliation import (
-    join_check_results,
-    join_check_specs,
     flag_check_results,
     flag_check_specs,
+    join_check_results,
+    join_check_specs,
     statistics_check_results,
     statistics_check_specs,
 )
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.engines.base import EmissionSource, Engine
-from adrecon_assets.partitions import daily_partitions, parse_day, previous_and_same_day, previous_day
+from adrecon_assets.metadata import corrections_metadata, lake_input_fingerprint, parquet_rows
+from adrecon_assets.partitions import (
+    daily_partitions,
+    parse_day,
+    previous_and_same_day,
+    previous_day,
+)
 from adrecon_assets.resources.engine import EngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
@@ -133,6 +138,9 @@ def joined_clicks(
             "matched_clicks": report.matched_clicks,
             "matched_previous_day": report.matched_previous_day,
             "orphan_clicks": report.orphan_clicks,
+            "rows_in": report.clicks_in,
+            "rows_out": report.clicks_deduplicated,
+            "input_fingerprint": lake_input_fingerprint(storage.lake, day),
             "engine": compute.name,
             "duration_seconds": round(seconds, 3),
         },
@@ -178,6 +186,9 @@ def fraud_flags(
             "valid_clicks": report.valid_clicks,
             **{f"clicks_{reason}": count for reason, count in report.reasons.items()},
             "denylist_ranges": len(denylist),
+            "rows_in": parquet_rows(joined),
+            "rows_out": report.clicks,
+            "input_fingerprint": lake_input_fingerprint(storage.lake, day),
             "engine": compute.name,
             "duration_seconds": round(seconds, 3),
         },
@@ -214,12 +225,11 @@ def reconciled_statistics(
     compute = engine.get_engine()
     output = warehouse.folder(Dataset.RECONCILED_STATISTICS, day)
     with atomic_folder(output) as scratch:
-        report, seconds = run_engine_step(
-            lambda: compute.aggregate(day, flagged, counts, scratch)
-        )
+        report, seconds = run_engine_step(lambda: compute.aggregate(day, flagged, counts, scratch))
     rows = pq.read_table(output)
     with serving_db.get_connection() as connection:
         previous = serving.day_totals(connection, day)
+        previous_rows = serving.day_rows(connection, day)
         serving.replace_day(
             connection,
             serving.OFFER_PLACEMENT_STATS,
@@ -239,6 +249,10 @@ def reconciled_statistics(
             "previous_source": previous.source or "none",
             "previous_clicks": previous.clicks,
             "previous_cost_micros": previous.cost_micros,
+            **corrections_metadata(previous_rows, rows, previous.source),
+            "rows_in": parquet_rows(flagged),
+            "rows_out": report.rows,
+            "input_fingerprint": lake_input_fingerprint(storage.lake, day),
             "engine": compute.name,
             "duration_seconds": round(seconds, 3),
         },

@@ -1,0 +1,174 @@
+"""Stage 4: business reports for operators and advertisers, published to the serving DB.
+
+The rows come from DuckDB SQL over the warehouse (see `reports/queries.py`), so the reports are
+the same whichever engine reconciled the day.
+"""
+
+import time
+import warnings
+from typing import Any
+
+import dagster as dg
+
+from adrecon_assets import serving
+from adrecon_assets.assets.common import ASSET_RETRY_POLICY, SERVING_POOL
+from adrecon_assets.assets.reconciliation import fraud_flags, reconciled_statistics, require_output
+from adrecon_assets.metadata import money
+from adrecon_assets.partitions import daily_partitions, parse_day
+from adrecon_assets.reports import queries
+from adrecon_assets.reports.checks import (
+    placement_performance_check_results,
+    placement_performance_check_specs,
+    refund_ledger_check_results,
+    refund_ledger_check_specs,
+)
+from adrecon_assets.reports.history import fraud_mix_chart_markdown, written_folders
+from adrecon_assets.reports.tables import PLACEMENT_PERFORMANCE, REFUND_LEDGER
+from adrecon_assets.resources.serving import ServingResource
+from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets.warehouse import Dataset
+
+OWNERS = ["team:ads-analytics"]
+KINDS = {"duckdb", "table"}
+PREVIEW_ROWS = 10
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    # Placement performance of D looks at D and the days before it for the "no buyers" flag.
+    no_buyers_window = dg.TimeWindowPartitionMapping(
+        start_offset=-(queries.NO_BUYERS_TRAILING_DAYS - 1),
+        end_offset=0,
+        allow_nonexistent_upstream_partitions=True,
+    )
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="reporting",
+    kinds=KINDS,
+    owners=OWNERS,
+    code_version="1",
+    retry_policy=ASSET_RETRY_POLICY,
+    pool=SERVING_POOL,
+    deps=[dg.AssetDep(reconciled_statistics, partition_mapping=no_buyers_window)],
+    check_specs=placement_performance_check_specs(),
+    description=(
+        "Emissions, valid clicks, CTR and cost per placement and day, written to the serving "
+        f"table placement_performance. Placements with emissions but no valid click over the "
+        f"{queries.NO_BUYERS_TRAILING_DAYS} days up to D are flagged attracts_no_buyers: "
+        "placements that don't attract buyers."
+    ),
+)
+def placement_performance(
+    context: dg.AssetExecutionContext, storage: StorageResource, serving_db: ServingResource
+) -> dg.MaterializeResult:
+    started = time.perf_counter()
+    day = parse_day(context.partition_key)
+    warehouse = storage.warehouse
+    require_output(warehouse, Dataset.RECONCILED_STATISTICS, day)
+    folders = written_folders(
+        warehouse, Dataset.RECONCILED_STATISTICS, day, queries.NO_BUYERS_TRAILING_DAYS
+    )
+    rows = queries.placement_performance(day, folders)
+    with serving_db.get_connection() as connection:
+        serving.replace_day(connection, PLACEMENT_PERFORMANCE, day, rows)
+        published = serving.day_totals(connection, day)
+    buyerless = [row for row in rows.to_pylist() if row["attracts_no_buyers"]]
+    return dg.MaterializeResult(
+        metadata={
+            "rows_out": rows.num_rows,
+            "placements_without_buyers": len(buyerless),
+            "trailing_days_read": len(folders),
+            "placements_that_dont_attract_buyers": dg.MetadataValue.md(
+                "\n".join(
+                    ["| placement | emissions over the window |", "| --- | ---: |"]
+                    + [
+                        f"| {row['placement']} | {row['trailing_emissions']:,} |"
+                        for row in buyerless[:PREVIEW_ROWS]
+                    ]
+                )
+                if buyerless
+                else "Every placement got a valid click."
+            ),
+            "preview": dg.MetadataValue.md(performance_preview(rows.to_pylist())),
+            "table": f"{serving_db.database}:{PLACEMENT_PERFORMANCE.name}",
+            "duration_seconds": round(time.perf_counter() - started, 3),
+        },
+        check_results=placement_performance_check_results(rows, published),
+    )
+
+
+def performance_preview(rows: list[dict[str, Any]]) -> str:
+    """The busiest placements of the day as a Markdown table."""
+    busiest = sorted(rows, key=lambda row: (-row["clicks"], row["placement"]))
+    lines = [
+        "| placement | emissions | valid clicks | CTR | cost |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for row in busiest[:PREVIEW_ROWS]:
+        ctr = "n/a" if row["ctr"] is None else f"{row['ctr']:.2%}"
+        lines.append(
+            f"| {row['placement']} | {row['emissions']:,} | {row['clicks']:,} | {ctr} "
+            f"| {money(row['cost_micros'])} |"
+        )
+    return "\n".join(lines)
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="reporting",
+    kinds=KINDS,
+    owners=OWNERS,
+    code_version="1",
+    retry_policy=ASSET_RETRY_POLICY,
+    pool=SERVING_POOL,
+    deps=[fraud_flags, reconciled_statistics],
+    check_specs=refund_ledger_check_specs(),
+    description=(
+        "What to credit each advertiser for the day: refunded clicks and money per offer and "
+        "fraud reason (too_fast, denylisted_ip, click_flood), written to the serving table "
+        "refund_ledger. Carries the fraud-mix chart of the trailing days."
+    ),
+)
+def refund_ledger(
+    context: dg.AssetExecutionContext, storage: StorageResource, serving_db: ServingResource
+) -> dg.MaterializeResult:
+    started = time.perf_counter()
+    day = parse_day(context.partition_key)
+    warehouse = storage.warehouse
+    flagged = require_output(warehouse, Dataset.FRAUD_FLAGS, day)
+    statistics = require_output(warehouse, Dataset.RECONCILED_STATISTICS, day)
+    rows = queries.refund_ledger(day, flagged)
+    with serving_db.get_connection() as connection:
+        serving.replace_day(connection, REFUND_LEDGER, day, rows)
+    by_reason: dict[str, tuple[int, int]] = {}
+    for row in rows.to_pylist():
+        clicks, micros = by_reason.get(row["fraud_reason"], (0, 0))
+        by_reason[row["fraud_reason"]] = (clicks + row["clicks"], micros + row["refund_micros"])
+    return dg.MaterializeResult(
+        metadata={
+            "rows_out": rows.num_rows,
+            "offers_credited": len(set(rows["offer_id"].to_pylist())),
+            "refund_micros": sum(micros for _, micros in by_reason.values()),
+            **{f"refund_micros_{reason}": micros for reason, (_, micros) in by_reason.items()},
+            "fraud_mix": dg.MetadataValue.md(fraud_mix_chart_markdown(warehouse, day)),
+            "largest_credits": dg.MetadataValue.md(ledger_preview(rows.to_pylist())),
+            "table": f"{serving_db.database}:{REFUND_LEDGER.name}",
+            "duration_seconds": round(time.perf_counter() - started, 3),
+        },
+        check_results=refund_ledger_check_results(rows, queries.refunds_by_offer(statistics)),
+    )
+
+
+def ledger_preview(rows: list[dict[str, Any]]) -> str:
+    """The offers to credit most, as a Markdown table."""
+    if not rows:
+        return "Nothing to credit."
+    largest = sorted(rows, key=lambda row: (-row["refund_micros"], row["offer_id"]))
+    lines = ["| offer_id | fraud_reason | clicks | credit |", "| --- | --- | ---: | ---: |"]
+    for row in largest[:PREVIEW_ROWS]:
+        lines.append(
+            f"| {row['offer_id']} | {row['fraud_reason']} | {row['clicks']:,} "
+            f"| {money(row['refund_micros'])} |"
+        )
+    return "\n".join(lines)
