@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
+from matplotlib.dates import DateFormatter  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from adrecon_assets.rules import ANOMALY_FALL_RATIO, ANOMALY_RISE_RATIO, FraudReason  # noqa: E402
@@ -66,10 +67,10 @@ def anomaly_chart(history: pa.Table, day: date) -> bytes:
 
     `history` has date, placement, clicks, baseline, is_anomaly for the days to draw."""
     placements = panel_placements(history, day)
-    columns = min(3, max(1, len(placements)))
+    columns = min(2, max(1, len(placements)))
     rows = max(1, -(-len(placements) // columns))
     figure, axes = plt.subplots(
-        rows, columns, figsize=(2.6 * columns, 1.9 * rows), squeeze=False, sharex=True
+        rows, columns, figsize=(3.2 * columns, 1.8 * rows), squeeze=False, sharex=True
     )
     for axis in axes.flat[len(placements) :]:
         axis.set_visible(False)
@@ -102,9 +103,10 @@ def anomaly_chart(history: pa.Table, day: date) -> bytes:
         axis.set_yscale("log")
         axis.set_title(placement, fontsize=8)
         axis.tick_params(labelsize=6)
-        axis.tick_params(axis="x", rotation=45)
+        axis.xaxis.set_major_formatter(DateFormatter("%m-%d"))
     axes.flat[0].legend(fontsize=5, loc="lower left")
-    figure.suptitle(f"Valid clicks per placement up to {day}", fontsize=9)
+    figure.suptitle(f"Valid clicks per placement up to {day} (log scale)", fontsize=9)
+    figure.tight_layout()
     return png_bytes(figure)
 
 
