@@ -1,0 +1,212 @@
+"""Simulating days: traffic of a day, its faults, and writing lake, labels and online stats."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from adrecon_assets import serving
+from adrecon_assets.lake import Lake
+from adrecon_assets.rules import Topic
+from adrecon_assets.simulate import faults
+from adrecon_assets.simulate.catalogue import Catalogue, build_catalogue
+from adrecon_assets.simulate.clicks import ClickDraft
+from adrecon_assets.simulate.config import SimulationConfig
+from adrecon_assets.simulate.labels import FAULT_KINDS, NO_FAULT
+from adrecon_assets.simulate.online import online_statistics
+from adrecon_assets.simulate.traffic import (
+    MICROS_PER_DAY,
+    day_start_micros,
+    generate_emissions,
+    valid_click_rows,
+)
+from adrecon_assets.simulate.writer import (
+    label_frame,
+    write_denylist,
+    write_labels,
+    write_topic_day,
+)
+
+# Rng streams of a day: separate seeds keep e.g. the online loss independent of file writing.
+TRAFFIC_STREAM, ONLINE_STREAM = 1, 2
+
+
+@dataclass(frozen=True)
+class DayTraffic:
+    """One simulated day. `clicks` and `emissions` carry truth columns besides the contract's;
+    `spill` holds clicks on this day's ads that happen after midnight (they belong to the next
+    day's folder)."""
+
+    day: date
+    emissions: pl.DataFrame
+    clicks: pl.DataFrame
+    spill: pl.DataFrame
+
+
+def day_rng(config: SimulationConfig, day: date, stream: int) -> np.random.Generator:
+    return np.random.default_rng([config.seed, day.toordinal(), stream])
+
+
+def generate_day(
+    config: SimulationConfig,
+    day: date,
+    carried_clicks: pl.DataFrame | None = None,
+    catalogue: Catalogue | None = None,
+) -> DayTraffic:
+    """Emissions and clicks of `day`; `carried_clicks` is the previous day's `spill`."""
+    catalogue = catalogue or build_catalogue(config)
+    rng = day_rng(config, day, TRAFFIC_STREAM)
+    day_start = day_start_micros(day)
+    emissions = generate_emissions(rng, catalogue, day, config.emissions_per_day)
+    valid = faults.valid_clicks(rng, emissions, valid_click_rows(rng, catalogue, emissions))
+    counts = faults.FaultCounts.for_valid_clicks(len(valid), config.rates)
+    draft = ClickDraft.concat(
+        [
+            valid,
+            faults.too_fast_clicks(rng, emissions, counts.too_fast, day_start),
+            faults.data_centre_clicks(rng, catalogue, emissions, counts.denylisted_ip),
+            faults.bot_bursts(rng, emissions, counts.click_flood, day_start),
+        ]
+    )
+    # Shuffled before numbering, so click ids say nothing about how a click was made.
+    draft = draft.take(rng.permutation(len(draft)))
+    orphans = faults.orphan_clicks(rng, catalogue, emissions, counts.orphans, day_start)
+    generated = pl.concat(
+        [draft.frame(catalogue, day, 0), orphans.frame(catalogue, day, len(draft))]
+    )
+    next_day = pl.col("clicked_at").dt.epoch("us") >= day_start + MICROS_PER_DAY
+    todays = [generated.filter(~next_day)]
+    if carried_clicks is not None:
+        todays.insert(0, carried_clicks)
+    clicks = pl.concat(todays)
+    copies = faults.duplicate_copies(rng, clicks, counts.duplicates, day_start + MICROS_PER_DAY)
+    clicks = faults.mark_late(rng, pl.concat([clicks, copies]), config.rates.late_clicks)
+    emission_frame = faults.mark_late(rng, emissions.frame(catalogue), config.rates.late_emissions)
+    return DayTraffic(
+        day=day,
+        emissions=emission_frame,
+        clicks=clicks.sort("clicked_at", "click_id"),
+        spill=generated.filter(next_day),
+    )
+
+
+def day_summary(traffic: DayTraffic, late_files: int, online_rows: int) -> dict[str, object]:
+    clicks = traffic.clicks
+    originals = clicks.filter(~pl.col("is_copy"))
+    faults_by_kind = dict(originals.group_by("fault").len().iter_rows())
+    expected = dict(originals.group_by("expected_reason").len().iter_rows())
+    return {
+        "day": traffic.day.isoformat(),
+        "emission_rows": traffic.emissions.height,
+        "click_rows": clicks.height,
+        "duplicate_rows": clicks.height - originals.height,
+        "clicks_on_previous_day_emissions": int(
+            originals.filter(
+                ~pl.col("emission_id").str.starts_with(f"e{traffic.day:%Y%m%d}-")
+            ).height
+        ),
+        "late_click_rows": int(clicks["late"].sum()),
+        "late_emission_rows": int(traffic.emissions["late"].sum()),
+        "late_files": late_files,
+        "faults": {kind: int(faults_by_kind.get(kind, 0)) for kind in FAULT_KINDS},
+        "expected_reasons": {kind: int(expected.get(kind, 0)) for kind in FAULT_KINDS},
+        "online_rows": online_rows,
+    }
+
+
+@dataclass(frozen=True)
+class SimulationSummary:
+    first_day: date
+    last_day: date
+    emission_rows: int
+    click_rows: int
+    invalid_click_rows: int
+    duplicate_rows: int
+    late_files: int
+    online_rows: int
+    seconds: float
+    lake: Path
+    labels: Path
+
+    def line(self) -> str:
+        clicks = max(self.click_rows, 1)
+        return (
+            f"simulated {self.first_day}..{self.last_day} in {self.seconds:.1f}s: "
+            f"{self.emission_rows:,} emission rows, {self.click_rows:,} click rows "
+            f"({self.invalid_click_rows / clicks:.1%} invalid, "
+            f"{self.duplicate_rows / clicks:.1%} duplicates), {self.late_files} late files, "
+            f"{self.online_rows:,} online rows; lake {self.lake}, labels {self.labels}"
+        )
+
+
+def write_online(database: Path, day: date, rows: object) -> None:
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(database)) as connection:
+        serving.replace_day(
+            connection,
+            serving.OFFER_PLACEMENT_STATS,
+            day,
+            rows,  # type: ignore[arg-type]
+            {"source": serving.ONLINE_SOURCE},
+        )
+
+
+def simulate(config: SimulationConfig, progress: Iterable[date] | None = None) -> SimulationSummary:
+    """Write the whole run. `progress` wraps the days (e.g. a tqdm bar) when given."""
+    began = time.perf_counter()
+    lake = Lake(config.lake)
+    write_denylist(lake)
+    catalogue = build_catalogue(config)
+    carried: pl.DataFrame | None = None
+    totals = dict.fromkeys(("emissions", "clicks", "invalid", "duplicates", "late", "online"), 0)
+    for day in progress if progress is not None else config.days_list:
+        traffic = generate_day(config, day, carried, catalogue)
+        carried = traffic.spill
+        late_files = write_topic_day(
+            lake, Topic.EMISSIONS, day, traffic.emissions, config.files_per_day
+        ) + write_topic_day(lake, Topic.CLICKS, day, traffic.clicks, config.files_per_day)
+        online_rows = 0
+        if config.serving_db is not None:
+            rows = online_statistics(
+                day_rng(config, day, ONLINE_STREAM),
+                catalogue,
+                day,
+                traffic.emissions,
+                traffic.clicks,
+                config.rates.online_lost_clicks,
+            )
+            write_online(config.serving_db, day, rows)
+            online_rows = rows.num_rows
+        write_labels(
+            config.labels_root,
+            day,
+            label_frame(traffic.clicks),
+            day_summary(traffic, late_files, online_rows),
+        )
+        clicks = traffic.clicks
+        totals["emissions"] += traffic.emissions.height
+        totals["clicks"] += clicks.height
+        totals["invalid"] += clicks.filter(pl.col("is_copy") | (pl.col("fault") != NO_FAULT)).height
+        totals["duplicates"] += int(clicks["is_copy"].sum())
+        totals["late"] += late_files
+        totals["online"] += online_rows
+    return SimulationSummary(
+        first_day=config.days_list[0],
+        last_day=config.days_list[-1],
+        emission_rows=totals["emissions"],
+        click_rows=totals["clicks"],
+        invalid_click_rows=totals["invalid"],
+        duplicate_rows=totals["duplicates"],
+        late_files=totals["late"],
+        online_rows=totals["online"],
+        seconds=time.perf_counter() - began,
+        lake=config.lake,
+        labels=config.labels_root,
+    )

@@ -1,0 +1,115 @@
+"""Writing a simulated day: contract Parquet files, `_SUCCESS`, late files, labels.
+
+Paths come from `Lake`, column types from `rules.SCHEMAS`, so the simulator cannot drift from
+the layout the pipeline reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from adrecon_assets.lake import PARTITION_PREFIX, SUCCESS_MARKER, Lake
+from adrecon_assets.rules import SCHEMAS, ColumnKind, Topic, TopicSchema
+from adrecon_assets.simulate.catalogue import DATA_CENTRE_CIDRS
+from adrecon_assets.simulate.labels import LABEL_COLUMNS, LABELS_FILE, SUMMARY_FILE
+
+ARROW_TYPES: Final = {
+    ColumnKind.STRING: pa.string(),
+    ColumnKind.INT64: pa.int64(),
+    ColumnKind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+}
+LATE_FILE: Final = "late-00000.parquet"
+
+
+def arrow_schema(schema: TopicSchema) -> pa.Schema:
+    return pa.schema(
+        [pa.field(c.name, ARROW_TYPES[c.kind], nullable=False) for c in schema.columns]
+    )
+
+
+def write_denylist(lake: Lake) -> Path:
+    path = lake.denylist_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("cidr\n" + "".join(f"{cidr}\n" for cidr in DATA_CENTRE_CIDRS))
+    return path
+
+
+def _write(frame: pl.DataFrame, schema: TopicSchema, path: Path) -> None:
+    table = frame.select(schema.column_names).to_arrow().cast(arrow_schema(schema))
+    pq.write_table(table, path)
+
+
+def write_topic_day(lake: Lake, topic: Topic, day: date, rows: pl.DataFrame, files: int) -> int:
+    """Write the day's on-time rows in `files` time-ordered parts, close the day with
+    `_SUCCESS`, then write the late rows after it. Returns the number of late files (0 or 1).
+
+    `rows` must be in event-time order and carry a boolean `late` column. The day's folder is
+    replaced: a rerun of the simulator never mixes two runs' files."""
+    schema = SCHEMAS[topic]
+    folder = lake.folder(topic, day)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    on_time = rows.filter(~pl.col("late"))
+    bounds = np.linspace(0, on_time.height, files + 1).astype(np.int64)
+    for part, (start, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        _write(
+            on_time.slice(int(start), int(end - start)), schema, folder / f"part-{part:05d}.parquet"
+        )
+    success = folder / SUCCESS_MARKER
+    success.touch()
+    late = rows.filter(pl.col("late"))
+    if late.height == 0:
+        return 0
+    late_path = folder / LATE_FILE
+    _write(late, schema, late_path)
+    # Coarse file-system clocks can give both the same mtime: the late file must be newer.
+    success_ns = success.stat().st_mtime_ns
+    if late_path.stat().st_mtime_ns <= success_ns:
+        newer = success_ns + 1_000_000
+        os.utime(late_path, ns=(newer, newer))
+    return 1
+
+
+def labels_folder(labels_root: Path, day: date) -> Path:
+    return labels_root / f"{PARTITION_PREFIX}{day.isoformat()}"
+
+
+def label_frame(clicks: pl.DataFrame) -> pl.DataFrame:
+    """One label row per click_id: the original row's truth and how many copies were resent."""
+    copies = (
+        clicks.filter(pl.col("is_copy"))
+        .group_by("click_id")
+        .agg(pl.len().cast(pl.Int64).alias("duplicate_copies"))
+    )
+    return (
+        clicks.filter(~pl.col("is_copy"))
+        .join(copies, on="click_id", how="left")
+        .with_columns(pl.col("duplicate_copies").fill_null(0))
+        .select(LABEL_COLUMNS)
+        .sort("click_id")
+    )
+
+
+def write_labels(
+    labels_root: Path, day: date, labels: pl.DataFrame, summary: dict[str, object]
+) -> Path:
+    folder = labels_folder(labels_root, day)
+    folder.mkdir(parents=True, exist_ok=True)
+    labels.write_parquet(folder / LABELS_FILE)
+    (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return folder
+
+
+def read_labels(labels_root: Path, day: date) -> pl.DataFrame:
+    return pl.read_parquet(labels_folder(labels_root, day) / LABELS_FILE)

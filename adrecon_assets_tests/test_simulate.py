@@ -1,0 +1,315 @@
+"""The simulator writes a contract lake with exact ground truth, and the pipeline finds it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from adrecon_assets.definitions import ASSETS
+from adrecon_assets.lake import SUCCESS_MARKER, Lake
+from adrecon_assets.rules import SCHEMAS, FraudReason, Topic
+from adrecon_assets.simulate import SimulationConfig, generate_day, simulate
+from adrecon_assets.simulate.labels import NO_FAULT
+from adrecon_assets.simulate.writer import LATE_FILE, read_labels
+from adrecon_assets.warehouse import Dataset, Warehouse
+from adrecon_assets_tests.conftest import Paths
+
+START = date(2026, 3, 1)
+CONTRACT_ARROW_TYPES = {
+    "string": pa.string(),
+    "int64": pa.int64(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+
+def config_for(root: Path, days: int = 2, rows: int = 5_000, seed: int = 7) -> SimulationConfig:
+    return SimulationConfig(
+        lake=root / "lake",
+        serving_db=root / "serving.duckdb",
+        start=START,
+        days=days,
+        emissions_per_day=rows,
+        seed=seed,
+        files_per_day=3,
+    )
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> SimulationConfig:
+    config = config_for(tmp_path_factory.mktemp("simulated"))
+    simulate(config)
+    return config
+
+
+def day_files(config: SimulationConfig, topic: Topic, day: date) -> list[Path]:
+    return [lake_file.path for lake_file in Lake(config.lake).partition(topic, day).files]
+
+
+def read_day(config: SimulationConfig, topic: Topic, day: date) -> pl.DataFrame:
+    return pl.concat([pl.read_parquet(path) for path in day_files(config, topic, day)])
+
+
+def test_lake_layout_and_file_schemas_match_the_contract(small_run: SimulationConfig) -> None:
+    lake = Lake(small_run.lake)
+    for day in small_run.days_list:
+        for topic, schema in SCHEMAS.items():
+            partition = lake.partition(topic, day)
+            names = sorted(path.name for path in day_files(small_run, topic, day))
+            assert partition.closed
+            assert names[:3] == ["late-00000.parquet", "part-00000.parquet", "part-00001.parquet"]
+            assert names[3:] == ["part-00002.parquet"]
+            for path in day_files(small_run, topic, day):
+                file_schema = pq.read_schema(path)
+                assert file_schema.names == schema.column_names
+                for column in schema.columns:
+                    assert file_schema.field(column.name).type == CONTRACT_ARROW_TYPES[column.kind]
+                table = pq.read_table(path)
+                assert all(table.column(name).null_count == 0 for name in table.column_names)
+    assert lake.denylist_path.read_text().splitlines()[0] == "cidr"
+    assert len(lake.denylist()) >= 3
+    assert read_day(small_run, Topic.EMISSIONS, START)["click_cost_micros"].min() >= 0
+
+
+def test_every_timestamp_lies_inside_its_folders_day(small_run: SimulationConfig) -> None:
+    for day in small_run.days_list:
+        for topic, schema in SCHEMAS.items():
+            stamps = read_day(small_run, topic, day)[schema.timestamp_column].dt.date()
+            assert stamps.min() == day and stamps.max() == day
+
+
+def test_late_files_are_newer_than_the_success_marker(small_run: SimulationConfig) -> None:
+    for day in small_run.days_list:
+        for topic in Topic:
+            folder = Lake(small_run.lake).folder(topic, day)
+            success = (folder / SUCCESS_MARKER).stat().st_mtime_ns
+            assert (folder / LATE_FILE).stat().st_mtime_ns > success
+            assert pq.read_metadata(folder / LATE_FILE).num_rows > 0
+
+
+def test_labels_live_outside_the_lake_and_name_every_click(small_run: SimulationConfig) -> None:
+    assert small_run.labels_root == small_run.lake.parent / "ground_truth"
+    assert not list(small_run.lake.rglob("*labels*"))
+    for day in small_run.days_list:
+        labels = read_labels(small_run.labels_root, day)
+        click_ids = read_day(small_run, Topic.CLICKS, day)["click_id"]
+        assert labels["click_id"].is_unique().all()
+        assert set(labels["click_id"]) == set(click_ids)
+        assert labels["duplicate_copies"].sum() == click_ids.len() - click_ids.n_unique()
+        assert (labels.filter(pl.col("fault") != NO_FAULT).height) > 0
+
+
+def test_online_rows_billed_everything_and_missed_the_late_files(
+    small_run: SimulationConfig,
+) -> None:
+    with duckdb.connect(str(small_run.serving_db), read_only=True) as connection:
+        rows = connection.execute(
+            "SELECT date, min(source), max(source), sum(emissions), sum(clicks), "
+            "sum(fraud_clicks), sum(refund_micros) FROM offer_placement_stats "
+            "GROUP BY date ORDER BY date"
+        ).fetchall()
+    assert [row[0] for row in rows] == small_run.days_list
+    for day, first_source, last_source, emissions, clicks, fraud, refund in rows:
+        assert (first_source, last_source) == ("online", "online")
+        assert (fraud, refund) == (0, 0)
+        late_emissions = pq.read_metadata(
+            Lake(small_run.lake).folder(Topic.EMISSIONS, day) / LATE_FILE
+        ).num_rows
+        assert emissions == small_run.emissions_per_day - late_emissions
+        on_time = (
+            read_day(small_run, Topic.CLICKS, day).height
+            - pq.read_metadata(Lake(small_run.lake).folder(Topic.CLICKS, day) / LATE_FILE).num_rows
+        )
+        # It saw only on-time rows (duplicates included, orphans unplaceable) and lost 1-3 %.
+        assert 0.9 * on_time < clicks < on_time
+
+
+def test_same_seed_same_lake_and_labels(tmp_path: Path, small_run: SimulationConfig) -> None:
+    again = config_for(tmp_path)
+    simulate(again)
+    other = config_for(tmp_path / "other", seed=8)
+    simulate(other)
+    for day in small_run.days_list:
+        for topic in Topic:
+            assert read_day(again, topic, day).equals(read_day(small_run, topic, day))
+        assert read_labels(again.labels_root, day).equals(read_labels(small_run.labels_root, day))
+        assert not read_day(other, Topic.CLICKS, day).equals(read_day(small_run, Topic.CLICKS, day))
+
+
+def test_rates_of_a_50k_row_day_are_within_the_promised_ranges(tmp_path: Path) -> None:
+    config = config_for(tmp_path, days=1, rows=50_000)
+    yesterday = generate_day(config, START - timedelta(days=1))
+    traffic = generate_day(config, START, carried_clicks=yesterday.spill)
+    emissions, clicks = traffic.emissions, traffic.clicks
+    originals = clicks.filter(~pl.col("is_copy"))
+    valid = originals.filter(pl.col("fault") == NO_FAULT).height
+    invalid = clicks.height - valid
+    assert 20 <= emissions["placement"].n_unique() <= 100
+    assert emissions.group_by("emission_id").len()["len"].max() <= 6
+    assert emissions.select(pl.struct("emission_id", "offer_id").is_unique().all()).item()
+    assert 0.003 <= valid / emissions.height <= 0.02
+    assert 0.05 <= invalid / clicks.height <= 0.10
+    assert 0.01 <= clicks["is_copy"].sum() / clicks.height <= 0.03
+    assert 0 < originals.filter(pl.col("fault") == "no_emission").height / clicks.height < 0.01
+    # Zipf: the most shown offer is shown far more often than a typical one.
+    shown = emissions.group_by("offer_id").len()["len"]
+    assert shown.max() > 20 * shown.median()
+    # Costs vary by offer, not per row.
+    assert (
+        emissions.group_by("offer_id")
+        .agg(pl.col("click_cost_micros").n_unique())["click_cost_micros"]
+        .max()
+        == 1
+    )
+    assert emissions["click_cost_micros"].n_unique() > 100
+    previous_day = originals.filter(pl.col("emission_id").str.starts_with("e20260228-"))
+    assert previous_day.height > 0
+    assert previous_day["clicked_at"].max().hour == 0
+
+
+def test_bot_bursts_have_four_or_more_clicks_within_minutes(tmp_path: Path) -> None:
+    traffic = generate_day(config_for(tmp_path, days=1, rows=50_000), START)
+    bursts = (
+        traffic.clicks.filter((pl.col("fault") == "click_flood") & ~pl.col("is_copy"))
+        .group_by("user_id", "offer_id")
+        .agg(pl.len(), (pl.col("clicked_at").max() - pl.col("clicked_at").min()).alias("span"))
+    )
+    assert bursts.height > 0
+    assert bursts["len"].min() >= 1 and (bursts["len"] >= 4).sum() >= bursts.height - 1
+    assert bursts["span"].max() < timedelta(minutes=10)
+
+
+def test_cli_rejects_bad_arguments_with_clear_messages(tmp_path: Path) -> None:
+    base = ["--serving-db", str(tmp_path / "s.duckdb"), "--days", "1", "--seed", "1"]
+    cases = {
+        "expected a date YYYY-MM-DD": ["--lake", str(tmp_path / "l"), "--start", "2026-02-30"],
+        "--emissions-per-day must be at least 1": [
+            "--lake",
+            str(tmp_path / "l"),
+            "--start",
+            "2026-01-01",
+            "--emissions-per-day",
+            "0",
+        ],
+        "lies inside the lake": [
+            "--lake",
+            str(tmp_path / "l"),
+            "--start",
+            "2026-01-01",
+            "--labels",
+            str(tmp_path / "l" / "truth"),
+        ],
+    }
+    for message, arguments in cases.items():
+        if "--emissions-per-day" not in arguments:
+            arguments = [*arguments, "--emissions-per-day", "10"]
+        completed = subprocess.run(
+            [sys.executable, "-m", "adrecon_assets.simulate.cli", *base, *arguments],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert completed.returncode == 2, completed.stderr
+        assert message in completed.stderr
+    assert not (tmp_path / "l").exists()
+
+
+def test_cli_writes_a_lake_and_prints_one_summary_line(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "adrecon_assets.simulate.cli",
+            "--lake",
+            str(tmp_path / "lake"),
+            "--serving-db",
+            str(tmp_path / "s.duckdb"),
+            "--start",
+            "2026-03-01",
+            "--days",
+            "2",
+            "--emissions-per-day",
+            "2000",
+            "--seed",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert completed.stdout.count("\n") == 1
+    assert completed.stdout.startswith("simulated 2026-03-01..2026-03-02")
+    assert (tmp_path / "ground_truth" / "date_partition=2026-03-02" / "labels.parquet").exists()
+
+
+def reasons_against_labels(flags: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
+    """One row per click: the pipeline's reason ("none" if valid) beside the expected one."""
+    return labels.join(flags, on="click_id", how="full", coalesce=True).with_columns(
+        pl.col("fraud_reason").fill_null(NO_FAULT)
+    )
+
+
+def precision_recall(joined: pl.DataFrame) -> dict[str, tuple[float, float, int]]:
+    """Per reason: precision and recall of fraud_reason against expected_reason, and support."""
+    table = {}
+    for reason in [r.value for r in FraudReason] + [NO_FAULT]:
+        predicted = joined["fraud_reason"] == reason
+        actual = joined["expected_reason"] == reason
+        hits = int((predicted & actual).sum())
+        support = int(actual.sum())
+        table[reason] = (hits / max(int(predicted.sum()), 1), hits / max(support, 1), support)
+    return table
+
+
+def test_pipeline_finds_the_injected_faults_on_a_simulated_lake(
+    paths: Paths, polars_resources: dict[str, object]
+) -> None:
+    config = SimulationConfig(
+        lake=paths.lake,
+        serving_db=paths.serving_db,
+        start=START,
+        days=3,
+        emissions_per_day=40_000,
+        seed=11,
+    )
+    simulate(config)
+    first, *reconciled = config.days_list
+    raw_emissions = [asset for asset in ASSETS if asset.key == dg.AssetKey("raw_emissions")]
+    assert dg.materialize(
+        raw_emissions, resources=polars_resources, partition_key=first.isoformat()
+    ).success
+    all_flags, all_labels = [], []
+    for day in reconciled:
+        result = dg.materialize(ASSETS, resources=polars_resources, partition_key=day.isoformat())
+        assert result.success
+        folder = Warehouse(paths.warehouse).folder(Dataset.FRAUD_FLAGS, day)
+        flags = pl.read_parquet(folder / "*.parquet").select("click_id", "fraud_reason")
+        labels = read_labels(config.labels_root, day)
+        assert flags.height == labels.height  # duplicates removed, nothing lost
+        all_flags.append(flags)
+        all_labels.append(labels)
+    joined = reasons_against_labels(pl.concat(all_flags), pl.concat(all_labels))
+    table = precision_recall(joined)
+    print("\nreason          precision  recall  clicks")
+    for reason, (precision, recall, support) in table.items():
+        print(f"{reason:<15} {precision:9.4f}  {recall:6.4f}  {support:6d}")
+    for reason, (precision, recall, support) in table.items():
+        assert support > 0 and precision >= 0.9 and recall >= 0.9, (reason, precision, recall)
+    # The labels are exact by construction, so the pipeline should agree click for click.
+    disagreements = joined.filter(pl.col("fraud_reason") != pl.col("expected_reason"))
+    assert disagreements.height == 0, disagreements
+    with duckdb.connect(str(paths.serving_db), read_only=True) as connection:
+        sources = dict(
+            connection.execute(
+                "SELECT date, string_agg(DISTINCT source) FROM offer_placement_stats GROUP BY date"
+            ).fetchall()
+        )
+    assert sources == {first: "online", **dict.fromkeys(reconciled, "offline")}
