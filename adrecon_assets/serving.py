@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 OFFLINE_SOURCE = "offline"
 ONLINE_SOURCE = "online"
@@ -95,6 +96,12 @@ def replace_day(
     `constants` fills columns that `rows` lacks (source, updated_at) with one value per day.
     """
     values = {"updated_at": datetime.now(UTC).replace(tzinfo=None), **(constants or {})}
+    # Deleting only `day` but inserting rows of another day would touch that day (contract 4).
+    other_days = sorted(str(d) for d in pc.unique(rows["date"]).to_pylist() if d != day)
+    if other_days:
+        raise ValueError(
+            f"replace_day({table.name}, {day}) got rows of other days: {', '.join(other_days)}"
+        )
     create_table(connection, table)
     select_list = []
     parameters: list[object] = []
