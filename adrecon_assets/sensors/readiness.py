@@ -1,0 +1,114 @@
+"""`lake_readiness_sensor`: launch day D once the lake closed it, once per day.
+
+D is ready when both topics have `_SUCCESS` for D and emissions have it for D-1 (clicks of D
+join emissions of D-1; the day before the first partition counts as empty). Days are launched
+oldest first and D waits while D-1 is ready but not yet reconciled, so a catch-up after an
+outage reconciles in order and each anomaly baseline sees the days before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+
+import dagster as dg
+from dagster._core.storage.tags import RUN_KEY_TAG
+
+from adrecon_assets import settings
+from adrecon_assets.lake import Lake
+from adrecon_assets.partitions import previous_day
+from adrecon_assets.rules import Topic
+from adrecon_assets.sensors.history import latest_materializations, live_run_days, recent_days
+
+# The contract's six daily assets (section 5); a day's run reconciles and publishes it.
+DAY_ASSETS = dg.AssetSelection.assets(
+    "raw_clicks",
+    "raw_emissions",
+    "joined_clicks",
+    "fraud_flags",
+    "reconciled_statistics",
+    "anomaly_metrics",
+)
+RECONCILED = dg.AssetKey("reconciled_statistics")
+
+
+def is_closed(lake: Lake, day: date) -> bool:
+    """Both topics of `day` closed, and emissions of the day before (unless `day` is first)."""
+    before = previous_day(day)
+    return (
+        lake.partition(Topic.CLICKS, day).closed
+        and lake.partition(Topic.EMISSIONS, day).closed
+        and (before is None or lake.partition(Topic.EMISSIONS, before).closed)
+    )
+
+
+def run_key(day: date) -> str:
+    return f"ready-{day.isoformat()}"
+
+
+def launched_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[date]:
+    """Days this sensor launched before, whatever became of the run (one query)."""
+    keys = {run_key(day): day for day in days}
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: list(keys)}))
+    return {keys[run.tags[RUN_KEY_TAG]] for run in runs if run.tags.get(RUN_KEY_TAG) in keys}
+
+
+def days_to_launch(
+    lake: Lake,
+    days: Sequence[date],
+    reconciled: set[date],
+    busy: set[date],
+    launched: set[date],
+) -> list[date]:
+    """Unreconciled, closed, idle days whose previous day is settled: not running and either
+    reconciled, not closed (it will not block D), outside the window, or launched once before
+    (its run ended; a failed day does not hold back the days after it)."""
+    due: list[date] = []
+    for day in days:
+        if day in reconciled or day in busy or not is_closed(lake, day):
+            continue
+        before = previous_day(day)
+        previous_pending = (
+            before is not None
+            and before in days
+            and (
+                before in busy
+                or (before not in reconciled and before not in launched and is_closed(lake, before))
+            )
+        )
+        if not previous_pending:
+            due.append(day)
+    return due
+
+
+def evaluate_readiness(
+    context: dg.SensorEvaluationContext, lake: Lake, now: datetime
+) -> dg.SensorResult | dg.SkipReason:
+    days = recent_days(int(settings.setting("ADRECON_LATE_DATA_LOOKBACK_DAYS")), now)
+    reconciled = set(latest_materializations(context.instance, RECONCILED, days))
+    busy = live_run_days(context.instance, days)
+    launched = launched_days(context.instance, days)
+    launchable = days_to_launch(lake, days, reconciled, busy, launched)
+    if not launchable:
+        return dg.SkipReason("no closed, unreconciled day is due")
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(run_key=run_key(day), partition_key=day.isoformat()) for day in launchable
+        ]
+    )
+
+
+@dg.sensor(
+    name="lake_readiness_sensor",
+    target=DAY_ASSETS,
+    minimum_interval_seconds=int(settings.setting("ADRECON_SENSOR_INTERVAL_SECONDS")),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Reconciles day D (all six assets) once the lake closed clicks and emissions of D and "
+        "emissions of D-1; once per day (run key), oldest first."
+    ),
+)
+def lake_readiness_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    return evaluate_readiness(
+        context, Lake(settings.setting("ADRECON_LAKE_ROOT")), datetime.now(UTC)
+    )

@@ -1,0 +1,65 @@
+"""Helpers for the sensor tests: recent days (the sensors look back from now), a one-click
+day in the lake, and materializing days into a test instance."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from adrecon_assets.assets.lake import raw_clicks, raw_emissions
+from adrecon_assets.assets.monitoring import anomaly_metrics
+from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
+from adrecon_assets.definitions import RESOURCES_BY_ENGINE
+from adrecon_assets.rules import Topic
+from adrecon_assets_tests.lakes import click, emission, write_topic
+
+# The contract's six daily assets; reporting assets downstream are left out to keep tests fast
+# (never materialized, so the sensors never ask to rerun them either).
+DAY_ASSETS = [
+    raw_clicks,
+    raw_emissions,
+    joined_clicks,
+    fraud_flags,
+    reconciled_statistics,
+    anomaly_metrics,
+]
+
+
+def days_ago(count: int) -> date:
+    return datetime.now(UTC).date() - timedelta(days=count)
+
+
+def write_day(lake: Path, day: date, closed: bool = True) -> None:
+    """One emission of offer o1 on `top` at 10:00 and its click 5 s later."""
+    write_topic(
+        lake,
+        Topic.EMISSIONS,
+        day,
+        [emission("e1", "o1", "top", 1000, f"{day}T10:00:00")],
+        closed=closed,
+    )
+    write_topic(
+        lake, Topic.CLICKS, day, [click("c1", "e1", "o1", f"{day}T10:00:05")], closed=closed
+    )
+
+
+def age(path: Path, seconds: int) -> None:
+    """Make a lake file look `seconds` old, as if it had arrived that long ago."""
+    stamp = time.time() - seconds
+    os.utime(path, (stamp, stamp))
+
+
+def materialize_days(instance: dg.DagsterInstance, days: list[date]) -> None:
+    """Reconcile `days` in order with the six day assets and the Polars resources."""
+    for day in days:
+        result = dg.materialize(
+            DAY_ASSETS,
+            partition_key=day.isoformat(),
+            instance=instance,
+            resources=RESOURCES_BY_ENGINE["polars"],
+        )
+        assert result.success

@@ -1,0 +1,141 @@
+"""late_data_sensor against a test instance: three reconciled days, then changes in the lake."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import date
+
+import dagster as dg
+import pytest
+from dagster._core.execution.backfill import PartitionBackfill
+
+from adrecon_assets.definitions import defs
+from adrecon_assets.rules import Topic
+from adrecon_assets.sensors.late_data import late_data_sensor
+from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.lakes import click, emission, write_topic
+from adrecon_assets_tests.sensor_lakes import age, days_ago, materialize_days, write_day
+
+D1, D2, D3 = days_ago(3), days_ago(2), days_ago(1)
+HOUR = 3600
+
+
+@pytest.fixture
+def instance(paths: Paths, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
+    """D1..D3 in the lake (an hour old) and reconciled; today is neither."""
+    monkeypatch.setenv("ADRECON_LATE_DATA_QUIET_SECONDS", "600")
+    for day in (D1, D2, D3):
+        write_day(paths.lake, day)
+    for parquet in paths.lake.rglob("*.parquet"):
+        age(parquet, HOUR)
+    with dg.instance_for_test() as test_instance:
+        materialize_days(test_instance, [D1, D2, D3])
+        yield test_instance
+
+
+def evaluate(instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
+    result = late_data_sensor(dg.build_sensor_context(instance=instance, definitions=defs))
+    assert isinstance(result, dg.SensorResult | dg.SkipReason)
+    return result
+
+
+def only_request(result: dg.SensorResult | dg.SkipReason) -> dg.RunRequest:
+    assert isinstance(result, dg.SensorResult), result
+    [request] = result.run_requests or []
+    assert request.asset_graph_subset is not None
+    return request
+
+
+def requested(result: dg.SensorResult | dg.SkipReason) -> set[tuple[str, date]]:
+    subset = only_request(result).asset_graph_subset
+    assert subset is not None
+    return {
+        (partition.asset_key.to_user_string(), date.fromisoformat(str(partition.partition_key)))
+        for partition in subset.iterate_asset_partitions()
+    }
+
+
+def late_click_file(paths: Paths, day: date, seconds_old: int = HOUR) -> None:
+    late = [click("c2", "e1", "o1", f"{day}T11:00:00", user_id="u2")]
+    age(write_topic(paths.lake, Topic.CLICKS, day, late, name="late-1"), seconds_old)
+
+
+def chain(day: date) -> set[tuple[str, date]]:
+    return {
+        ("joined_clicks", day),
+        ("fraud_flags", day),
+        ("reconciled_statistics", day),
+        ("anomaly_metrics", day),
+    }
+
+
+def test_unchanged_lake_requests_nothing(instance: dg.DagsterInstance) -> None:
+    assert isinstance(evaluate(instance), dg.SkipReason)
+
+
+def test_new_clicks_file_reruns_the_day_and_the_anomaly_windows_that_follow(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    late_click_file(paths, D2)
+    # anomaly_metrics of D3 reads reconciled D2 (7-day window); today was never materialized.
+    assert requested(evaluate(instance)) == {("raw_clicks", D2), ("anomaly_metrics", D3)} | chain(
+        D2
+    )
+
+
+def test_new_emissions_file_reruns_the_day_and_the_next(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    late = [emission("e9", "o9", "side", 500, f"{D1}T23:00:00")]
+    age(write_topic(paths.lake, Topic.EMISSIONS, D1, late, name="late-1"), HOUR)
+    expected = {("raw_emissions", D1), ("anomaly_metrics", D3)} | chain(D1) | chain(D2)
+    assert requested(evaluate(instance)) == expected
+
+
+def test_rewritten_file_counts_as_a_change(instance: dg.DagsterInstance, paths: Paths) -> None:
+    rows = [click("c1", "e1", "o1", f"{D3}T10:00:09")]
+    age(write_topic(paths.lake, Topic.CLICKS, D3, rows, name="part-0"), 2 * HOUR)
+    assert requested(evaluate(instance)) == {("raw_clicks", D3)} | chain(D3)
+
+
+def test_fresh_files_wait_for_the_quiet_period(instance: dg.DagsterInstance, paths: Paths) -> None:
+    late_click_file(paths, D2, seconds_old=599)
+    assert isinstance(evaluate(instance), dg.SkipReason)
+    late_click_file(paths, D2, seconds_old=601)
+    assert ("raw_clicks", D2) in requested(evaluate(instance))
+
+
+def test_rerun_materialized_leaves_nothing_to_request(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    late_click_file(paths, D2)
+    assert requested(evaluate(instance))
+    materialize_days(instance, [D2, D3])
+    assert isinstance(evaluate(instance), dg.SkipReason)
+
+
+def test_change_already_submitted_as_backfill_is_not_requested_again(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    late_click_file(paths, D2)
+    request = only_request(evaluate(instance))
+    assert request.asset_graph_subset is not None
+    # What the sensor daemon does with the request (its backfill outlives any cursor).
+    instance.add_backfill(
+        PartitionBackfill.from_asset_graph_subset(
+            backfill_id="late1",
+            backfill_timestamp=time.time(),
+            asset_graph_subset=request.asset_graph_subset,
+            dynamic_partitions_store=instance,
+            tags=request.tags,
+            title=None,
+            description=None,
+            run_config=None,
+        )
+    )
+    assert isinstance(evaluate(instance), dg.SkipReason)
+    # A further file is a new change: it is requested again.
+    late = [click("c3", "e1", "o1", f"{D2}T12:00:00", user_id="u3")]
+    age(write_topic(paths.lake, Topic.CLICKS, D2, late, name="late-2"), HOUR)
+    assert ("raw_clicks", D2) in requested(evaluate(instance))
