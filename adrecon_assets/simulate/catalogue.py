@@ -46,13 +46,33 @@ MIN_CTR: Final = 0.003
 MAX_CTR: Final = 0.02
 
 
+class Sampler:
+    """Draws indices from a discrete distribution through a lookup table: one gather per draw
+    instead of a binary search, which is what makes 20M-row days fast. Each probability is
+    rounded to a multiple of 1/2^20, far below the rarest offer's share."""
+
+    RESOLUTION: Final = 1 << 20
+
+    def __init__(self, probabilities: np.ndarray) -> None:
+        cumulative = np.cumsum(probabilities / probabilities.sum())
+        grid = (np.arange(self.RESOLUTION) + 0.5) / self.RESOLUTION
+        self.table = np.minimum(
+            np.searchsorted(cumulative, grid, side="right"), len(probabilities) - 1
+        ).astype(np.int32)
+
+    def draw(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
+        return self.table[rng.integers(0, self.RESOLUTION, size)].astype(np.int64)
+
+
 @dataclass(frozen=True)
 class Catalogue:
     offer_ids: pl.Series
     offer_probabilities: np.ndarray
+    offer_sampler: Sampler
     offer_cost_micros: np.ndarray
     placement_names: pl.Series
     placement_probabilities: np.ndarray
+    placement_sampler: Sampler
     placement_ctr: np.ndarray
     denylist: list[IpRange]
 
@@ -84,21 +104,14 @@ def build_catalogue(config: SimulationConfig) -> Catalogue:
     return Catalogue(
         offer_ids=pl.Series("offer_id", [f"o{index:05d}" for index in range(config.offers)]),
         offer_probabilities=offer_probabilities,
+        offer_sampler=Sampler(offer_probabilities),
         offer_cost_micros=offer_cost_micros,
         placement_names=placement_names,
         placement_probabilities=placement_weights / placement_weights.sum(),
+        placement_sampler=Sampler(placement_weights),
         placement_ctr=placement_ctr,
         denylist=parse_denylist(list(DATA_CENTRE_CIDRS)),
     )
-
-
-def draw(
-    rng: np.random.Generator, probabilities: np.ndarray, size: int | tuple[int, ...]
-) -> np.ndarray:
-    """Indices drawn from a discrete distribution (inverse CDF: fast for millions of draws)."""
-    cumulative = np.cumsum(probabilities)
-    cumulative[-1] = 1.0
-    return np.searchsorted(cumulative, rng.random(size), side="right").astype(np.int64)
 
 
 def residential_ips(keys: np.ndarray) -> np.ndarray:

@@ -17,8 +17,8 @@ import polars as pl
 from adrecon_assets.rules import FLOOD_MIN_EARLIER_CLICKS, MICROS_PER_SECOND, MIN_CLICK_GAP_MICROS
 from adrecon_assets.simulate.catalogue import (
     Catalogue,
+    Sampler,
     data_centre_ips,
-    draw,
     residential_ips,
 )
 from adrecon_assets.simulate.clicks import ClickDraft
@@ -49,6 +49,7 @@ BURST_START_DELAY_MICROS: Final = 2 * MICROS_PER_SECOND
 # Duplicate copies: exact resend, resend a few ms later, or same time with a retry cookie suffix.
 COPY_EXACT, COPY_LATER, COPY_RETRY_COOKIE = 0, 1, 2
 COPY_KIND_SHARES: Final = np.array([0.6, 0.3, 0.1])
+COPY_KIND_SAMPLER: Final = Sampler(COPY_KIND_SHARES)
 COPY_MAX_DELAY_MICROS: Final = 50_000
 
 
@@ -179,7 +180,7 @@ def orphan_clicks(
         emission_day=np.full(count, emissions.day.toordinal(), dtype=np.int64),
         emission_number=emissions.page_views
         + rng.integers(0, 10 * emissions.page_views + 10, count),
-        offer=draw(rng, catalogue.offer_probabilities, count),
+        offer=catalogue.offer_sampler.draw(rng, count),
         placement=np.full(count, -1, dtype=np.int64),
         clicked_micros=day_start + rng.integers(0, MICROS_PER_DAY, count),
         user=users,
@@ -197,7 +198,7 @@ def duplicate_copies(
     if count == 0 or clicks.height == 0:
         return clicks.clear()
     originals = clicks[rng.integers(0, clicks.height, count)]
-    kind = draw(rng, COPY_KIND_SHARES, count)
+    kind = COPY_KIND_SAMPLER.draw(rng, count)
     delay = np.where(kind == COPY_LATER, rng.integers(1_000, COPY_MAX_DELAY_MICROS, count), 0)
     clicked_micros = originals["clicked_at"].dt.epoch("us").to_numpy()
     # A resend a few ms after 23:59:59.99 would belong to the next day: resend it exactly.

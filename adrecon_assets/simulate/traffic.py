@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from adrecon_assets.rules import MICROS_PER_SECOND
-from adrecon_assets.simulate.catalogue import Catalogue, draw
+from adrecon_assets.simulate.catalogue import Catalogue, Sampler
 from adrecon_assets.simulate.config import MAX_ADS_PER_EMISSION
 
 MICROS_PER_DAY: Final = 86_400 * MICROS_PER_SECOND
@@ -24,6 +24,8 @@ ADS_PER_EMISSION_SHARES: Final = np.array([0.15, 0.2, 0.2, 0.2, 0.15, 0.1])
 # Traffic by UTC hour: American evenings peak around 01:00 UTC, so midnight is busy and many
 # ads shown before it are clicked after it (the cross-midnight join of rule 2).
 HOURLY_TRAFFIC: Final = 1.0 + 0.6 * np.sin((np.arange(24) - 19) / 24 * 2 * np.pi)
+ADS_SAMPLER: Final = Sampler(ADS_PER_EMISSION_SHARES)
+HOUR_SAMPLER: Final = Sampler(HOURLY_TRAFFIC)
 # A person clicks seconds to minutes after the page loads; never within 2 s (not "too fast").
 MIN_HUMAN_DELAY_MICROS: Final = 2 * MICROS_PER_SECOND
 MAX_HUMAN_DELAY_MICROS: Final = MICROS_PER_HOUR
@@ -91,21 +93,26 @@ class EmissionRows:
 
 
 def distinct_offers(rng: np.random.Generator, catalogue: Catalogue, ads: np.ndarray) -> np.ndarray:
-    """A page-view x slot matrix of Zipf-drawn offers, distinct within each page view's ads."""
-    offers = draw(rng, catalogue.offer_probabilities, (len(ads), MAX_ADS_PER_EMISSION))
+    """A slot x page-view matrix of Zipf-drawn offers, distinct within each page view's ads.
+
+    Slot-major, so each slot is one contiguous array; after one full pass per slot, only the
+    few clashing page views are redrawn and rechecked."""
+    offers = catalogue.offer_sampler.draw(rng, (MAX_ADS_PER_EMISSION, len(ads)))
     for slot in range(1, MAX_ADS_PER_EMISSION):
-        in_use = slot < ads
+        clash = np.zeros(len(ads), dtype=bool)
+        for earlier in range(slot):
+            clash |= offers[slot] == offers[earlier]
+        views = np.flatnonzero(clash & (slot < ads))
         for _ in range(20):
-            clash = in_use & (offers[:, [slot]] == offers[:, :slot]).any(axis=1)
-            if not clash.any():
+            if not len(views):
                 break
-            offers[clash, slot] = draw(rng, catalogue.offer_probabilities, int(clash.sum()))
+            offers[slot, views] = catalogue.offer_sampler.draw(rng, len(views))
+            views = views[(offers[:slot, views] == offers[slot, views]).any(axis=0)]
         # Pigeonhole fallback: one of 0..slot is always free among `slot` earlier offers.
-        clash = in_use & (offers[:, [slot]] == offers[:, :slot]).any(axis=1)
         for candidate in range(slot + 1):
-            free = clash & (offers[:, :slot] != candidate).all(axis=1)
-            offers[free, slot] = candidate
-            clash &= ~free
+            free = (offers[:slot, views] != candidate).all(axis=0)
+            offers[slot, views[free]] = candidate
+            views = views[~free]
     return offers
 
 
@@ -115,15 +122,15 @@ def generate_emissions(
     """Exactly `rows` emission rows: page views of 1-6 ads, the last one cut to fit."""
     expected_page_views = rows / float(np.dot(np.arange(1, 7), ADS_PER_EMISSION_SHARES))
     candidates = int(expected_page_views * 1.1) + 16
-    ads = draw(rng, ADS_PER_EMISSION_SHARES, candidates) + 1
+    ads = ADS_SAMPLER.draw(rng, candidates) + 1
     while int(ads.sum()) < rows:  # only for tiny days where 1.1x is not enough margin
-        ads = np.concatenate([ads, draw(rng, ADS_PER_EMISSION_SHARES, candidates) + 1])
+        ads = np.concatenate([ads, ADS_SAMPLER.draw(rng, candidates) + 1])
     ends = np.cumsum(ads)
     page_views = int(np.searchsorted(ends, rows)) + 1
     ads = ads[:page_views]
     ads[-1] -= int(ends[page_views - 1]) - rows
 
-    hours = draw(rng, HOURLY_TRAFFIC / HOURLY_TRAFFIC.sum(), page_views)
+    hours = HOUR_SAMPLER.draw(rng, page_views)
     emitted = np.sort(
         day_start_micros(day)
         + hours * MICROS_PER_HOUR
@@ -135,8 +142,8 @@ def generate_emissions(
     return EmissionRows(
         day=day,
         emission_number=np.repeat(np.arange(page_views, dtype=np.int64), ads),
-        offer=offers[shown],
-        placement=draw(rng, catalogue.placement_probabilities, rows),
+        offer=offers.T[shown],
+        placement=catalogue.placement_sampler.draw(rng, rows),
         emitted_micros=np.repeat(emitted, ads),
         page_views=page_views,
         users=rng.integers(0, user_count, page_views),
