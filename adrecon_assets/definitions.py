@@ -13,9 +13,11 @@ from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
 from adrecon_assets.assets.reporting import placement_performance, refund_ledger
 from adrecon_assets.checks.thresholds import CheckThresholds
+from adrecon_assets.resources.alerts import AlertResource
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets.sensors.alerts import ALERT_SENSORS
 
 settings.apply_defaults()
 
@@ -25,6 +27,10 @@ SHARED_RESOURCES = {
     ),
     "serving_db": ServingResource(database=dg.EnvVar("ADRECON_SERVING_DB")),
     "check_thresholds": CheckThresholds(),
+    "alerts": AlertResource(
+        webhook_url=dg.EnvVar("ADRECON_ALERT_WEBHOOK_URL"),
+        ui_base_url=dg.EnvVar("ADRECON_UI_BASE_URL"),
+    ),
 }
 
 RESOURCES_BY_ENGINE = {
@@ -42,8 +48,11 @@ ASSETS = [
     refund_ledger,
 ]
 
+SENSORS = [*ALERT_SENSORS]
+
 defs = dg.Definitions(
     assets=ASSETS,
+    sensors=SENSORS,
     resources=RESOURCES_BY_ENGINE[settings.engine_name()],
     # One process per run instead of one per step: six steps share the engine's imports and
     # warm-up, which saves ~30 s per partition (see benchmarks/).
