@@ -18,6 +18,8 @@ from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.sensors.alerts import ALERT_SENSORS
+from adrecon_assets.sensors.late_data import late_data_sensor
+from adrecon_assets.sensors.readiness import lake_readiness_sensor
 
 settings.apply_defaults()
 
@@ -48,7 +50,7 @@ ASSETS = [
     refund_ledger,
 ]
 
-SENSORS = [*ALERT_SENSORS]
+SENSORS = [lake_readiness_sensor, late_data_sensor, *ALERT_SENSORS]
 
 defs = dg.Definitions(
     assets=ASSETS,

@@ -17,6 +17,12 @@ T = TypeVar("T")
 # is raised as a non-retryable Failure, since retrying cannot fix a file.
 ASSET_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
 
+# Backfills run one day per run: every asset reads and writes exactly one partition key (no
+# partition_key_range handling), each day's outputs are replaced atomically (atomic_folder,
+# serving.replace_day) so a failed day retries alone, and DuckDB's single writer is shared
+# through the serving_duckdb pool rather than one long run holding it for a whole month.
+DAY_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+
 SERVING_POOL = "serving_duckdb"
 
 

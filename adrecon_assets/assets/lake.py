@@ -2,7 +2,12 @@
 
 import dagster as dg
 
-from adrecon_assets.assets.common import ASSET_RETRY_POLICY, engine_kinds, run_engine_step
+from adrecon_assets.assets.common import (
+    ASSET_RETRY_POLICY,
+    DAY_BACKFILL_POLICY,
+    engine_kinds,
+    run_engine_step,
+)
 from adrecon_assets.checks.lake import lake_check_results, lake_check_specs
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.partitions import daily_partitions, parse_day
@@ -24,6 +29,7 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
         owners=["team:ads-data-platform"],
         code_version="1",
         retry_policy=ASSET_RETRY_POLICY,
+        backfill_policy=DAY_BACKFILL_POLICY,
         check_specs=lake_check_specs(name),
         description=(
             f"Validated, typed copy of the lake's `{topic.value}` partition of the day. Rows "

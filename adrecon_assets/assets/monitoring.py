@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 from adrecon_assets import serving
 from adrecon_assets.assets.common import (
     ASSET_RETRY_POLICY,
+    DAY_BACKFILL_POLICY,
     SERVING_POOL,
     engine_kinds,
     run_engine_step,
@@ -30,6 +31,7 @@ from adrecon_assets.warehouse import Dataset, atomic_folder
     owners=["team:ads-data-platform"],
     code_version="1",
     retry_policy=ASSET_RETRY_POLICY,
+    backfill_policy=DAY_BACKFILL_POLICY,
     pool=SERVING_POOL,
     deps=[dg.AssetDep(reconciled_statistics, partition_mapping=trailing_window)],
     check_specs=anomaly_check_specs(),

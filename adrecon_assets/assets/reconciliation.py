@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 from adrecon_assets import serving
 from adrecon_assets.assets.common import (
     ASSET_RETRY_POLICY,
+    DAY_BACKFILL_POLICY,
     SERVING_POOL,
     engine_kinds,
     run_engine_step,
@@ -93,6 +94,7 @@ def previous_day_emissions(
     owners=OWNERS,
     code_version="1",
     retry_policy=ASSET_RETRY_POLICY,
+    backfill_policy=DAY_BACKFILL_POLICY,
     deps=[
         dg.AssetDep(raw_clicks),
         dg.AssetDep(raw_emissions, partition_mapping=previous_and_same_day),
@@ -157,6 +159,7 @@ def joined_clicks(
     owners=OWNERS,
     code_version="1",
     retry_policy=ASSET_RETRY_POLICY,
+    backfill_policy=DAY_BACKFILL_POLICY,
     deps=[joined_clicks],
     check_specs=flag_check_specs(),
     description=(
@@ -203,6 +206,7 @@ def fraud_flags(
     owners=OWNERS,
     code_version="1",
     retry_policy=ASSET_RETRY_POLICY,
+    backfill_policy=DAY_BACKFILL_POLICY,
     pool=SERVING_POOL,
     deps=[fraud_flags, joined_clicks],
     check_specs=statistics_check_specs(),

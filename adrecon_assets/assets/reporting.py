@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 
 from adrecon_assets import serving
-from adrecon_assets.assets.common import ASSET_RETRY_POLICY, SERVING_POOL
+from adrecon_assets.assets.common import ASSET_RETRY_POLICY, DAY_BACKFILL_POLICY, SERVING_POOL
 from adrecon_assets.assets.reconciliation import fraud_flags, reconciled_statistics, require_output
 from adrecon_assets.metadata import money
 from adrecon_assets.partitions import daily_partitions, parse_day
@@ -49,6 +49,7 @@ with warnings.catch_warnings():
     owners=OWNERS,
     code_version="1",
     retry_policy=ASSET_RETRY_POLICY,
+    backfill_policy=DAY_BACKFILL_POLICY,
     pool=SERVING_POOL,
     deps=[dg.AssetDep(reconciled_statistics, partition_mapping=no_buyers_window)],
     check_specs=placement_performance_check_specs(),
@@ -121,6 +122,7 @@ def performance_preview(rows: list[dict[str, Any]]) -> str:
     owners=OWNERS,
     code_version="1",
     retry_policy=ASSET_RETRY_POLICY,
+    backfill_policy=DAY_BACKFILL_POLICY,
     pool=SERVING_POOL,
     deps=[fraud_flags, reconciled_statistics],
     check_specs=refund_ledger_check_specs(),
