@@ -12,6 +12,7 @@ from adrecon_assets.assets.lake import raw_clicks, raw_emissions
 from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
 from adrecon_assets.assets.reporting import placement_performance, refund_ledger
+from adrecon_assets.checks.sla import reconciled_by_sla_hour
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.resources.alerts import AlertResource
 from adrecon_assets.resources.engine import PolarsEngineResource
@@ -20,6 +21,7 @@ from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.sensors.alerts import ALERT_SENSORS
 from adrecon_assets.sensors.late_data import late_data_sensor
 from adrecon_assets.sensors.readiness import lake_readiness_sensor
+from adrecon_assets.sensors.sla import reconciled_statistics_sla_sensor
 
 settings.apply_defaults()
 
@@ -50,10 +52,16 @@ ASSETS = [
     refund_ledger,
 ]
 
-SENSORS = [lake_readiness_sensor, late_data_sensor, *ALERT_SENSORS]
+SENSORS = [
+    lake_readiness_sensor,
+    late_data_sensor,
+    *ALERT_SENSORS,
+    reconciled_statistics_sla_sensor,
+]
 
 defs = dg.Definitions(
     assets=ASSETS,
+    asset_checks=[reconciled_by_sla_hour],
     sensors=SENSORS,
     resources=RESOURCES_BY_ENGINE[settings.engine_name()],
     # One process per run instead of one per step: six steps share the engine's imports and

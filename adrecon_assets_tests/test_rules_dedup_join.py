@@ -10,7 +10,7 @@ from datetime import date
 from adrecon_assets.rules import Topic
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.engine_runs import reconcile
-from adrecon_assets_tests.lakes import click, emission, write_topic
+from adrecon_assets_tests.lakes import click, emission, write_denylist, write_topic
 
 FIRST = "2026-01-01"  # ADRECON_START_DATE's default: the first partition
 D = "2026-01-02"
@@ -261,3 +261,36 @@ def test_missing_previous_day_folder_counts_as_empty(paths: Paths) -> None:
     run = reconcile(paths.lake, paths.warehouse, D)
     assert run.reasons == {"c1": None, "c2": "no_emission"}
     assert run.statistics == [(DAY, "o1", "p1", 1, 1, 100, 0, 0)]
+
+
+def test_click_tie_breaks_apply_in_contract_order(paths: Paths) -> None:
+    """Each pair disagrees on the next two tie-break columns, so only the contract's order
+    (emission_id before offer_id, user_id before ip) keeps the expected row:
+    c1 keeps (e1, o2) over (e2, o1); c2 keeps (u1, 9.0.0.1) over (u2, 10.0.0.1), not denylisted."""
+    write_topic(
+        paths.lake,
+        Topic.EMISSIONS,
+        D,
+        [
+            emission("e1", "o2", "p1", 100, f"{D}T09:00:00"),
+            emission("e2", "o1", "p2", 200, f"{D}T09:00:00"),
+        ],
+    )
+    write_topic(
+        paths.lake,
+        Topic.CLICKS,
+        D,
+        [
+            click("c1", "e2", "o1", f"{D}T10:00:00", user_id="u7"),
+            click("c1", "e1", "o2", f"{D}T10:00:00", user_id="u7"),
+            click("c2", "e1", "o2", f"{D}T11:00:00", user_id="u2", ip="10.0.0.1"),
+            click("c2", "e1", "o2", f"{D}T11:00:00", user_id="u1", ip="9.0.0.1"),
+        ],
+    )
+    write_denylist(paths.lake, ["10.0.0.0/8"])
+    run = reconcile(paths.lake, paths.warehouse, D)
+    assert run.reasons == {"c1": None, "c2": None}
+    assert run.statistics == [
+        (DAY, "o1", "p2", 1, 0, 0, 0, 0),
+        (DAY, "o2", "p1", 1, 2, 200, 0, 0),
+    ]

@@ -18,11 +18,12 @@ from dagster._core.storage.asset_check_execution_record import (
 )
 from dagster._core.storage.tags import PARTITION_NAME_TAG
 
+from adrecon_assets import settings
 from adrecon_assets.resources.alerts import Alert, AlertKind, AlertResource
 
 # Latest executions read per check and tick: far more than one tick's worth of new ones.
 CHECK_EXECUTIONS_PER_KEY = 50
-ALERT_SENSOR_INTERVAL_SECONDS = 30
+ALERT_SENSOR_INTERVAL_SECONDS = int(settings.setting("ADRECON_SENSOR_INTERVAL_SECONDS"))
 
 
 def run_failure_alert(context: dg.RunFailureSensorContext) -> Alert:

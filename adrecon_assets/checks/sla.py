@@ -1,0 +1,122 @@
+"""SLA of the day's statistics: day D is reconciled by ADRECON_SLA_HOUR_UTC (default 07:00) on D+1.
+
+One definition of "met" serves both the `reconciled_by_sla_hour` check (run with each
+reconciliation, and from the UI) and `reconciled_statistics_sla_sensor`, which records a failed
+evaluation of it once the deadline has passed without the day, so on-call gets the same alert as
+for any failed check.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the check's context annotation.
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import dagster as dg
+
+from adrecon_assets import settings
+from adrecon_assets.partitions import daily_partitions, parse_day
+from adrecon_assets.warehouse import Dataset
+
+SLA_CHECK = "reconciled_by_sla_hour"
+RECONCILED_STATISTICS = dg.AssetKey(Dataset.RECONCILED_STATISTICS.value)
+STAMP = "%Y-%m-%d %H:%M UTC"
+
+
+def sla_hour() -> int:
+    hour = int(settings.setting("ADRECON_SLA_HOUR_UTC"))
+    if not 0 <= hour <= 23:
+        raise ValueError(f"ADRECON_SLA_HOUR_UTC must be an hour 0-23, not {hour}")
+    return hour
+
+
+def deadline(day: date, hour: int) -> datetime:
+    """When day D's statistics are due: D+1 at `hour`:00 UTC."""
+    return datetime.combine(day + timedelta(days=1), time(hour), tzinfo=UTC)
+
+
+def last_due_day(now: datetime, hour: int) -> date:
+    """The latest day whose deadline has passed at `now`."""
+    yesterday = now.astimezone(UTC).date() - timedelta(days=1)
+    return yesterday if now >= deadline(yesterday, hour) else yesterday - timedelta(days=1)
+
+
+def reconciled_at(instance: dg.DagsterInstance, day: date) -> datetime | None:
+    """When the day's partition of reconciled_statistics was last materialized, if ever."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=RECONCILED_STATISTICS, asset_partitions=[day.isoformat()]),
+        limit=1,
+    ).records
+    return datetime.fromtimestamp(records[0].timestamp, UTC) if records else None
+
+
+@dataclass(frozen=True)
+class SlaStatus:
+    day: date
+    deadline: datetime
+    reconciled_at: datetime | None
+    now: datetime
+
+    @property
+    def passed(self) -> bool:
+        """Met once reconciled; failed only when the deadline passed without it."""
+        return self.reconciled_at is not None or self.now < self.deadline
+
+    @property
+    def description(self) -> str:
+        if self.reconciled_at is not None:
+            return f"reconciled_statistics {self.day} materialized at {self.reconciled_at:{STAMP}}"
+        if self.passed:
+            return f"reconciled_statistics {self.day} is due by {self.deadline:{STAMP}}"
+        return (
+            f"SLA missed: reconciled_statistics {self.day} was not materialized by "
+            f"{self.deadline:{STAMP}}"
+        )
+
+    @property
+    def metadata(self) -> dict[str, str | float]:
+        late = self.now - self.deadline if self.reconciled_at is None else None
+        return {
+            "day": self.day.isoformat(),
+            "deadline_utc": self.deadline.isoformat(),
+            "reconciled_at_utc": self.reconciled_at.isoformat() if self.reconciled_at else "never",
+            "minutes_past_deadline": round(max(late.total_seconds(), 0) / 60, 1) if late else 0.0,
+        }
+
+
+def sla_status(instance: dg.DagsterInstance, day: date, now: datetime, hour: int) -> SlaStatus:
+    return SlaStatus(day, deadline(day, hour), reconciled_at(instance, day), now)
+
+
+def sla_evaluation(status: SlaStatus) -> dg.AssetCheckEvaluation:
+    """The check's evaluation as a sensor records it (outside any run)."""
+    return dg.AssetCheckEvaluation(
+        asset_key=RECONCILED_STATISTICS,
+        check_name=SLA_CHECK,
+        passed=status.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=status.description,
+        metadata=status.metadata,
+        partition=status.day.isoformat(),
+    )
+
+
+@dg.asset_check(
+    asset=RECONCILED_STATISTICS,
+    name=SLA_CHECK,
+    partitions_def=daily_partitions,
+    description=(
+        "Day D of reconciled_statistics is materialized by ADRECON_SLA_HOUR_UTC:00 UTC on D+1 "
+        "(default 07:00). Recorded as failed by reconciled_statistics_sla_sensor when the deadline "
+        "passes without it; passes once the day is reconciled."
+    ),
+)
+def reconciled_by_sla_hour(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    status = sla_status(
+        context.instance, parse_day(context.partition_key), datetime.now(UTC), sla_hour()
+    )
+    return dg.AssetCheckResult(
+        passed=status.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=status.description,
+        metadata=status.metadata,
+    )

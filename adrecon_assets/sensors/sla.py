@@ -1,0 +1,65 @@
+"""`reconciled_statistics_sla_sensor`: records the SLA check once per day, after its deadline.
+
+The evaluation is an ordinary asset check evaluation of `reconciled_by_sla_hour` (visible on the
+asset's checks tab; the tick's message says the same), so a missed day is alerted exactly once by
+`asset_check_alert_sensor`, like any failed check. A later reconciliation run that includes the
+check records it as passed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+
+from adrecon_assets import settings
+from adrecon_assets.checks.sla import (
+    RECONCILED_STATISTICS,
+    SLA_CHECK,
+    last_due_day,
+    sla_evaluation,
+    sla_hour,
+    sla_status,
+)
+from adrecon_assets.partitions import first_day
+
+SLA_CHECK_KEY = dg.AssetCheckKey(RECONCILED_STATISTICS, SLA_CHECK)
+# Runless evaluations recorded per day; more than enough to see whether the day has one.
+RECENT_EVALUATIONS = 30
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def already_recorded(instance: dg.DagsterInstance, day: date) -> bool:
+    """Whether a sensor (runless) evaluation of the day exists: the instance allows one per
+    partition outside runs, and the cursor alone is lost when a sensor is reset."""
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        SLA_CHECK_KEY, limit=RECENT_EVALUATIONS
+    )
+    return any(not record.run_id and record.partition == day.isoformat() for record in history)
+
+
+@dg.sensor(
+    name="reconciled_statistics_sla_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=int(settings.setting("ADRECON_SENSOR_INTERVAL_SECONDS")),
+    description=(
+        "Once ADRECON_SLA_HOUR_UTC (default 07:00 UTC) has passed, records reconciled_by_sla_hour "
+        "for yesterday: failed, and so alerted once, if reconciled_statistics is missing."
+    ),
+)
+def reconciled_statistics_sla_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    now = utc_now()
+    day = last_due_day(now, sla_hour())
+    if day < first_day():
+        return dg.SensorResult(skip_reason=f"no partition is due yet (first day {first_day()})")
+    if context.cursor == day.isoformat() or already_recorded(context.instance, day):
+        return dg.SensorResult(skip_reason=f"SLA of {day} already recorded")
+    status = sla_status(context.instance, day, now, sla_hour())
+    return dg.SensorResult(
+        asset_events=[sla_evaluation(status)],
+        cursor=day.isoformat(),
+        skip_reason=status.description,
+    )
