@@ -252,3 +252,16 @@ def test_missing_denylist_file_flags_no_ip(paths: Paths) -> None:
     ips = ["192.0.2.1", "10.0.0.1"]
     run = run_day(paths, one_click_per_ip(ips))
     assert denylisted_ips(run, ips) == []
+
+
+def test_clicks_of_the_previous_day_do_not_count_toward_a_flood(paths: Paths) -> None:
+    """Only clicks of D count: three clicks just before midnight leave 00:01 on D valid."""
+    previous = "2026-01-01"
+    write_topic(
+        paths.lake,
+        Topic.CLICKS,
+        previous,
+        [click(f"c{n}", "e1", "o1", f"{previous}T23:5{n}:00") for n in (7, 8, 9)],
+    )
+    run = run_day(paths, [click("c4", "e1", "o1", f"{D}T00:01:00")])
+    assert run.reasons == {"c4": None}
