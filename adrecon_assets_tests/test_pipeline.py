@@ -61,7 +61,11 @@ def write_online_rows(database: Path, day: date) -> None:
 def materialize_day(resources: dict[str, object], day: date) -> None:
     result = dg.materialize(ASSETS, partition_key=day.isoformat(), resources=resources)
     assert result.success
-    materialized = {event.asset_key.path[-1] for event in result.get_asset_materialization_events()}
+    materialized = {
+        event.asset_key.path[-1]
+        for event in result.get_asset_materialization_events()
+        if event.asset_key is not None
+    }
     assert materialized == {asset.key.path[-1] for asset in ASSETS}
     # The random lake is clean input: no check of severity ERROR may fail (WARN rate bounds may).
     failed_errors = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def replace(connection: duckdb.DuckDBPyConnection, day: date, rows: pa.Table, so
 
 
 @pytest.fixture
-def connection(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+def connection(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     with duckdb.connect(str(tmp_path / "serving.duckdb")) as opened:
         yield opened
 
