@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import pytest
 from dagster._core.events import DagsterEventType
 
+from adrecon_assets.checks.alert_hooks import with_alert_hooks
 from adrecon_assets.definitions import ASSETS, defs
 from adrecon_assets.resources.alerts import Alert, AlertKind, AlertResource
 from adrecon_assets.rules import Topic
@@ -197,3 +202,68 @@ def test_alert_sensors_run_by_default() -> None:
     for name in ("run_failure_alert_sensor", "asset_check_alert_sensor"):
         sensor = defs.resolve_sensor_def(name)
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+# In-run alerts: the deployed assets carry hooks, so a run alerts without any daemon.
+
+
+def test_hooks_alert_a_quarantine_run_once_and_sensors_skip_it(
+    paths: Paths,
+    polars_resources: dict[str, object],
+    instance: dg.DagsterInstance,
+    webhook: Webhook,
+) -> None:
+    write_day(paths, bad_click=True)
+    alerts = fast_alerts(webhook.url)
+    result = dg.materialize(
+        with_alert_hooks(ASSETS),
+        partition_key=DAY.isoformat(),
+        resources={**polars_resources, "alerts": alerts},
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert [(a["kind"], a["asset"], a["check"]) for a in webhook.received] == [
+        ("asset_check", "raw_clicks", "no_quarantined_rows"),
+        ("run_failure", "raw_clicks", None),
+    ]
+    assert all(a.keys() >= CONTRACT_FIELDS for a in webhook.received)
+    assert all(a["partition"] == "2026-01-02" for a in webhook.received)
+    assert "blocking asset check failed" in webhook.received[1]["message"]
+
+    (failure,) = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)
+    assert failure.dagster_event is not None
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None
+    run_failure_alert_sensor(
+        dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert_sensor",
+            dagster_event=failure.dagster_event,
+            dagster_instance=instance,
+            dagster_run=run,
+            resources={"alerts": alerts},
+        ).for_run_failure()
+    )
+    tick_check_sensor(instance, alerts, None)
+    assert len(webhook.received) == 2
+
+
+@pytest.mark.slow
+def test_cli_materialize_alerts_the_webhook_without_a_daemon(
+    paths: Paths, webhook: Webhook, tmp_path: Path
+) -> None:
+    write_day(paths, bad_click=True)
+    environment = {
+        **os.environ,
+        "ADRECON_ALERT_WEBHOOK_URL": webhook.url,
+        "ADRECON_UI_BASE_URL": UI,
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    (tmp_path / "dagster_home").mkdir()
+    command = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize"]
+    command += ["-m", "adrecon_assets.definitions", "--select", "*", "--partition", "2026-01-02"]
+    completed = subprocess.run(command, env=environment, capture_output=True, timeout=300)
+    assert completed.returncode != 0
+    kinds = sorted((a["kind"], a["check"] or "") for a in webhook.received)
+    assert kinds == [("asset_check", "no_quarantined_rows"), ("run_failure", "")]
+    assert all(a["ui_url"].startswith(UI) for a in webhook.received)

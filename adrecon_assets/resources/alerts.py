@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from urllib.parse import quote
 
 import dagster as dg
 import requests
+
+# Run tags naming what a run's own hooks already alerted, so the sensors do not alert it again.
+ALERTED_RUN_FAILURE_TAG = "adrecon/alerted_run_failure"
+ALERTED_CHECKS_TAG = "adrecon/alerted_checks"
 
 
 class AlertKind(StrEnum):
@@ -88,3 +93,32 @@ class AlertResource(dg.ConfigurableResource):
 
     def payload(self, alert: Alert) -> dict[str, str | None]:
         return alert.payload(self.ui_base_url)
+
+
+def check_identity(asset_key: dg.AssetKey, check_name: str) -> str:
+    return f"{asset_key.to_user_string()}:{check_name}"
+
+
+def alerted_checks(run_tags: Mapping[str, str]) -> set[str]:
+    """The checks of a run already alerted by its hooks (see ALERTED_CHECKS_TAG)."""
+    value = run_tags.get(ALERTED_CHECKS_TAG, "")
+    return set(value.split(",")) if value else set()
+
+
+def check_alert(
+    evaluation: dg.AssetCheckEvaluation, run_id: str | None, partition: str | None
+) -> Alert:
+    """A failed check's alert; its metadata numbers go into the message."""
+    summary = evaluation.description or f"check {evaluation.check_name} failed"
+    numbers = ", ".join(
+        f"{key}={value.value}" for key, value in evaluation.metadata.items() if key != "path"
+    )
+    return Alert(
+        kind=AlertKind.ASSET_CHECK,
+        asset=evaluation.asset_key.to_user_string(),
+        check=evaluation.check_name,
+        partition=evaluation.partition or partition,
+        severity=evaluation.severity.value,
+        run_id=run_id or None,
+        message=f"{summary} ({numbers})" if numbers else summary,
+    )

@@ -1,5 +1,10 @@
 """Alert sensors (DATA_CONTRACT.md section 6): one alert per failed run and per failed check.
 
+Runs of `defs` alert their own failures through hooks (checks/alert_hooks.py), which also works
+for `dagster asset materialize` without a daemon; these sensors alert everything else (runs that
+died before a hook ran, runs without the hooks, the SLA evaluations) and skip what the run's
+tags say was already alerted.
+
 A failed non-blocking check (WARN, or an ERROR that is not blocking) does not fail its run, so
 run-failure sensors never see it: `asset_check_alert_sensor` reads the check evaluations from
 the instance's asset-check executions instead, behind a cursor of ids, so each is alerted once.
@@ -9,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import (
@@ -19,7 +24,15 @@ from dagster._core.storage.asset_check_execution_record import (
 from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from adrecon_assets import settings
-from adrecon_assets.resources.alerts import Alert, AlertKind, AlertResource
+from adrecon_assets.resources.alerts import (
+    ALERTED_RUN_FAILURE_TAG,
+    Alert,
+    AlertKind,
+    AlertResource,
+    alerted_checks,
+    check_alert,
+    check_identity,
+)
 
 # Latest executions read per check and tick: far more than one tick's worth of new ones.
 CHECK_EXECUTIONS_PER_KEY = 50
@@ -56,7 +69,9 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> Alert:
     description="Sends one alert per failed run of this code location (contract section 6).",
 )
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertResource) -> None:
-    alerts.send(run_failure_alert(context))
+    # A run whose failure hook already alerted (see checks/alert_hooks.py) is not alerted again.
+    if ALERTED_RUN_FAILURE_TAG not in context.dagster_run.tags:
+        alerts.send(run_failure_alert(context))
 
 
 @dataclass(frozen=True)
@@ -78,14 +93,22 @@ class CheckAlertCursor:
         return cls(int(data["after_id"]), frozenset(int(i) for i in data["pending_ids"]))
 
 
-def new_failed_checks(
-    instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey], cursor: CheckAlertCursor
-) -> tuple[list[AssetCheckExecutionRecord], CheckAlertCursor]:
-    """Failed evaluations not seen before, oldest first, and the cursor after them.
+def _evaluation(record: AssetCheckExecutionRecord) -> dg.AssetCheckEvaluation | None:
+    event = record.event.dagster_event if record.event else None
+    data = event.event_specific_data if event else None
+    return data if isinstance(data, dg.AssetCheckEvaluation) else None
 
-    Reads the instance's asset-check executions table (indexed in every storage, unlike
-    cross-run event queries on the default run-sharded SQLite storage)."""
-    failed: list[AssetCheckExecutionRecord] = []
+
+def new_check_alerts(
+    instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey], cursor: CheckAlertCursor
+) -> tuple[list[Alert], CheckAlertCursor]:
+    """Alerts for failed evaluations not seen before, oldest first, and the cursor after them.
+
+    Reads the instance's asset-check executions (indexed in every storage, unlike cross-run
+    event queries on the default run-sharded SQLite storage). An evaluation of a run still in
+    progress waits for the run to end, so the run's own hooks alert first and tag the run;
+    what they alerted is skipped here."""
+    failed: list[tuple[int, Alert]] = []
     pending: set[int] = set()
     after_id = cursor.after_id
     for key in check_keys:
@@ -96,39 +119,24 @@ def new_failed_checks(
             if record.id <= cursor.after_id and record.id not in cursor.pending_ids:
                 continue
             after_id = max(after_id, record.id)
-            if record.status is AssetCheckExecutionRecordStatus.PLANNED:
+            run = instance.get_run_by_id(record.run_id) if record.run_id else None
+            if record.status is AssetCheckExecutionRecordStatus.PLANNED or (
+                run is not None and not run.is_finished
+            ):
                 pending.add(record.id)
-            elif record.status is AssetCheckExecutionRecordStatus.FAILED:
-                failed.append(record)
-    failed.sort(key=lambda record: record.id)
-    return failed, CheckAlertCursor(after_id, frozenset(pending))
-
-
-def check_failure_alert(record: AssetCheckExecutionRecord, instance: dg.DagsterInstance) -> Alert:
-    entry = record.event
-    evaluation = entry.dagster_event.event_specific_data if entry and entry.dagster_event else None
-    if not isinstance(evaluation, dg.AssetCheckEvaluation):
-        evaluation = None
-    partition = record.partition or (evaluation.partition if evaluation else None)
-    if partition is None and record.run_id:
-        run = instance.get_run_by_id(record.run_id)
-        partition = run.tags.get(PARTITION_NAME_TAG) if run else None
-    summary = f"check {record.key.name} failed"
-    numbers = ""
-    if evaluation is not None:
-        summary = evaluation.description or summary
-        numbers = ", ".join(
-            f"{key}={value.value}" for key, value in evaluation.metadata.items() if key != "path"
-        )
-    return Alert(
-        kind=AlertKind.ASSET_CHECK,
-        asset=record.key.asset_key.to_user_string(),
-        check=record.key.name,
-        partition=partition,
-        severity=evaluation.severity.value if evaluation else "ERROR",
-        run_id=record.run_id or None,
-        message=f"{summary} ({numbers})" if numbers else summary,
-    )
+                continue
+            evaluation = _evaluation(record)
+            if record.status is not AssetCheckExecutionRecordStatus.FAILED or evaluation is None:
+                continue
+            tags = run.tags if run else {}
+            if check_identity(key.asset_key, key.name) in alerted_checks(tags):
+                continue
+            alert = check_alert(evaluation, record.run_id, record.partition)
+            if alert.partition is None:
+                alert = replace(alert, partition=tags.get(PARTITION_NAME_TAG))
+            failed.append((record.id, alert))
+    failed.sort(key=lambda pair: pair[0])
+    return [alert for _, alert in failed], CheckAlertCursor(after_id, frozenset(pending))
 
 
 @dg.sensor(
@@ -146,9 +154,9 @@ def asset_check_alert_sensor(
     assert context.repository_def is not None, "the sensor reads the checks of its code location"
     check_keys = sorted(context.repository_def.asset_graph.asset_check_keys, key=str)
     cursor = CheckAlertCursor.from_json(context.cursor)
-    failed, cursor = new_failed_checks(context.instance, check_keys, cursor)
-    for record in failed:
-        alerts.send(check_failure_alert(record, context.instance))
+    failed, cursor = new_check_alerts(context.instance, check_keys, cursor)
+    for alert in failed:
+        alerts.send(alert)
     # Advanced after sending: a crash mid-tick may repeat an alert, never lose one.
     context.update_cursor(cursor.to_json())
     return dg.SkipReason(
