@@ -18,9 +18,15 @@ DENYLIST_RELATIVE_PATH = Path("reference") / "ip_denylist.csv"
 
 @dataclass(frozen=True)
 class LakeFile:
-    path: Path
+    # The folder and name, not a Path: building 100,000 Paths per late-data scan cost ~1 s.
+    folder: Path
+    name: str
     size: int
     mtime_ns: int
+
+    @property
+    def path(self) -> Path:
+        return self.folder / self.name
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class LakePartition:
         """Changes whenever a file is added, removed or rewritten; empty day -> a fixed value."""
         digest = hashlib.sha256()
         for lake_file in self.files:
-            digest.update(f"{lake_file.path.name}|{lake_file.size}|{lake_file.mtime_ns}\n".encode())
+            digest.update(f"{lake_file.name}|{lake_file.size}|{lake_file.mtime_ns}\n".encode())
         return digest.hexdigest()[:16]
 
     @property
@@ -71,10 +77,10 @@ class Lake:
                         closed = True
                     elif entry.name.endswith(".parquet") and entry.is_file():
                         stat = entry.stat()
-                        files.append(LakeFile(Path(entry.path), stat.st_size, stat.st_mtime_ns))
+                        files.append(LakeFile(folder, entry.name, stat.st_size, stat.st_mtime_ns))
         except FileNotFoundError:
             pass  # No folder: nothing arrived that day, an empty day (contract 2).
-        files.sort(key=lambda lake_file: lake_file.path.name)
+        files.sort(key=lambda lake_file: lake_file.name)
         return LakePartition(topic, day, folder, tuple(files), closed)
 
     @property
