@@ -1,0 +1,96 @@
+"""lake_readiness_sensor: a day is launched once the lake closed it, oldest first, once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+import dagster as dg
+import pytest
+from dagster._core.storage.tags import RUN_KEY_TAG
+from dagster._core.test_utils import create_run_for_test
+
+from adrecon_assets.definitions import defs
+from adrecon_assets.rules import Topic
+from adrecon_assets.sensors.readiness import lake_readiness_sensor
+from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.lakes import emission, write_topic
+from adrecon_assets_tests.sensor_lakes import days_ago, record_materializations, write_day
+
+D0, D1, D2, D3 = days_ago(4), days_ago(3), days_ago(2), days_ago(1)
+
+
+@pytest.fixture
+def instance(paths: Paths) -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+def launched(instance: dg.DagsterInstance) -> list[tuple[str | None, str | None]]:
+    result = lake_readiness_sensor(dg.build_sensor_context(instance=instance, definitions=defs))
+    if isinstance(result, dg.SkipReason):
+        return []
+    assert isinstance(result, dg.SensorResult)
+    return [(request.run_key, request.partition_key) for request in result.run_requests or []]
+
+
+def request_for(day: date) -> tuple[str, str]:
+    return (f"ready-{day}", day.isoformat())
+
+
+def test_closed_days_are_launched_oldest_first_after_their_previous_day(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    # D0's own previous day has no _SUCCESS, so D0 is not ready and D1 does not wait for it.
+    for day in (D0, D1, D2):
+        write_day(paths.lake, day)
+    assert launched(instance) == [request_for(D1)]
+    record_materializations(instance, paths.lake, [D1])
+    assert launched(instance) == [request_for(D2)]
+    record_materializations(instance, paths.lake, [D2])
+    assert launched(instance) == []
+
+
+def test_day_waits_for_emissions_of_the_previous_day(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    write_day(paths.lake, D3)
+    rows = [emission("e0", "o1", "top", 1000, f"{D2}T23:00:00")]
+    write_topic(paths.lake, Topic.EMISSIONS, D2, rows, closed=False)
+    assert launched(instance) == []
+    (paths.lake / "emissions" / f"date_partition={D2}" / "_SUCCESS").touch()
+    assert launched(instance) == [request_for(D3)]
+
+
+def test_open_day_is_not_launched(instance: dg.DagsterInstance, paths: Paths) -> None:
+    write_day(paths.lake, D2)
+    write_day(paths.lake, D3, closed=False)
+    assert launched(instance) == []
+
+
+def test_failed_previous_day_does_not_hold_back_the_next(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    for day in (D1, D2):
+        write_day(paths.lake, day)
+    create_run_for_test(
+        instance,
+        job_name="__ASSET_JOB",
+        tags={RUN_KEY_TAG: f"ready-{D1}"},
+        status=dg.DagsterRunStatus.FAILURE,
+    )
+    assert launched(instance) == [request_for(D2)]
+
+
+def test_running_previous_day_holds_back_the_next(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    for day in (D1, D2):
+        write_day(paths.lake, day)
+    create_run_for_test(
+        instance,
+        job_name="__ASSET_JOB",
+        tags={RUN_KEY_TAG: f"ready-{D1}", "dagster/partition": D1.isoformat()},
+        status=dg.DagsterRunStatus.STARTED,
+    )
+    assert launched(instance) == []
