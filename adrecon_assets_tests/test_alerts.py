@@ -59,14 +59,34 @@ def write_day(paths: Paths, bad_click: bool) -> None:
 
 
 def run_day(
-    instance: dg.DagsterInstance, resources: dict[str, object]
+    instance: dg.DagsterInstance,
+    resources: dict[str, object],
+    assets: list[dg.AssetsDefinition] = ASSETS,
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        ASSETS,
+        assets,
         partition_key=DAY.isoformat(),
         resources=resources,
         instance=instance,
         raise_on_error=False,
+    )
+
+
+def tick_run_failure_sensor(
+    instance: dg.DagsterInstance, run_id: str, alerts: AlertResource
+) -> None:
+    """Evaluate the run-failure sensor for a failed run, as the daemon would."""
+    (failure,) = instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)
+    run = instance.get_run_by_id(run_id)
+    assert failure.dagster_event is not None and run is not None
+    run_failure_alert_sensor(
+        dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert_sensor",
+            dagster_event=failure.dagster_event,
+            dagster_instance=instance,
+            dagster_run=run,
+            resources={"alerts": alerts},
+        ).for_run_failure()
     )
 
 
@@ -129,16 +149,7 @@ def test_quarantine_run_alerts_the_failed_run_and_check_once(
     assert not result.success
     alerts = fast_alerts(webhook.url)
 
-    (failure,) = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)
-    assert failure.dagster_event is not None
-    run_context = dg.build_run_status_sensor_context(
-        sensor_name="run_failure_alert_sensor",
-        dagster_event=failure.dagster_event,
-        dagster_instance=instance,
-        dagster_run=result.dagster_run,
-        resources={"alerts": alerts},
-    ).for_run_failure()
-    run_failure_alert_sensor(run_context)
+    tick_run_failure_sensor(instance, result.run_id, alerts)
     (run_alert,) = webhook.received
     assert run_alert.keys() >= CONTRACT_FIELDS
     assert run_alert["kind"] == "run_failure" and run_alert["asset"] == "raw_clicks"
@@ -215,13 +226,8 @@ def test_hooks_alert_a_quarantine_run_once_and_sensors_skip_it(
 ) -> None:
     write_day(paths, bad_click=True)
     alerts = fast_alerts(webhook.url)
-    result = dg.materialize(
-        with_alert_hooks(ASSETS),
-        partition_key=DAY.isoformat(),
-        resources={**polars_resources, "alerts": alerts},
-        instance=instance,
-        raise_on_error=False,
-    )
+    resources = {**polars_resources, "alerts": alerts}
+    result = run_day(instance, resources, with_alert_hooks(ASSETS))
     assert not result.success
     assert [(a["kind"], a["asset"], a["check"]) for a in webhook.received] == [
         ("asset_check", "raw_clicks", "no_quarantined_rows"),
@@ -231,19 +237,7 @@ def test_hooks_alert_a_quarantine_run_once_and_sensors_skip_it(
     assert all(a["partition"] == "2026-01-02" for a in webhook.received)
     assert "blocking asset check failed" in webhook.received[1]["message"]
 
-    (failure,) = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)
-    assert failure.dagster_event is not None
-    run = instance.get_run_by_id(result.run_id)
-    assert run is not None
-    run_failure_alert_sensor(
-        dg.build_run_status_sensor_context(
-            sensor_name="run_failure_alert_sensor",
-            dagster_event=failure.dagster_event,
-            dagster_instance=instance,
-            dagster_run=run,
-            resources={"alerts": alerts},
-        ).for_run_failure()
-    )
+    tick_run_failure_sensor(instance, result.run_id, alerts)
     tick_check_sensor(instance, alerts, None)
     assert len(webhook.received) == 2
 
