@@ -1,0 +1,162 @@
+"""`adrecon-healthcheck`: watch the watcher (for cron or a liveness probe).
+
+Reads the Dagster instance of DAGSTER_HOME: every required daemon's heartbeat, the last tick of
+every running sensor, and the newest reconciled day. Prints one line per finding, exits 1 if
+anything is stale and sends one alert through the project's alert sink (webhook or log): a dead
+daemon otherwise means silently no reconciliation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+
+import dagster as dg
+from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
+
+from adrecon_assets import settings
+from adrecon_assets.resources.alerts import Alert, AlertResource
+
+RECONCILED = dg.AssetKey("reconciled_statistics")
+RUNNING_SENSOR_STATUSES = {InstigatorStatus.RUNNING, InstigatorStatus.DECLARED_IN_CODE}
+
+
+class HealthAlertKind(StrEnum):
+    """The alert sink's kinds cover runs and checks; a stale instance is its own kind."""
+
+    HEALTHCHECK = "healthcheck"
+
+
+@dataclass(frozen=True)
+class Finding:
+    subject: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'OK   ' if self.ok else 'STALE'} {self.subject}: {self.detail}"
+
+
+def daemon_findings(
+    instance: dg.DagsterInstance, now: datetime, tolerance_seconds: float
+) -> list[Finding]:
+    """One finding per daemon the instance needs: a recent heartbeat without errors."""
+    heartbeats = instance.get_daemon_heartbeats()
+    findings = []
+    for daemon_type in instance.get_required_daemon_types():
+        heartbeat = heartbeats.get(daemon_type)
+        if heartbeat is None:
+            findings.append(Finding(f"daemon {daemon_type}", False, "no heartbeat ever"))
+            continue
+        age = now.timestamp() - heartbeat.timestamp
+        errors = len(heartbeat.errors or [])
+        ok = age <= tolerance_seconds and not errors
+        detail = f"heartbeat {age:.0f} s ago" + (f", {errors} errors" if errors else "")
+        findings.append(Finding(f"daemon {daemon_type}", ok, detail))
+    return findings
+
+
+def sensor_findings(
+    instance: dg.DagsterInstance, now: datetime, tolerance_seconds: float
+) -> list[Finding]:
+    """One finding per running sensor: its last tick (any outcome) is recent."""
+    states = instance.all_instigator_state(
+        instigator_type=InstigatorType.SENSOR, instigator_statuses=RUNNING_SENSOR_STATUSES
+    )
+    if not states:
+        return [Finding("sensors", False, "no running sensor has ever ticked")]
+    findings = []
+    for state in sorted(states, key=lambda state: state.instigator_name):
+        ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
+        subject = f"sensor {state.instigator_name}"
+        if not ticks:
+            findings.append(Finding(subject, False, "no tick yet"))
+            continue
+        age = now.timestamp() - ticks[0].timestamp
+        detail = f"last tick {age:.0f} s ago ({ticks[0].status.value})"
+        findings.append(Finding(subject, age <= tolerance_seconds, detail))
+    return findings
+
+
+def expected_newest_day(now: datetime, sla_hour_utc: int) -> date:
+    """Yesterday once today's SLA hour has passed, else the day before yesterday."""
+    lag = 1 if now.hour >= sla_hour_utc else 2
+    return now.date() - timedelta(days=lag)
+
+
+def reconciled_finding(instance: dg.DagsterInstance, now: datetime, sla_hour_utc: int) -> Finding:
+    materialized = instance.get_materialized_partitions(RECONCILED)
+    expected = expected_newest_day(now, sla_hour_utc)
+    if not materialized:
+        return Finding("reconciled_statistics", False, f"no day reconciled, expected {expected}")
+    newest = max(date.fromisoformat(key) for key in materialized)
+    return Finding(
+        "reconciled_statistics",
+        newest >= expected,
+        f"newest reconciled day {newest} (expected at least {expected})",
+    )
+
+
+def check_instance(
+    instance: dg.DagsterInstance,
+    now: datetime,
+    heartbeat_tolerance_seconds: float,
+    sensor_tolerance_seconds: float,
+    sla_hour_utc: int,
+) -> list[Finding]:
+    return [
+        *daemon_findings(instance, now, heartbeat_tolerance_seconds),
+        *sensor_findings(instance, now, sensor_tolerance_seconds),
+        reconciled_finding(instance, now, sla_hour_utc),
+    ]
+
+
+def stale_alert(findings: Sequence[Finding]) -> Alert:
+    stale = [finding.line() for finding in findings if not finding.ok]
+    return Alert(
+        kind=HealthAlertKind.HEALTHCHECK,  # type: ignore[arg-type]
+        asset=None,
+        check="adrecon-healthcheck",
+        partition=None,
+        severity="ERROR",
+        run_id=None,
+        message="; ".join(stale),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="adrecon-healthcheck", description=__doc__)
+    parser.add_argument("--heartbeat-tolerance", type=float, default=120.0, metavar="SECONDS")
+    parser.add_argument("--sensor-tolerance", type=float, default=600.0, metavar="SECONDS")
+    parser.add_argument("--sla-hour-utc", type=int, default=None)
+    args = parser.parse_args(argv)
+    sla_hour = (
+        args.sla_hour_utc
+        if args.sla_hour_utc is not None
+        else int(settings.setting("ADRECON_SLA_HOUR_UTC"))
+    )
+    with dg.DagsterInstance.get() as instance:
+        findings = check_instance(
+            instance,
+            datetime.now(UTC),
+            args.heartbeat_tolerance,
+            args.sensor_tolerance,
+            sla_hour,
+        )
+    for finding in findings:
+        print(finding.line())
+    if all(finding.ok for finding in findings):
+        return 0
+    AlertResource(
+        webhook_url=settings.setting("ADRECON_ALERT_WEBHOOK_URL"),
+        ui_base_url=settings.setting("ADRECON_UI_BASE_URL"),
+    ).send(stale_alert(findings))
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
