@@ -55,5 +55,11 @@ lint: install
 	$(BIN)/ruff format --check adrecon_assets adrecon_assets_tests benchmarks
 	$(BIN)/mypy
 
+# Issue 7's benchmark: simulates 1/4, 1/2 and 1x of a 20M-row day once into benchmarks/cache/,
+# then times Polars, Polars through Dagster, Spark and the DuckDB SQL job (benchmarks/RESULTS.md).
+# BENCH_ARGS=--quick smoke-tests the harness on a tiny day.
+bench: install
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) data/warehouse

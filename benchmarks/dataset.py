@@ -1,0 +1,96 @@
+"""The benchmark's lakes: two simulated days (D-1 and D) per size, generated once and cached."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from adrecon_assets.simulate import SimulationConfig, simulate
+
+CACHE_ROOT = Path(__file__).parent / "cache"
+FIRST_DAY = date(2026, 1, 1)
+BENCHMARK_DAY = FIRST_DAY + timedelta(days=1)
+SEED = 20260101
+MARKER = "benchmark-lake.json"
+
+
+@dataclass(frozen=True)
+class BenchmarkLake:
+    """A cached lake of D-1 and D with `emissions_per_day` emission rows per day."""
+
+    root: Path
+    emissions_per_day: int
+    emission_rows: int
+    click_rows: int
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
+
+    @property
+    def day(self) -> date:
+        return BENCHMARK_DAY
+
+    @property
+    def previous_day(self) -> date:
+        return FIRST_DAY
+
+
+def lake_for_size(emissions_per_day: int, cache_root: Path = CACHE_ROOT) -> BenchmarkLake:
+    """The cached lake of this size, simulated (with the simulator's usual faults) if missing.
+
+    A marker written last tells a complete lake from one whose generation was interrupted."""
+    root = cache_root / f"emissions-{emissions_per_day}"
+    marker = root / MARKER
+    if marker.exists():
+        return BenchmarkLake(root=root, **json.loads(marker.read_text()))
+    shutil.rmtree(root, ignore_errors=True)
+    summary = simulate(
+        SimulationConfig(
+            lake=root / "lake",
+            serving_db=None,
+            labels=root / "ground_truth",
+            start=FIRST_DAY,
+            days=2,
+            emissions_per_day=emissions_per_day,
+            seed=SEED,
+        )
+    )
+    result = BenchmarkLake(
+        root=root,
+        emissions_per_day=emissions_per_day,
+        emission_rows=summary.emission_rows,
+        click_rows=summary.click_rows,
+    )
+    fields = {k: v for k, v in asdict(result).items() if k != "root"}
+    marker.write_text(json.dumps(fields))
+    return result
+
+
+def prestaged_warehouse(benchmark_lake: BenchmarkLake) -> Path:
+    """D-1's raw_emissions staged once by the Polars engine (as yesterday's run left them);
+    every timed run starts from a hard-linked copy of this warehouse."""
+    from adrecon_assets.engines.polars_engine import PolarsEngine
+    from adrecon_assets.lake import Lake
+    from adrecon_assets.rules import Topic
+    from adrecon_assets.warehouse import Dataset, Warehouse
+
+    root = benchmark_lake.root / "prestaged-warehouse"
+    warehouse = Warehouse(root)
+    day = benchmark_lake.previous_day
+    if not warehouse.exists(Dataset.RAW_EMISSIONS, day):
+        shutil.rmtree(root, ignore_errors=True)
+        scratch = benchmark_lake.root / ".prestaging"
+        shutil.rmtree(scratch, ignore_errors=True)
+        report = PolarsEngine().stage_topic(
+            Lake(benchmark_lake.lake).partition(Topic.EMISSIONS, day),
+            Warehouse(scratch).folder(Dataset.RAW_EMISSIONS, day),
+            Warehouse(scratch).quarantine_folder(Topic.EMISSIONS, day),
+        )
+        if report.quarantined_rows:
+            raise RuntimeError(f"the simulated {day} has quarantined rows: {report.quarantined}")
+        scratch.rename(root)
+    return root

@@ -1,0 +1,158 @@
+"""One timed workload in its own process (so its peak memory is its own):
+
+    python -m benchmarks.workload {polars,dagster,spark,duckdb} LAKE WORK DAY
+
+WORK holds a warehouse with D-1's raw_emissions pre-staged; the workload writes the day's
+serving rows to WORK/serving.duckdb and WORK/statistics.parquet, and prints one JSON line
+with its seconds. Imports are not timed: the process time beside them shows
+what the imports cost."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from benchmarks.dataset import FIRST_DAY
+
+STATISTICS_FILE = "statistics.parquet"
+# The six daily assets of the contract (section 5); reporting assets are not timed.
+CONTRACT_ASSETS = (
+    "raw_clicks",
+    "raw_emissions",
+    "joined_clicks",
+    "fraud_flags",
+    "reconciled_statistics",
+    "anomaly_metrics",
+)
+SPARK_MASTER = "local[2]"
+# Spark's default 1 GB driver heap cannot hold a 20M-row shuffle in local mode.
+SPARK_DRIVER_MEMORY = "6g"
+
+
+def contract_environment(lake: Path, work: Path) -> None:
+    """The contract's settings, before adrecon_assets is imported (partitions read them)."""
+    os.environ["ADRECON_LAKE_ROOT"] = str(lake)
+    os.environ["ADRECON_WAREHOUSE"] = str(work / "warehouse")
+    os.environ["ADRECON_SERVING_DB"] = str(work / "serving.duckdb")
+    os.environ["ADRECON_START_DATE"] = FIRST_DAY.isoformat()
+    os.environ["ADRECON_ENGINE"] = "polars"
+
+
+def served_statistics(work: Path, day: date) -> pa.Table:
+    """The day's offer_placement_stats rows as the pipeline served them, in key order."""
+    from adrecon_assets.rules import STATS_COLUMNS
+
+    with duckdb.connect(str(work / "serving.duckdb"), read_only=True) as connection:
+        return connection.execute(
+            f"SELECT {', '.join(STATS_COLUMNS)} FROM offer_placement_stats WHERE date = ? "
+            "ORDER BY offer_id, placement",
+            [day],
+        ).to_arrow_table()
+
+
+def polars_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
+    from adrecon_assets.engines.polars_engine import PolarsEngine
+    from benchmarks.engine_chain import run_engine_chain
+
+    return run_engine_chain(PolarsEngine(), lake, work / "warehouse", work / "serving.duckdb", day)
+
+
+def spark_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
+    from dagster_pyspark.resources import spark_session_from_config
+
+    from adrecon_assets.engines.spark_engine import SparkEngine
+    from adrecon_assets.engines.spark_session import spark_config
+    from benchmarks.engine_chain import run_engine_chain
+
+    started = time.perf_counter()
+    config = spark_config(
+        SPARK_MASTER, "adrecon-benchmark", False, {"spark.driver.memory": SPARK_DRIVER_MEMORY}
+    )
+    session = spark_session_from_config(config)
+    session_seconds = round(time.perf_counter() - started, 3)
+    try:
+        steps = run_engine_chain(
+            SparkEngine(session), lake, work / "warehouse", work / "serving.duckdb", day
+        )
+    finally:
+        session.stop()
+    return {"spark_session": session_seconds, **steps}
+
+
+def dagster_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
+    import dagster as dg
+
+    from adrecon_assets.definitions import defs
+
+    started = time.perf_counter()
+    result = dg.materialize(
+        list(defs.assets or []),
+        resources=defs.resources,
+        partition_key=day.isoformat(),
+        selection=list(CONTRACT_ASSETS),
+    )
+    if not result.success:
+        raise RuntimeError(f"materialize of {day} failed")
+    return {"materialize": round(time.perf_counter() - started, 3)}
+
+
+def duckdb_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
+    from adrecon_assets import serving
+    from adrecon_assets_tests.reference import reference_queries
+
+    started = time.perf_counter()
+    query = reference_queries(lake, day, FIRST_DAY).statistics
+    with duckdb.connect(str(work / "serving.duckdb")) as connection:
+        rows = connection.sql(query).to_arrow_table()
+        query_seconds = round(time.perf_counter() - started, 3)
+        serving.replace_day(
+            connection, serving.OFFER_PLACEMENT_STATS, day, rows, {"source": "duckdb_sql"}
+        )
+    return {"query": query_seconds}
+
+
+# Imported before the clock starts: an import is the same fixed cost in every run.
+IMPORTS = {
+    "polars": ("adrecon_assets.engines.polars_engine", "benchmarks.engine_chain"),
+    "dagster": ("dagster", "adrecon_assets.definitions"),
+    "spark": (
+        "dagster_pyspark.resources",
+        "adrecon_assets.engines.spark_engine",
+        "benchmarks.engine_chain",
+    ),
+    "duckdb": ("adrecon_assets.serving", "adrecon_assets_tests.reference"),
+}
+
+WORKLOADS: dict[str, Callable[[Path, Path, date], dict[str, float]]] = {
+    "polars": polars_workload,
+    "dagster": dagster_workload,
+    "spark": spark_workload,
+    "duckdb": duckdb_workload,
+}
+
+
+def main(argv: list[str]) -> None:
+    name, lake, work, day = argv[0], Path(argv[1]), Path(argv[2]), date.fromisoformat(argv[3])
+    contract_environment(lake, work)
+    workload = WORKLOADS[name]
+    for module in IMPORTS[name]:
+        importlib.import_module(module)
+    started = time.perf_counter()
+    steps = workload(lake, work, day)
+    seconds = time.perf_counter() - started
+    pq.write_table(served_statistics(work, day), work / STATISTICS_FILE)
+    print(json.dumps({"workload": name, "seconds": round(seconds, 3), "steps": steps}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
