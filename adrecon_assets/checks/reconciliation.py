@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -66,9 +67,17 @@ def join_check_specs() -> list[dg.AssetCheckSpec]:
 
 
 def recount_joined(joined_folder: Path) -> tuple[int, int]:
-    """Rows and distinct click_ids of the written joined_clicks, read with Arrow."""
-    click_ids = pq.read_table(joined_folder, columns=["click_id"])["click_id"]
-    return len(click_ids), len(pc.unique(click_ids))
+    """Rows and distinct click_ids of the written joined_clicks.
+
+    Distinct 64-bit hashes prove distinct ids, so the exact (slower) string count runs only when
+    hashes collide or ids repeat: a few seconds on a 20M-click day instead of ~15."""
+    clicks = pl.scan_parquet(joined_folder / "*.parquet").select("click_id")
+    rows, distinct_hashes = (
+        clicks.select(pl.len(), pl.col("click_id").hash().n_unique()).collect().row(0)
+    )
+    if distinct_hashes == rows:
+        return rows, rows
+    return rows, clicks.select(pl.col("click_id").n_unique()).collect().item()
 
 
 def join_check_results(
