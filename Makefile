@@ -44,7 +44,7 @@ demo-lake: install
 	fi
 
 run: install demo-lake
-	cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	ADRECON_START_DATE=$(DEMO_START) $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
 test: install chromium
