@@ -18,6 +18,7 @@ from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.resources.alerts import AlertResource
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
+from adrecon_assets.resources.spark import SparkEngineResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.sensors.alerts import ALERT_SENSORS
 from adrecon_assets.sensors.late_data import late_data_sensor
@@ -40,6 +41,10 @@ SHARED_RESOURCES = {
 
 RESOURCES_BY_ENGINE = {
     "polars": {**SHARED_RESOURCES, "engine": PolarsEngineResource()},
+    "spark": {
+        **SHARED_RESOURCES,
+        "engine": SparkEngineResource(spark_master=dg.EnvVar("ADRECON_SPARK_MASTER")),
+    },
 }
 
 ASSETS = [

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -11,6 +13,9 @@ from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 @dataclass(frozen=True)
@@ -38,3 +43,22 @@ def polars_resources(paths: Paths) -> dict[str, object]:
         "engine": PolarsEngineResource(),
         "check_thresholds": CheckThresholds(),
     }
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """One local Spark session for the whole suite (JVM start-up costs ~10 s); no UI port.
+    Imported lazily so that Polars-only test runs never load PySpark."""
+    from dagster_pyspark.resources import spark_session_from_config
+
+    from adrecon_assets.engines.spark_session import spark_config
+
+    overrides = {
+        "spark.sql.shuffle.partitions": "2",
+        "spark.default.parallelism": "2",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+    }
+    session = spark_session_from_config(spark_config("local[2]", "adrecon-tests", False, overrides))
+    yield session
+    session.stop()

@@ -1,0 +1,436 @@
+"""The distributed engine: the rules of `rules.py` as Spark DataFrames, output-identical to Polars.
+
+Both engines write the same warehouse folders (Parquet, µs UTC timestamps, int64 counts and
+micros, dates), so either one can read what the other wrote.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from adrecon_assets import rules
+from adrecon_assets.contracts import read_file_schema
+from adrecon_assets.engines.base import (
+    AggregateReport,
+    AnomalyReport,
+    EmissionSource,
+    FlagReport,
+    JoinReport,
+    StageReport,
+)
+from adrecon_assets.engines.spark_session import apply_parity_conf
+from adrecon_assets.lake import LakePartition
+from adrecon_assets.rules import ColumnKind, FraudReason, IpRange, TopicSchema
+
+SPARK_TYPES: dict[ColumnKind, T.DataType] = {
+    ColumnKind.STRING: T.StringType(),
+    ColumnKind.INT64: T.LongType(),
+    ColumnKind.TIMESTAMP: T.TimestampType(),
+}
+NANOS_PER_MICRO = 1_000
+# Java's `$` also matches before a final line break; Polars' (Rust) does not. `\z` is the
+# end-of-input anchor that keeps "1.2.3.4\n" invalid in both engines.
+JAVA_IPV4_PATTERN = rules.IPV4_PATTERN.removesuffix("$") + r"\z"
+MEASURES = ("emissions", "clicks", "cost_micros", "fraud_clicks", "refund_micros")
+# Every warehouse column's type, so outputs are read back with a known schema (no inference job).
+WAREHOUSE_TYPES: dict[str, T.DataType] = {
+    **{
+        column.name: SPARK_TYPES[column.kind]
+        for schema in rules.SCHEMAS.values()
+        for column in schema.columns
+    },
+    **{measure: T.LongType() for measure in MEASURES},
+    "fraud_reason": T.StringType(),
+    "date": T.DateType(),
+    "baseline": T.DoubleType(),
+    "stddev": T.DoubleType(),
+    "zscore": T.DoubleType(),
+    "history_days": T.LongType(),
+    "is_anomaly": T.BooleanType(),
+}
+
+
+def warehouse_schema(columns: Iterable[str]) -> T.StructType:
+    return T.StructType([T.StructField(name, WAREHOUSE_TYPES[name]) for name in columns])
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def micros(column: str | Column) -> Column:
+    """Microseconds since the epoch: exact integer arithmetic for gaps and windows."""
+    return F.unix_micros(F.col(column) if isinstance(column, str) else column)
+
+
+def _typed_column(name: str, kind: ColumnKind, source: T.DataType) -> Column:
+    """Cast one column to the contract type, as Polars does: integers widen, naive timestamps
+    are UTC (the session time zone), nanoseconds (read as longs) floor to µs."""
+    column = F.col(name)
+    if kind is ColumnKind.TIMESTAMP and isinstance(source, T.LongType):
+        # Exact floor division (a double would round values beyond 2**53 ns).
+        whole_micros = column - F.pmod(column, F.lit(NANOS_PER_MICRO))
+        column = F.timestamp_micros(
+            (whole_micros.cast("decimal(20,0)") / NANOS_PER_MICRO).cast("long")
+        )
+    return column.cast(SPARK_TYPES[kind]).alias(name)
+
+
+def quarantine_reason(schema: TopicSchema, day: date) -> Column:
+    """The first section-7 fault of a row (same strings and order as Polars), or null."""
+    start, end = day_bounds(day)
+    faults: list[tuple[Column, str]] = [
+        (F.col(column.name).isNull(), rules.QUARANTINE_NULL.format(column=column.name))
+        for column in schema.columns
+    ]
+    faults += [
+        (F.col(column.name) < 0, rules.QUARANTINE_NEGATIVE.format(column=column.name))
+        for column in schema.columns
+        if column.non_negative
+    ]
+    timestamp = F.col(schema.timestamp_column)
+    faults.append(
+        (
+            (timestamp < F.lit(start)) | (timestamp >= F.lit(end)),
+            rules.QUARANTINE_OUTSIDE_DAY.format(column=schema.timestamp_column),
+        )
+    )
+    if "ip" in schema.column_names:
+        faults.append((~F.col("ip").rlike(JAVA_IPV4_PATTERN), rules.QUARANTINE_INVALID_IP))
+    expression = F.when(faults[0][0], F.lit(faults[0][1]))
+    for condition, reason in faults[1:]:
+        expression = expression.when(condition, F.lit(reason))
+    return expression.otherwise(F.lit(None).cast(T.StringType()))
+
+
+def with_first_flag(frame: DataFrame, key: tuple[str, ...], order: tuple[str, ...]) -> DataFrame:
+    """Adds `_first`: whether the row is its key's first in `order` (rule 1's tie-breaks)."""
+    rank = F.row_number().over(Window.partitionBy(*key).orderBy(*order))
+    return frame.withColumn("_first", rank == 1)
+
+
+def dedup_first(frame: DataFrame, key: tuple[str, ...], order: tuple[str, ...]) -> DataFrame:
+    """One row per key: the first in `order`."""
+    return with_first_flag(frame, key, order).filter("_first").drop("_first")
+
+
+def ipv4_to_int(column: str) -> Column:
+    octets = F.split(F.col(column), r"\.")
+    return (
+        octets.getItem(0).cast("long") * 16_777_216
+        + octets.getItem(1).cast("long") * 65_536
+        + octets.getItem(2).cast("long") * 256
+        + octets.getItem(3).cast("long")
+    )
+
+
+def plain_paths(uris: Iterable[str]) -> Column:
+    """`source_file` as the plain path Polars writes, from the `_uri` Spark names a file by.
+
+    Spark's URI escaping differs from `Path.as_uri` (e.g. for `=`), so the URIs Spark reported
+    are decoded here (Python's `unquote`, unlike Spark's `url_decode`, keeps a `+`)."""
+    pairs = [(uri, unquote(urlparse(uri).path)) for uri in sorted(uris)]
+    lookup = F.create_map(*[F.lit(item) for pair in pairs for item in pair])
+    return F.coalesce(lookup[F.col("_uri")], F.col("_uri"))
+
+
+def _schema_signature(file_schema: pa.Schema, schema: TopicSchema) -> tuple[str, ...]:
+    return tuple(str(file_schema.field(name).type) for name in schema.column_names)
+
+
+class SparkEngine:
+    name = "spark"
+
+    def __init__(self, spark: SparkSession) -> None:
+        apply_parity_conf(spark)
+        self.spark = spark
+
+    def read(self, columns: Iterable[str], *folders: Path) -> DataFrame:
+        """A warehouse dataset (written by either engine), read with its known schema."""
+        reader = self.spark.read.schema(warehouse_schema(columns))
+        return reader.parquet(*(str(folder) for folder in folders))
+
+    @staticmethod
+    def write(
+        frame: DataFrame, folder: Path, order: Iterable[str] = (), small: bool = False
+    ) -> None:
+        """Write a warehouse folder. Click-level data keeps its partitions, each sorted by
+        `order` (a global sort would cost a sampling job and a shuffle, and readers do not
+        depend on it); `small` outputs (one row per key) become one sorted file, like Polars'."""
+        if small:
+            frame = frame.repartition(1)
+        order = list(order)
+        if order:
+            frame = frame.sortWithinPartitions(*order)
+        frame.write.mode("overwrite").parquet(str(folder))
+
+    def stage_topic(
+        self, partition: LakePartition, out_folder: Path, quarantine_folder: Path
+    ) -> StageReport:
+        schema = rules.SCHEMAS[partition.topic]
+        # Files are read together when their contract columns have the same types (one scan
+        # per layout); each file's footer is checked first so a bad file is named.
+        groups: dict[tuple[str, ...], list[Path]] = defaultdict(list)
+        for lake_file in partition.files:
+            file_schema = read_file_schema(lake_file.path, schema)
+            groups[_schema_signature(file_schema, schema)].append(lake_file.path)
+        if not groups:
+            self.write(
+                self.spark.createDataFrame([], warehouse_schema(schema.column_names)), out_folder
+            )
+            return StageReport(rows_in=0, rows_out=0)
+        frames = [self._typed_files(paths, schema) for paths in groups.values()]
+        rows = frames[0]
+        for frame in frames[1:]:
+            rows = rows.unionByName(frame)
+        reason = rules.QUARANTINE_REASON_COLUMN
+        rows = rows.withColumn(reason, quarantine_reason(schema, partition.day))
+        counts: dict[str | None, int] = defaultdict(int)
+        uris = set()
+        for row in rows.groupBy(reason, "_uri").count().collect():
+            counts[row[reason]] += int(row["count"])
+            uris.add(row["_uri"])
+        rows_out = counts.pop(None, 0)
+        self.write(rows.filter(F.col(reason).isNull()).select(schema.column_names), out_folder)
+        if counts:
+            source_file = plain_paths(uris)
+            quarantined_rows = rows.filter(F.col(reason).isNotNull()).select(
+                *schema.column_names, source_file.alias(rules.SOURCE_FILE_COLUMN), reason
+            )
+            self.write(quarantined_rows, quarantine_folder)
+        quarantined = {name: count for name, count in sorted(counts.items()) if name is not None}
+        return StageReport(
+            rows_in=rows_out + sum(quarantined.values()), rows_out=rows_out, quarantined=quarantined
+        )
+
+    def _typed_files(self, paths: list[Path], schema: TopicSchema) -> DataFrame:
+        raw = self.spark.read.parquet(*(str(path) for path in paths))
+        source_types = {field.name: field.dataType for field in raw.schema.fields}
+        return raw.select(
+            *[_typed_column(c.name, c.kind, source_types[c.name]) for c in schema.columns],
+            F.input_file_name().alias("_uri"),
+        )
+
+    def join_clicks(
+        self,
+        day: date,
+        clicks_folder: Path,
+        emissions: list[EmissionSource],
+        joined_folder: Path,
+        emission_counts_folder: Path,
+    ) -> JoinReport:
+        clicks = self.read(rules.CLICKS_SCHEMA.column_names, clicks_folder)
+        emission_columns = rules.EMISSIONS_SCHEMA.column_names
+        all_emissions = self.read(emission_columns, *(source.folder for source in emissions))
+        deduplicated_clicks = dedup_first(clicks, rules.CLICK_DEDUP_KEY, rules.CLICK_DEDUP_ORDER)
+        flagged_emissions = with_first_flag(
+            all_emissions, rules.EMISSION_DEDUP_KEY, rules.EMISSION_DEDUP_ORDER
+        )
+        # The dedup window feeds the counts, the join and the totals: computed once.
+        flagged_emissions = flagged_emissions.persist()
+        deduplicated_emissions = flagged_emissions.filter("_first").drop("_first")
+        start, end = day_bounds(day)
+        emitted = F.col("emitted_at")
+        of_day = (emitted >= F.lit(start)) & (emitted < F.lit(end))
+        counts = (
+            deduplicated_emissions.filter(of_day)
+            .groupBy(*rules.STATS_KEY)
+            .agg(F.count(F.lit(1)).cast("long").alias("emissions"))
+        )
+        self.write(counts, emission_counts_folder, rules.STATS_KEY, small=True)
+        joined = deduplicated_clicks.join(
+            deduplicated_emissions.select(
+                *rules.JOIN_KEY, "placement", "click_cost_micros", "emitted_at"
+            ),
+            on=list(rules.JOIN_KEY),
+            how="left",
+        ).select(*rules.JOINED_COLUMNS)
+        self.write(joined, joined_folder, ["click_id"])
+
+        emission_totals = flagged_emissions.agg(
+            F.count(F.lit(1)).alias("all"),
+            F.count(F.when(F.col("_first"), True)).alias("deduplicated"),
+            F.count(F.when(F.col("_first") & of_day, True)).alias("of_day"),
+        ).first()
+        joined_totals = (
+            self.read(rules.JOINED_COLUMNS, joined_folder)
+            .agg(
+                F.count(F.lit(1)).alias("clicks"),
+                F.count(emitted).alias("matched"),
+                F.count(F.when(emitted < F.lit(start), True)).alias("previous_day"),
+            )
+            .first()
+        )
+        flagged_emissions.unpersist()
+        assert emission_totals is not None and joined_totals is not None  # global aggregates
+        return JoinReport(
+            clicks_in=clicks.count(),
+            clicks_deduplicated=int(joined_totals["clicks"]),
+            emissions_in=int(emission_totals["all"]),
+            emissions_deduplicated=int(emission_totals["deduplicated"]),
+            emissions_of_day=int(emission_totals["of_day"]),
+            matched_clicks=int(joined_totals["matched"]),
+            matched_previous_day=int(joined_totals["previous_day"]),
+        )
+
+    def _denylist_frame(self, denylist: list[IpRange]) -> DataFrame:
+        return self.spark.createDataFrame(
+            [(ip_range.first, ip_range.last) for ip_range in denylist],
+            "_first long, _last long",
+        )
+
+    def flag_fraud(
+        self, day: date, joined_folder: Path, denylist: list[IpRange], out_folder: Path
+    ) -> FlagReport:
+        joined = self.read(rules.JOINED_COLUMNS, joined_folder).withColumn("_ip", ipv4_to_int("ip"))
+        # The merged ranges are disjoint, so the range join matches each click at most once.
+        ranges = F.broadcast(self._denylist_frame(denylist))
+        in_range = (F.col("_ip") >= F.col("_first")) & (F.col("_ip") <= F.col("_last"))
+        flood_order = Window.partitionBy(*rules.FLOOD_GROUP).orderBy(*rules.FLOOD_ORDER)
+        clicked = micros("clicked_at")
+        with_facts = joined.join(ranges, in_range, "left").select(
+            *rules.JOINED_COLUMNS,
+            F.col("_first").isNotNull().alias("_denylisted"),
+            F.lag(clicked, rules.FLOOD_MIN_EARLIER_CLICKS).over(flood_order).alias("_anchor"),
+        )
+        applies: dict[FraudReason, Column] = {
+            FraudReason.NO_EMISSION: F.col("emitted_at").isNull(),
+            FraudReason.TOO_FAST: clicked - micros("emitted_at") < rules.MIN_CLICK_GAP_MICROS,
+            FraudReason.DENYLISTED_IP: F.col("_denylisted"),
+            FraudReason.CLICK_FLOOD: F.col("_anchor") >= clicked - rules.FLOOD_WINDOW_MICROS,
+        }
+        first, *rest = rules.FRAUD_REASONS_IN_PRECEDENCE
+        reason = F.when(applies[first], F.lit(first.value))
+        for fraud_reason in rest:
+            reason = reason.when(applies[fraud_reason], F.lit(fraud_reason.value))
+        flagged = with_facts.withColumn(
+            "fraud_reason", reason.otherwise(F.lit(None).cast(T.StringType()))
+        ).select(*rules.FLAGGED_COLUMNS)
+        self.write(flagged, out_folder, ["click_id"])
+        counts = {
+            row["fraud_reason"]: int(row["count"])
+            for row in self.read(["fraud_reason"], out_folder)
+            .groupBy("fraud_reason")
+            .count()
+            .collect()
+        }
+        valid = counts.pop(None, 0)
+        return FlagReport(
+            clicks=valid + sum(counts.values()),
+            valid_clicks=valid,
+            reasons={
+                fraud_reason.value: counts.get(fraud_reason.value, 0)
+                for fraud_reason in FraudReason
+            },
+        )
+
+    def aggregate(
+        self, day: date, flagged_folder: Path, emission_counts_folder: Path, out_folder: Path
+    ) -> AggregateReport:
+        reason = F.col("fraud_reason")
+        valid = reason.isNull()
+        cost = F.col("click_cost_micros")
+        refunded = [fraud_reason.value for fraud_reason in rules.REFUNDED_REASONS]
+        click_totals = (
+            self.read(rules.FLAGGED_COLUMNS, flagged_folder)
+            .filter(valid | reason.isin(refunded))
+            .groupBy(*rules.STATS_KEY)
+            .agg(
+                F.count(F.when(valid, True)).alias("clicks"),
+                # Spark sums longs as longs; the casts keep every measure int64 like Polars.
+                F.sum(F.when(valid, cost).otherwise(0)).cast("long").alias("cost_micros"),
+                F.count(F.when(~valid, True)).alias("fraud_clicks"),
+                F.sum(F.when(valid, 0).otherwise(cost)).cast("long").alias("refund_micros"),
+            )
+        )
+        statistics = (
+            self.read(rules.EMISSION_COUNT_COLUMNS, emission_counts_folder)
+            .join(click_totals, on=list(rules.STATS_KEY), how="full")
+            .select(
+                F.lit(day).alias("date"),
+                *rules.STATS_KEY,
+                *[F.coalesce(F.col(m), F.lit(0)).cast("long").alias(m) for m in MEASURES],
+            )
+            .select(*rules.STATS_COLUMNS)
+        )
+        self.write(statistics, out_folder, rules.STATS_KEY, small=True)
+        totals = (
+            self.read(MEASURES, out_folder)
+            .agg(F.count(F.lit(1)).alias("rows"), *[F.sum(m).alias(m) for m in MEASURES])
+            .first()
+        )
+        assert totals is not None  # a global aggregate always has one row
+        return AggregateReport(**{name: int(totals[name] or 0) for name in ("rows", *MEASURES)})
+
+    def placement_anomalies(
+        self, day: date, statistics_folders: dict[date, Path], out_folder: Path
+    ) -> AnomalyReport:
+        history_days = sorted(d for d in statistics_folders if d < day)
+        daily = (
+            self.read(("date", "placement", "clicks"), *statistics_folders.values())
+            .groupBy("date", "placement")
+            .agg(F.sum("clicks").alias("clicks"))
+        )
+        placements_of_day = daily.filter(F.col("date") == F.lit(day)).select("placement", "clicks")
+        # Every (trailing day, placement) pair, so a day without a placement's row counts as 0.
+        history = self.spark.createDataFrame([(d,) for d in history_days], "date date")
+        grid = (
+            history.crossJoin(placements_of_day.select("placement"))
+            .join(daily, on=["date", "placement"], how="left")
+            .withColumn("clicks", F.coalesce(F.col("clicks"), F.lit(0)))
+        )
+        baseline = grid.groupBy("placement").agg(
+            F.avg(F.col("clicks").cast("double")).alias("baseline"),
+            F.stddev_pop(F.col("clicks").cast("double")).alias("stddev"),
+        )
+        clicks = F.col("clicks").cast("double")
+        base = F.col("baseline")
+        floor = F.sqrt(F.greatest(base, F.lit(1.0)))
+        is_anomaly = (
+            F.lit(len(history_days) >= rules.ANOMALY_MIN_HISTORY_DAYS)
+            & (base > 0)
+            & (F.greatest(clicks, base) >= rules.ANOMALY_MIN_VOLUME)
+            & (
+                (clicks <= rules.ANOMALY_FALL_RATIO * base)
+                | (clicks >= rules.ANOMALY_RISE_RATIO * base)
+            )
+        )
+        anomalies = (
+            placements_of_day.join(baseline, on="placement", how="left")
+            .select(
+                F.lit(day).alias("date"),
+                "placement",
+                F.col("clicks").cast("long").alias("clicks"),
+                "baseline",
+                "stddev",
+                ((clicks - base) / F.greatest(F.col("stddev"), floor)).alias("zscore"),
+                F.lit(len(history_days)).cast("long").alias("history_days"),
+                F.coalesce(is_anomaly, F.lit(False)).alias("is_anomaly"),
+            )
+            .select(*rules.ANOMALY_COLUMNS)
+        )
+        self.write(anomalies, out_folder, ["placement"], small=True)
+        totals = (
+            self.read(["is_anomaly"], out_folder)
+            .agg(
+                F.count(F.lit(1)).alias("placements"),
+                F.count(F.when(F.col("is_anomaly"), True)).alias("anomalies"),
+            )
+            .first()
+        )
+        assert totals is not None  # a global aggregate always has one row
+        return AnomalyReport(
+            placements=int(totals["placements"]),
+            anomalies=int(totals["anomalies"]),
+            history_days=len(history_days),
+        )

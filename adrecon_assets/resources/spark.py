@@ -1,0 +1,60 @@
+"""The Spark engine resource: one SparkSession per run process, stopped when the run ends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+from dagster_pyspark.resources import spark_session_from_config
+from pydantic import PrivateAttr
+from pyspark import SparkContext
+from pyspark.sql import SparkSession
+
+from adrecon_assets.engines.base import Engine
+from adrecon_assets.engines.spark_engine import SparkEngine
+from adrecon_assets.engines.spark_session import spark_config
+from adrecon_assets.resources.engine import EngineResource
+
+
+class SparkEngineResource(EngineResource):
+    """dagster-pyspark's `PySparkResource` session, plus the stop it never does.
+
+    `spark_master` comes from ADRECON_SPARK_MASTER; `spark_config` overrides the tuning of
+    `engines/spark_session.py` (never the parity settings). A session already running in the
+    process (a test suite's) is reused and left running; one created here is stopped at teardown.
+    """
+
+    spark_master: str = "local[*]"
+    spark_config: dict[str, Any] = {}
+    ui_enabled: bool = False
+    app_name: str = "adrecon"
+    _session: SparkSession | None = PrivateAttr(default=None)
+    _owns_session: bool = PrivateAttr(default=False)
+
+    @property
+    def full_spark_config(self) -> dict[str, Any]:
+        return spark_config(self.spark_master, self.app_name, self.ui_enabled, self.spark_config)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # One SparkContext per process: if one runs already, take its session untouched
+        # (getOrCreate with our config would overwrite its runtime settings).
+        running = SparkContext._active_spark_context is not None
+        self._owns_session = not running
+        if running:
+            self._session = SparkSession.builder.getOrCreate()
+        else:
+            self._session = spark_session_from_config(self.full_spark_config)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._owns_session and self._session is not None:
+            self._session.stop()
+        self._session = None
+
+    @property
+    def spark_session(self) -> SparkSession:
+        if self._session is None:
+            raise RuntimeError("the Spark session exists only while a run executes")
+        return self._session
+
+    def get_engine(self) -> Engine:
+        return SparkEngine(self.spark_session)
