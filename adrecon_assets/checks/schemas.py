@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import pandera.polars as pa
 import polars as pl
@@ -76,9 +77,11 @@ class ContractValidation:
         return self.failures == 0
 
 
-def _failure_cases(
-    contract: pa.DataFrameSchema, frame: pl.DataFrame | pl.LazyFrame
-) -> pl.DataFrame | None:
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def _failure_cases(contract: pa.DataFrameSchema, frame: Frame) -> pl.DataFrame | None:
+    """Pandera validates a LazyFrame's schema only (dtypes, columns), a DataFrame's values too."""
     try:
         contract.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
