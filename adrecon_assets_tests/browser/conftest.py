@@ -1,0 +1,161 @@
+"""A real `dagster dev` on 127.0.0.1 over a temp lake, and headless Debian Chromium driving it.
+
+Everything is bounded in time and stopped in `finally` (the server's whole process group)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from adrecon_assets.warehouse import Warehouse
+from adrecon_assets_tests.browser.browser_lake import FIRST_DAY, write_browser_lake
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = REPO / "test-artifacts"
+SERVER_START_SECONDS = 180
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"dagster dev exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/server_info", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(
+        f"dagster dev not up after {SERVER_START_SECONDS}s:\n{log.read_text()[-3000:]}"
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop the server's process group (webserver, daemon, code server, run workers)."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+@dataclass(frozen=True)
+class DagsterServer:
+    url: str
+    root: Path
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.root / "warehouse")
+
+
+@pytest.fixture(scope="module")
+def dagster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterServer]:
+    root = tmp_path_factory.mktemp("dagster_dev")
+    home = root / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    write_browser_lake(root / "lake")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "ADRECON_LAKE_ROOT": str(root / "lake"),
+        "ADRECON_WAREHOUSE": str(root / "warehouse"),
+        "ADRECON_SERVING_DB": str(root / "serving.duckdb"),
+        "ADRECON_START_DATE": FIRST_DAY.isoformat(),
+        "ADRECON_ENGINE": "polars",
+        # The demo days are months old: keep the sensors' look-back away from them, so only
+        # the UI launches runs here.
+        "ADRECON_LATE_DATA_LOOKBACK_DAYS": "1",
+        "ADRECON_ALERT_WEBHOOK_URL": "",
+    }
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = root / "dagster_dev.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(REPO / ".venv/bin/dagster"), "dev", "-m", "adrecon_assets.definitions"]
+            + ["-h", "127.0.0.1", "-p", str(port)],
+            cwd=root,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until_up(url, process, log)
+        yield DagsterServer(url, root)
+    finally:
+        stop(process)
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copy(log, ARTIFACTS / "dagster_dev.log")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh page; on a failed test its screenshot goes to test-artifacts/<test>.png."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    context.set_default_timeout(30_000)
+    new_page = context.new_page()
+    try:
+        yield new_page
+    finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is None or report.failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            new_page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        context.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test item, so the page fixture knows if the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
