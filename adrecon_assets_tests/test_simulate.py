@@ -123,7 +123,11 @@ def test_online_rows_billed_everything_and_missed_the_late_files(
         late_emissions = pq.read_metadata(
             Lake(small_run.lake).folder(Topic.EMISSIONS, day) / LATE_FILE
         ).num_rows
-        assert emissions == small_run.emissions_per_day - late_emissions
+        # Every on-time emission row, resent copies counted twice: 5000 originals and
+        # 25 exact + 15 conflicting copies (+ 1 copy of the day before on the second day).
+        emission_rows = read_day(small_run, Topic.EMISSIONS, day).height
+        assert emission_rows == 5_040 + (day > START)
+        assert emissions == emission_rows - late_emissions
         on_time = (
             read_day(small_run, Topic.CLICKS, day).height
             - pq.read_metadata(Lake(small_run.lake).folder(Topic.CLICKS, day) / LATE_FILE).num_rows
@@ -147,9 +151,13 @@ def test_same_seed_same_lake_and_labels(tmp_path: Path, small_run: SimulationCon
 def test_rates_of_a_50k_row_day_are_within_the_promised_ranges(tmp_path: Path) -> None:
     config = config_for(tmp_path, days=1, rows=50_000)
     yesterday = generate_day(config, START - timedelta(days=1))
-    traffic = generate_day(config, START, carried_clicks=yesterday.spill)
+    traffic = generate_day(
+        config, START, carried_clicks=yesterday.spill, carried_emissions=yesterday.emission_spill
+    )
     emissions, clicks = traffic.emissions, traffic.clicks
     originals = clicks.filter(~pl.col("is_copy"))
+    copies = emissions.filter(pl.col("copy_kind") != "original")
+    emissions = emissions.filter(pl.col("copy_kind") == "original")
     valid = originals.filter(pl.col("fault") == NO_FAULT).height
     invalid = clicks.height - valid
     assert 20 <= emissions["placement"].n_unique() <= 100
@@ -159,6 +167,15 @@ def test_rates_of_a_50k_row_day_are_within_the_promised_ranges(tmp_path: Path) -
     assert 0.05 <= invalid / clicks.height <= 0.10
     assert 0.01 <= clicks["is_copy"].sum() / clicks.height <= 0.03
     assert 0 < originals.filter(pl.col("fault") == "no_emission").height / clicks.height < 0.01
+    # Emission copies at the configured shares of 50_000 original rows: 0.5 % exact, 0.3 %
+    # conflicting (half later, half same time), 0.02 % re-stamped after midnight.
+    assert dict(copies.group_by("copy_kind").len().iter_rows()) == {
+        "exact": 250,
+        "later": 75,
+        "same_time": 75,
+        "next_day": 10,
+    }
+    assert 0.005 <= copies.height / emissions.height <= 0.01
     # Zipf: the most shown offer is shown far more often than a typical one.
     shown = emissions.group_by("offer_id").len()["len"]
     assert shown.max() > 20 * shown.median()

@@ -16,7 +16,8 @@ MAX_ADS_PER_EMISSION = 6
 
 @dataclass(frozen=True)
 class FaultRates:
-    """Shares of a day's click rows, by injected fault (each a fraction of all click rows)."""
+    """Shares of a day's rows by injected fault: click faults as fractions of all click rows,
+    emission copies as fractions of the day's original emission rows."""
 
     duplicates: float = 0.02
     too_fast: float = 0.015
@@ -28,6 +29,19 @@ class FaultRates:
     late_emissions: float = 0.01
     # The online layer's own loss (it never saw these clicks).
     online_lost_clicks: float = 0.02
+    # Emission message duplicates (see simulate/emission_copies.py): exact resends, copies with
+    # other terms inside the day, and copies re-stamped after midnight into the next day.
+    emission_exact_copies: float = 0.005
+    emission_conflicting_copies: float = 0.003
+    emission_next_day_copies: float = 0.0002
+
+    @property
+    def emission_copies_total(self) -> float:
+        return (
+            self.emission_exact_copies
+            + self.emission_conflicting_copies
+            + self.emission_next_day_copies
+        )
 
     @property
     def invalid_total(self) -> float:

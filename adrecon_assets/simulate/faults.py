@@ -215,8 +215,10 @@ def duplicate_copies(
 
 def mark_late(rng: np.random.Generator, frame: pl.DataFrame, share: float) -> pl.DataFrame:
     """Hold a share of rows back for the late file written after _SUCCESS (at least one row
-    when `share` > 0, so every day of a run exercises the late-data path)."""
+    when `share` > 0, so every day of a run exercises the late-data path). Rows already marked
+    late in a `late` column stay late."""
     count = min(frame.height, max(1, round(share * frame.height))) if share > 0 else 0
     late = np.zeros(frame.height, dtype=bool)
     late[rng.choice(frame.height, count, replace=False)] = True
-    return frame.with_columns(pl.Series("late", late))
+    held = pl.Series("late", late)
+    return frame.with_columns(pl.col("late") | held if "late" in frame.columns else held)

@@ -28,6 +28,18 @@ LABEL_COLUMNS: Final = (
     "duplicate_copies",
     # Whether the surviving row was written to a late file after _SUCCESS.
     "late",
+    # The terms rule 2 must join the click to: those of the emission row that survives rule 1
+    # (a cheaper resent copy wins over its original); null for a click without emission.
+    "placement",
+    "click_cost_micros",
 )
 LABELS_FILE: Final = "labels.parquet"
 SUMMARY_FILE: Final = "summary.json"
+
+# Emission rows by origin (`copy_kind`, a truth column of the simulator's emission frames).
+ORIGINAL: Final = "original"
+COPY_EXACT: Final = "exact"
+COPY_LATER: Final = "later"
+COPY_SAME_TIME: Final = "same_time"
+COPY_NEXT_DAY: Final = "next_day"
+EMISSION_COPY_KINDS: Final = (COPY_EXACT, COPY_LATER, COPY_SAME_TIME, COPY_NEXT_DAY)

@@ -14,15 +14,17 @@ import polars as pl
 
 from adrecon_assets import serving
 from adrecon_assets.lake import Lake
-from adrecon_assets.rules import Topic
-from adrecon_assets.simulate import faults
+from adrecon_assets.rules import JOIN_KEY, Topic
+from adrecon_assets.simulate import emission_copies, faults
 from adrecon_assets.simulate.catalogue import Catalogue, build_catalogue
 from adrecon_assets.simulate.clicks import ClickDraft
 from adrecon_assets.simulate.config import SimulationConfig
-from adrecon_assets.simulate.labels import FAULT_KINDS, NO_FAULT
+from adrecon_assets.simulate.emission_copies import COPY_KIND_COLUMN, EmissionCopyCounts
+from adrecon_assets.simulate.labels import EMISSION_COPY_KINDS, FAULT_KINDS, NO_FAULT, ORIGINAL
 from adrecon_assets.simulate.online import online_statistics
 from adrecon_assets.simulate.traffic import (
     MICROS_PER_DAY,
+    EmissionRows,
     day_start_micros,
     generate_emissions,
     valid_click_rows,
@@ -34,20 +36,23 @@ from adrecon_assets.simulate.writer import (
     write_topic_day,
 )
 
-# Rng streams of a day: separate seeds keep e.g. the online loss independent of file writing.
-TRAFFIC_STREAM, ONLINE_STREAM = 1, 2
+# Rng streams of a day: separate seeds keep e.g. the online loss independent of file writing,
+# and the clicks of a seed the same whatever the emission copy rates.
+TRAFFIC_STREAM, ONLINE_STREAM, EMISSION_COPY_STREAM = 1, 2, 3
 
 
 @dataclass(frozen=True)
 class DayTraffic:
     """One simulated day. `clicks` and `emissions` carry truth columns besides the contract's;
-    `spill` holds clicks on this day's ads that happen after midnight (they belong to the next
-    day's folder)."""
+    `spill` holds clicks on this day's ads that happen after midnight and `emission_spill` the
+    copies of this day's emission rows re-stamped after it (both belong to the next day's
+    folder)."""
 
     day: date
     emissions: pl.DataFrame
     clicks: pl.DataFrame
     spill: pl.DataFrame
+    emission_spill: pl.DataFrame
 
 
 def day_rng(config: SimulationConfig, day: date, stream: int) -> np.random.Generator:
@@ -59,8 +64,10 @@ def generate_day(
     day: date,
     carried_clicks: pl.DataFrame | None = None,
     catalogue: Catalogue | None = None,
+    carried_emissions: pl.DataFrame | None = None,
 ) -> DayTraffic:
-    """Emissions and clicks of `day`; `carried_clicks` is the previous day's `spill`."""
+    """Emissions and clicks of `day`; `carried_clicks` and `carried_emissions` are the previous
+    day's `spill` and `emission_spill`."""
     catalogue = catalogue or build_catalogue(config)
     rng = day_rng(config, day, TRAFFIC_STREAM)
     day_start = day_start_micros(day)
@@ -81,20 +88,50 @@ def generate_day(
     generated = pl.concat(
         [draft.frame(catalogue, day, 0), orphans.frame(catalogue, day, len(draft))]
     )
-    next_day = pl.col("clicked_at").dt.epoch("us") >= day_start + MICROS_PER_DAY
+    day_end = day_start + MICROS_PER_DAY
+    emission_rows, generated, emission_spill = resend_emissions(
+        config, catalogue, emissions, generated, carried_emissions
+    )
+    next_day = pl.col("clicked_at").dt.epoch("us") >= day_end
     todays = [generated.filter(~next_day)]
     if carried_clicks is not None:
         todays.insert(0, carried_clicks)
     clicks = pl.concat(todays)
-    copies = faults.duplicate_copies(rng, clicks, counts.duplicates, day_start + MICROS_PER_DAY)
+    copies = faults.duplicate_copies(rng, clicks, counts.duplicates, day_end)
     clicks = faults.mark_late(rng, pl.concat([clicks, copies]), config.rates.late_clicks)
-    emission_frame = faults.mark_late(rng, emissions.frame(catalogue), config.rates.late_emissions)
     return DayTraffic(
         day=day,
-        emissions=emission_frame,
+        emissions=faults.mark_late(rng, emission_rows, config.rates.late_emissions),
         clicks=clicks.sort("clicked_at", "click_id"),
         spill=generated.filter(next_day),
+        emission_spill=emission_spill,
     )
+
+
+def resend_emissions(
+    config: SimulationConfig,
+    catalogue: Catalogue,
+    emissions: EmissionRows,
+    clicks: pl.DataFrame,
+    carried_emissions: pl.DataFrame | None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The day's emission rows with their resent copies and the previous day's next-day copies;
+    `clicks` (all generated on the day's ads, after-midnight ones included) billed at rule 1's
+    winning terms; and the copies this day resends after midnight."""
+    rng = day_rng(config, emissions.day, EMISSION_COPY_STREAM)
+    day_end = day_start_micros(emissions.day) + MICROS_PER_DAY
+    originals = emission_copies.with_arrival(emissions.key_frame(catalogue))
+    counts = EmissionCopyCounts.for_rows(emissions.rows, config.rates)
+    same_day = emission_copies.same_day_copies(rng, catalogue, originals, counts, day_end)
+    billed = emission_copies.bill_winning_terms(
+        clicks, emission_copies.winning_terms(catalogue, originals, same_day)
+    )
+    after_midnight = billed.filter(pl.col("clicked_at").dt.epoch("us") >= day_end)
+    next_day = emission_copies.next_day_copies(
+        rng, catalogue, originals, after_midnight.select(JOIN_KEY), counts.next_day, day_end
+    )
+    resent = [same_day] if carried_emissions is None else [same_day, carried_emissions]
+    return emission_copies.day_rows(originals, resent, catalogue), billed, next_day
 
 
 def day_summary(traffic: DayTraffic, late_files: int, online_rows: int) -> dict[str, object]:
@@ -102,9 +139,13 @@ def day_summary(traffic: DayTraffic, late_files: int, online_rows: int) -> dict[
     originals = clicks.filter(~pl.col("is_copy"))
     faults_by_kind = dict(originals.group_by("fault").len().iter_rows())
     expected = dict(originals.group_by("expected_reason").len().iter_rows())
+    copies = dict(traffic.emissions.group_by(COPY_KIND_COLUMN).len().iter_rows())
     return {
         "day": traffic.day.isoformat(),
         "emission_rows": traffic.emissions.height,
+        # Copies in this day's folder: `next_day` ones are re-stamped copies of the day before's.
+        "emission_copy_rows": {kind: int(copies.get(kind, 0)) for kind in EMISSION_COPY_KINDS},
+        "next_day_emission_copy_rows": traffic.emission_spill.height,
         "click_rows": clicks.height,
         "duplicate_rows": clicks.height - originals.height,
         "clicks_on_previous_day_emissions": int(
@@ -126,6 +167,7 @@ class SimulationSummary:
     first_day: date
     last_day: date
     emission_rows: int
+    emission_copy_rows: int
     click_rows: int
     invalid_click_rows: int
     duplicate_rows: int
@@ -139,7 +181,9 @@ class SimulationSummary:
         clicks = max(self.click_rows, 1)
         return (
             f"simulated {self.first_day}..{self.last_day} in {self.seconds:.1f}s: "
-            f"{self.emission_rows:,} emission rows, {self.click_rows:,} click rows "
+            f"{self.emission_rows:,} emission rows "
+            f"({self.emission_copy_rows / max(self.emission_rows, 1):.1%} duplicates), "
+            f"{self.click_rows:,} click rows "
             f"({self.invalid_click_rows / clicks:.1%} invalid, "
             f"{self.duplicate_rows / clicks:.1%} duplicates), {self.late_files} late files, "
             f"{self.online_rows:,} online rows; lake {self.lake}, labels {self.labels}"
@@ -164,11 +208,14 @@ def simulate(config: SimulationConfig, progress: Iterable[date] | None = None) -
     lake = Lake(config.lake)
     write_denylist(lake)
     catalogue = build_catalogue(config)
-    carried: pl.DataFrame | None = None
-    totals = dict.fromkeys(("emissions", "clicks", "invalid", "duplicates", "late", "online"), 0)
+    carried_clicks: pl.DataFrame | None = None
+    carried_emissions: pl.DataFrame | None = None
+    totals = dict.fromkeys(
+        ("emissions", "emission_copies", "clicks", "invalid", "duplicates", "late", "online"), 0
+    )
     for day in progress if progress is not None else config.days_list:
-        traffic = generate_day(config, day, carried, catalogue)
-        carried = traffic.spill
+        traffic = generate_day(config, day, carried_clicks, catalogue, carried_emissions)
+        carried_clicks, carried_emissions = traffic.spill, traffic.emission_spill
         late_files = write_topic_day(
             lake, Topic.EMISSIONS, day, traffic.emissions, config.files_per_day
         ) + write_topic_day(lake, Topic.CLICKS, day, traffic.clicks, config.files_per_day)
@@ -192,6 +239,7 @@ def simulate(config: SimulationConfig, progress: Iterable[date] | None = None) -
         )
         clicks = traffic.clicks
         totals["emissions"] += traffic.emissions.height
+        totals["emission_copies"] += int((traffic.emissions[COPY_KIND_COLUMN] != ORIGINAL).sum())
         totals["clicks"] += clicks.height
         totals["invalid"] += clicks.filter(pl.col("is_copy") | (pl.col("fault") != NO_FAULT)).height
         totals["duplicates"] += int(clicks["is_copy"].sum())
@@ -201,6 +249,7 @@ def simulate(config: SimulationConfig, progress: Iterable[date] | None = None) -
         first_day=config.days_list[0],
         last_day=config.days_list[-1],
         emission_rows=totals["emissions"],
+        emission_copy_rows=totals["emission_copies"],
         click_rows=totals["clicks"],
         invalid_click_rows=totals["invalid"],
         duplicate_rows=totals["duplicates"],

@@ -63,33 +63,51 @@ class EmissionRows:
     def rows(self) -> int:
         return len(self.emission_number)
 
-    def frame(self, catalogue: Catalogue) -> pl.DataFrame:
-        """Contract columns, plus the int keys `_offer`/`_placement` for the online layer."""
+    def key_frame(self, catalogue: Catalogue) -> pl.DataFrame:
+        """The rows as integer keys (`_day` ordinal, `_number`, `_offer`, `_placement`) with
+        cost and `_emitted` micros: cheap to copy and reorder; `contract_emissions` builds the
+        strings once, at the end."""
         return pl.DataFrame(
             {
+                "_day": np.full(self.rows, self.day.toordinal(), dtype=np.int64),
                 "_number": self.emission_number,
                 "_offer": self.offer,
                 "_placement": self.placement,
                 "click_cost_micros": catalogue.offer_cost_micros[self.offer],
                 "_emitted": self.emitted_micros,
             }
-        ).select(
-            emission_id_expr(pl.lit(day_tag(self.day)), pl.col("_number")).alias("emission_id"),
-            pl.col("_offer")
-            .replace_strict(
-                np.arange(catalogue.offers), catalogue.offer_ids, return_dtype=pl.String
-            )
-            .alias("offer_id"),
-            pl.col("_placement")
-            .replace_strict(
-                np.arange(catalogue.placements), catalogue.placement_names, return_dtype=pl.String
-            )
-            .alias("placement"),
-            "click_cost_micros",
-            pl.col("_emitted").cast(pl.Datetime("us", "UTC")).alias("emitted_at"),
-            "_offer",
-            "_placement",
         )
+
+
+EMISSION_KEY_COLUMNS: Final = ("_day", "_number", "_emitted")
+
+
+def contract_emissions(keys: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
+    """Contract columns from a `key_frame` (of any days), followed by its other columns except
+    the consumed `_day`, `_number` and `_emitted` (`_offer`/`_placement` stay for the online
+    layer's integer counting)."""
+    ordinals = keys["_day"].unique().sort().to_list()
+    tags = [day_tag(date.fromordinal(ordinal)) for ordinal in ordinals]
+    # Nearly every frame is one day's: a literal tag spares a 20M-row lookup.
+    tag = (
+        pl.lit(tags[0] if tags else "")
+        if len(tags) <= 1
+        else pl.col("_day").replace_strict(ordinals, tags, return_dtype=pl.String)
+    )
+    return keys.select(
+        emission_id_expr(tag, pl.col("_number")).alias("emission_id"),
+        pl.col("_offer")
+        .replace_strict(np.arange(catalogue.offers), catalogue.offer_ids, return_dtype=pl.String)
+        .alias("offer_id"),
+        pl.col("_placement")
+        .replace_strict(
+            np.arange(catalogue.placements), catalogue.placement_names, return_dtype=pl.String
+        )
+        .alias("placement"),
+        "click_cost_micros",
+        pl.col("_emitted").cast(pl.Datetime("us", "UTC")).alias("emitted_at"),
+        pl.exclude("click_cost_micros", *EMISSION_KEY_COLUMNS),
+    )
 
 
 def distinct_offers(rng: np.random.Generator, catalogue: Catalogue, ads: np.ndarray) -> np.ndarray:
