@@ -146,9 +146,12 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--cli-repeats", type=int)
     parser.add_argument(
-        "--spark-max-size", type=int, help="run Spark only up to this many rows/day"
+        "--limit",
+        action="append",
+        default=[],
+        metavar="WORKLOAD=MAX_SIZE:ROUNDS",
+        help="run a slow workload only up to MAX_SIZE rows/day and in its first ROUNDS rounds",
     )
-    parser.add_argument("--spark-rounds", type=int, help="run Spark only in the first N rounds")
     parser.add_argument("--quick", action="store_true", help="a tiny day, one run of each")
     parser.add_argument("--cache", type=Path, default=CACHE_ROOT)
     parser.add_argument("--results", type=Path, help=f"markdown output (default {RESULTS})")
@@ -169,12 +172,18 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     arguments = parse_arguments(argv)
+    limits = {}
+    for text in arguments.limit:
+        workload, _, bounds = text.partition("=")
+        max_size, _, rounds = bounds.partition(":")
+        limits[workload] = WorkloadLimit(int(max_size), int(rounds or arguments.repeats))
     run = run_benchmark(
         arguments.sizes,
         arguments.repeats,
         arguments.workloads,
         arguments.cache,
         arguments.cli_repeats,
+        limits,
     )
     text = markdown(run, "python -m benchmarks.run " + " ".join(argv))
     print(text)
