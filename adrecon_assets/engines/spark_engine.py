@@ -157,8 +157,10 @@ class SparkEngine:
 
     def read(self, columns: Iterable[str], *folders: Path) -> DataFrame:
         """A warehouse dataset (written by either engine), read with its known schema."""
-        reader = self.spark.read.schema(warehouse_schema(columns))
-        return reader.parquet(*(str(folder) for folder in folders))
+        schema = warehouse_schema(columns)
+        if not folders:  # e.g. no emission source at all: an empty day
+            return self.spark.createDataFrame([], schema)
+        return self.spark.read.schema(schema).parquet(*(str(folder) for folder in folders))
 
     @staticmethod
     def write(
