@@ -7,6 +7,7 @@ day with a failed blocking check. Either way the day's serving rows stay as they
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -94,92 +95,121 @@ def assert_failed_untouched(result: dg.ExecuteInProcessResult, paths: Paths) -> 
     assert stats_of_day(paths.serving_db) == ONLINE_STATS
 
 
-# Structural faults: the run fails, naming the file and the column.
+# Structural faults: the run fails, naming the file and the column. Each writes one bad file
+# beside the good ones and returns the error text the failure must contain.
 
 
-def test_corrupt_parquet_file_fails_naming_the_file(
-    good_lake: Paths, polars_resources: dict[str, object]
-) -> None:
-    bad = folder(good_lake, Topic.CLICKS) / "late-1.parquet"
+def corrupt_file(paths: Paths) -> str:
+    bad = folder(paths, Topic.CLICKS) / "late-1.parquet"
     bad.write_bytes(b"PAR1 this is not a parquet footer")
-    result = run_day(polars_resources)
-    assert_failed_untouched(result, good_lake)
-    assert f"{bad}: not a readable Parquet file" in failure_text(result)
+    return f"{bad}: not a readable Parquet file"
 
 
-def test_zero_byte_file_fails_naming_the_file(
-    good_lake: Paths, polars_resources: dict[str, object]
-) -> None:
+def zero_byte_file(paths: Paths) -> str:
     # A 0-byte file is a write cut short, not an empty day: its rows may exist somewhere.
-    bad = folder(good_lake, Topic.EMISSIONS) / "late-1.parquet"
+    bad = folder(paths, Topic.EMISSIONS) / "late-1.parquet"
     bad.touch()
-    result = run_day(polars_resources)
-    assert_failed_untouched(result, good_lake)
-    assert f"{bad}: not a readable Parquet file" in failure_text(result)
+    return f"{bad}: not a readable Parquet file"
 
 
-def test_missing_column_fails_naming_file_and_column(
-    good_lake: Paths, polars_resources: dict[str, object]
-) -> None:
-    bad = folder(good_lake, Topic.CLICKS) / "late-1.parquet"
-    frame(Topic.CLICKS, [click("c3", "e1", "o1", "2026-01-02T03:00:00")]).drop("ip").write_parquet(
-        bad
-    )
-    result = run_day(polars_resources)
-    assert_failed_untouched(result, good_lake)
-    assert f"{bad}: missing column 'ip'" in failure_text(result)
+def missing_column(paths: Paths) -> str:
+    bad = folder(paths, Topic.CLICKS) / "late-1.parquet"
+    rows = frame(Topic.CLICKS, [click("c3", "e1", "o1", "2026-01-02T03:00:00")])
+    rows.drop("ip").write_parquet(bad)
+    return f"{bad}: missing column 'ip'"
 
 
-def test_wrong_type_fails_naming_file_and_column(
-    good_lake: Paths, polars_resources: dict[str, object]
-) -> None:
-    bad = folder(good_lake, Topic.EMISSIONS) / "late-1.parquet"
+def wrong_type(paths: Paths) -> str:
+    bad = folder(paths, Topic.EMISSIONS) / "late-1.parquet"
     rows = frame(Topic.EMISSIONS, [emission("e3", "o3", "top", 7, "2026-01-02T05:00:00")])
     rows.with_columns(pl.col("click_cost_micros").cast(pl.Float64)).write_parquet(bad)
-    result = run_day(polars_resources)
+    return f"{bad}: column 'click_cost_micros' has type double, expected int64"
+
+
+POLARS = "polars"
+SPARK = "spark"
+
+
+def on(engine: str, fault: object, name: str) -> object:
+    """One (engine, fault) case, marked `spark` on Spark, named e.g. `spark-corrupt_file`."""
+    marks = [pytest.mark.spark] if engine == SPARK else []
+    return pytest.param(engine, fault, id=f"{engine}-{name}", marks=marks)
+
+
+def engine_resources(
+    engine: str, polars_resources: dict[str, object], request: pytest.FixtureRequest
+) -> dict[str, object]:
+    if engine == POLARS:
+        return polars_resources
+    request.getfixturevalue("spark")  # the suite's shared session, reused by the resource
+    from adrecon_assets.resources.spark import SparkEngineResource
+
+    return {**polars_resources, "engine": SparkEngineResource(spark_master="local[2]")}
+
+
+@pytest.mark.parametrize(
+    ("engine", "fault"),
+    [
+        on(POLARS, fault, fault.__name__)
+        for fault in (corrupt_file, zero_byte_file, missing_column, wrong_type)
+    ]
+    + [on(SPARK, fault, fault.__name__) for fault in (corrupt_file, missing_column)],
+)
+def test_structural_fault_fails_the_run_naming_file_and_column(
+    good_lake: Paths,
+    polars_resources: dict[str, object],
+    request: pytest.FixtureRequest,
+    engine: str,
+    fault: Callable[[Paths], str],
+) -> None:
+    expected_error = fault(good_lake)
+    result = run_day(engine_resources(engine, polars_resources, request))
     assert_failed_untouched(result, good_lake)
-    assert f"{bad}: column 'click_cost_micros' has type double, expected int64" in failure_text(
-        result
-    )
+    assert expected_error in failure_text(result)
 
 
 # Row faults: quarantined beside the warehouse output, counted, reported by a blocking check.
 
+NULL_USER = (
+    Topic.CLICKS,
+    {**click("c3", "e1", "o1", "2026-01-02T03:00:00"), "user_id": None},
+    "null_user_id",
+)
+NEGATIVE_COST = (
+    Topic.EMISSIONS,
+    emission("e3", "o3", "top", -1, "2026-01-02T05:00:00"),
+    "negative_click_cost_micros",
+)
+CLICK_NEXT_DAY = (
+    Topic.CLICKS,
+    click("c3", "e1", "o1", "2026-01-03T00:00:00"),
+    "clicked_at_outside_partition_day",
+)
+EMISSION_DAY_BEFORE = (
+    Topic.EMISSIONS,
+    emission("e3", "o3", "top", 7, "2026-01-01T23:59:59.999999"),
+    "emitted_at_outside_partition_day",
+)
+
 
 @pytest.mark.parametrize(
-    ("topic", "bad_row", "reason"),
+    ("engine", "row_fault"),
     [
-        (
-            Topic.CLICKS,
-            {**click("c3", "e1", "o1", "2026-01-02T03:00:00"), "user_id": None},
-            "null_user_id",
-        ),
-        (
-            Topic.EMISSIONS,
-            emission("e3", "o3", "top", -1, "2026-01-02T05:00:00"),
-            "negative_click_cost_micros",
-        ),
-        (
-            Topic.CLICKS,
-            click("c3", "e1", "o1", "2026-01-03T00:00:00"),
-            "clicked_at_outside_partition_day",
-        ),
-        (
-            Topic.EMISSIONS,
-            emission("e3", "o3", "top", 7, "2026-01-01T23:59:59.999999"),
-            "emitted_at_outside_partition_day",
-        ),
-    ],
+        on(POLARS, fault, fault[2])
+        for fault in (NULL_USER, NEGATIVE_COST, CLICK_NEXT_DAY, EMISSION_DAY_BEFORE)
+    ]
+    + [on(SPARK, fault, fault[2]) for fault in (NULL_USER, NEGATIVE_COST, CLICK_NEXT_DAY)],
 )
 def test_bad_row_is_quarantined_and_blocks_the_day(
     good_lake: Paths,
     polars_resources: dict[str, object],
-    topic: Topic,
-    bad_row: dict[str, object],
-    reason: str,
+    request: pytest.FixtureRequest,
+    engine: str,
+    row_fault: tuple[Topic, dict[str, object], str],
 ) -> None:
+    topic, bad_row, reason = row_fault
     write_topic(good_lake.lake, topic, DAY, [bad_row], name="late-1")
-    result = run_day(polars_resources)
+    result = run_day(engine_resources(engine, polars_resources, request))
     assert_failed_untouched(result, good_lake)
 
     raw_asset = f"raw_{topic.value}"
@@ -192,7 +222,8 @@ def test_bad_row_is_quarantined_and_blocks_the_day(
     assert check.metadata["quarantined_rows"].value == 1
     assert check.metadata[f"quarantined_{reason}"].value == 1
 
-    quarantined = pl.read_parquet(Warehouse(good_lake.warehouse).quarantine_folder(topic, DAY))
+    quarantine = Warehouse(good_lake.warehouse).quarantine_folder(topic, DAY)
+    quarantined = pl.read_parquet(quarantine / "*.parquet")  # Spark adds .crc files beside
     assert quarantined[rules.QUARANTINE_REASON_COLUMN].to_list() == [reason]
     assert quarantined[rules.SOURCE_FILE_COLUMN].to_list()[0].endswith("late-1.parquet")
     materialized = {event.asset_key.path[-1] for event in result.get_asset_materialization_events()}
