@@ -7,7 +7,7 @@ cursor of their own, so a restart or a lost cursor neither repeats nor misses wo
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import dagster as dg
 from dagster._core.storage.tags import PARTITION_NAME_TAG
@@ -60,7 +60,3 @@ def live_run_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[dat
         filters=dg.RunsFilter(statuses=LIVE_RUN_STATUSES, tags={PARTITION_NAME_TAG: keys})
     )
     return {date.fromisoformat(run.tags[PARTITION_NAME_TAG]) for run in runs}
-
-
-def next_day(day: date) -> date:
-    return day + timedelta(days=1)

@@ -128,7 +128,7 @@ def previously_materialized(
     days_by_key: dict[dg.AssetKey, set[date]] = {}
     for asset_key, day in partitions:
         days_by_key.setdefault(asset_key, set()).add(day)
-    kept = set()
+    kept: set[tuple[dg.AssetKey, date]] = set()
     for asset_key, days in days_by_key.items():
         materialized = latest_materializations(instance, asset_key, days)
         kept.update((asset_key, day) for day in materialized)
