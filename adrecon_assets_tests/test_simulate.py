@@ -16,12 +16,22 @@ import pytest
 
 from adrecon_assets.definitions import ASSETS
 from adrecon_assets.lake import SUCCESS_MARKER, Lake
-from adrecon_assets.rules import SCHEMAS, FraudReason, Topic
-from adrecon_assets.simulate import SimulationConfig, generate_day, simulate
+from adrecon_assets.partitions import first_day
+from adrecon_assets.rules import EMISSIONS_SCHEMA, JOIN_KEY, SCHEMAS, FraudReason, Topic
+from adrecon_assets.simulate import FaultRates, SimulationConfig, generate_day, simulate
+from adrecon_assets.simulate.catalogue import build_catalogue
+from adrecon_assets.simulate.emission_copies import (
+    bill_winning_terms,
+    winning_terms,
+    with_arrival,
+)
 from adrecon_assets.simulate.labels import NO_FAULT
+from adrecon_assets.simulate.traffic import day_start_micros
 from adrecon_assets.simulate.writer import LATE_FILE, read_labels
 from adrecon_assets.warehouse import Dataset, Warehouse
 from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.reference import reference_day
+from adrecon_assets_tests.test_pipeline import expected_rows, serving_rows
 
 START = date(2026, 3, 1)
 CONTRACT_ARROW_TYPES = {
@@ -192,6 +202,149 @@ def test_rates_of_a_50k_row_day_are_within_the_promised_ranges(tmp_path: Path) -
     assert previous_day["clicked_at"].max().hour == 0
 
 
+def key_frame(rows: list[tuple[int, int, int, int, int]]) -> pl.DataFrame:
+    """Hand-built emission rows of START as (number, offer, placement, cost, emitted micros)."""
+    columns = ["_number", "_offer", "_placement", "click_cost_micros", "_emitted"]
+    return (
+        pl.DataFrame(rows, schema=columns, orient="row")
+        .with_columns(pl.lit(START.toordinal(), pl.Int64).alias("_day"))
+        .select("_day", *columns)
+    )
+
+
+def test_winning_terms_follow_rule_1_earliest_then_cheapest_then_smallest_placement(
+    tmp_path: Path,
+) -> None:
+    catalogue = build_catalogue(config_for(tmp_path))
+    names = catalogue.placement_names.to_list()
+    small, large = sorted([0, 1], key=lambda placement: names[placement])
+    noon = day_start_micros(START) + 12 * 3_600_000_000
+    originals = with_arrival(
+        key_frame(
+            [
+                (0, 1, large, 500_000, noon),
+                (1, 1, large, 500_000, noon),
+                (2, 1, large, 500_000, noon),
+                (3, 1, small, 200_000, noon),
+                (4, 2, small, 200_000, noon),  # never resent: not among the winners
+            ]
+        )
+    )
+    copies = with_arrival(
+        key_frame(
+            [
+                (0, 1, large, 300_000, noon),  # same time, cheaper: the copy wins
+                (1, 1, small, 500_000, noon),  # same time and cost, smaller placement: wins
+                (2, 1, small, 1_000, noon + 1),  # a microsecond later: loses however cheap
+                (3, 1, small, 900_000, noon),  # same time, dearer: loses
+            ]
+        )
+    ).with_columns(pl.Series("_row", [0, 1, 2, 3]))
+    winners = winning_terms(catalogue, originals, copies).sort("emission_id")
+    assert winners.rows() == [
+        ("e20260301-0", "o00001", names[large], 300_000),
+        ("e20260301-1", "o00001", names[small], 500_000),
+        ("e20260301-2", "o00001", names[large], 500_000),
+        ("e20260301-3", "o00001", names[small], 200_000),
+    ]
+
+
+def test_clicks_on_a_resent_key_are_billed_at_the_winning_terms() -> None:
+    clicks = pl.DataFrame(
+        {
+            "click_id": ["c1", "c2", "c3", "c4"],
+            "emission_id": ["e1", "e1", "e2", "e9"],
+            "offer_id": ["o1", "o2", "o1", "o1"],
+            "placement": ["home.top", "home.top", "mail.feed", None],
+            "click_cost_micros": [500_000, 400_000, 200_000, None],
+        }
+    )
+    winners = pl.DataFrame(
+        {
+            "emission_id": ["e1", "e2"],
+            "offer_id": ["o1", "o1"],
+            "placement": ["home.top", "feed.end"],
+            "click_cost_micros": [300_000, 200_000],
+        }
+    )
+    billed = bill_winning_terms(clicks, winners)
+    assert billed.columns == clicks.columns
+    assert billed.rows() == [
+        ("c1", "e1", "o1", "home.top", 300_000),  # a cheaper copy won
+        ("c2", "e1", "o2", "home.top", 400_000),  # another ad of the emission: untouched
+        ("c3", "e2", "o1", "feed.end", 200_000),  # a smaller placement won
+        ("c4", "e9", "o1", None, None),  # no emission at all: stays unbilled
+    ]
+
+
+def test_each_emission_copy_relates_to_its_original_as_its_kind(tmp_path: Path) -> None:
+    config = config_for(tmp_path, days=1, rows=50_000)
+    yesterday = generate_day(config, START - timedelta(days=1))
+    traffic = generate_day(config, START, carried_emissions=yesterday.emission_spill)
+    contract = EMISSIONS_SCHEMA.column_names
+    originals = pl.concat(
+        [day.emissions.filter(pl.col("copy_kind") == "original") for day in (yesterday, traffic)]
+    ).select(contract)
+    assert originals.select(pl.struct(*JOIN_KEY).is_unique().all()).item()
+    copies = (
+        traffic.emissions.filter(pl.col("copy_kind") != "original")
+        .select(*contract, pl.col("copy_kind").cast(pl.String))
+        .join(originals, on=list(JOIN_KEY), how="left", suffix="_original")
+    )
+    assert copies["emitted_at_original"].null_count() == 0  # every copy has its original
+    same_terms = (pl.col("click_cost_micros") == pl.col("click_cost_micros_original")) & (
+        pl.col("placement") == pl.col("placement_original")
+    )
+    same_time = pl.col("emitted_at") == pl.col("emitted_at_original")
+    relation = copies.group_by("copy_kind").agg(
+        pl.len().alias("rows"),
+        (same_time & same_terms).sum().alias("exact"),
+        (pl.col("emitted_at") > pl.col("emitted_at_original")).sum().alias("later"),
+        (same_time & ~same_terms).sum().alias("same_time_other_terms"),
+        (pl.col("emitted_at").dt.date() == START).sum().alias("emitted_today"),
+        (pl.col("emitted_at_original").dt.date() == START).sum().alias("original_today"),
+        (pl.col("click_cost_micros") < pl.col("click_cost_micros_original")).sum().alias("cheaper"),
+    )
+    by_kind = {row["copy_kind"]: row for row in relation.iter_rows(named=True)}
+    exact, later, same, next_day = (by_kind[k] for k in ("exact", "later", "same_time", "next_day"))
+    assert exact["exact"] == exact["rows"] == 250
+    assert later["later"] == later["rows"] == later["emitted_today"] == later["original_today"]
+    assert same["same_time_other_terms"] == same["rows"] == 75
+    assert next_day["later"] == next_day["rows"] == next_day["emitted_today"] == 10
+    assert next_day["original_today"] == 0
+    # Conflicting copies undercut their original often enough to win on price.
+    assert same["cheaper"] > 10 and later["cheaper"] > 10
+    # No copy is ever emitted before its original (so the winner's emitted_at is the original's).
+    assert copies.filter(pl.col("emitted_at") < pl.col("emitted_at_original")).height == 0
+
+
+def test_resent_rows_land_in_other_files_and_in_the_late_file(
+    small_run: SimulationConfig,
+) -> None:
+    contract = EMISSIONS_SCHEMA.column_names
+    for day in small_run.days_list:
+        rows = pl.concat(
+            [
+                pl.read_parquet(path).with_columns(pl.lit(path.name).alias("file"))
+                for path in day_files(small_run, Topic.EMISSIONS, day)
+            ]
+        )
+        identical = (
+            rows.group_by(contract)
+            .agg(pl.len(), pl.col("file").n_unique().alias("files"), pl.col("file"))
+            .filter(pl.col("len") > 1)
+        )
+        # 0.5 % of 5000 rows are exact copies.
+        assert (identical["len"] - 1).sum() == 25
+        assert (identical["files"] > 1).sum() >= identical.height // 2
+        assert identical["file"].list.contains(LATE_FILE).any()
+        resent_from_yesterday = rows.filter(
+            ~pl.col("emission_id").str.starts_with(f"e{day:%Y%m%d}-")
+        )
+        assert resent_from_yesterday.height == (1 if day > START else 0)
+        assert (resent_from_yesterday["emitted_at"].dt.date() == day).all()
+
+
 def test_bot_bursts_have_four_or_more_clicks_within_minutes(tmp_path: Path) -> None:
     traffic = generate_day(config_for(tmp_path, days=1, rows=50_000), START)
     bursts = (
@@ -286,16 +439,47 @@ def precision_recall(joined: pl.DataFrame) -> dict[str, tuple[float, float, int]
     return table
 
 
+def clicks_on_resent_keys(config: SimulationConfig, day: date, flags: pl.DataFrame) -> list[int]:
+    """How many of the day's matched clicks meet emission duplicates in the lake's D-1 and D:
+    keys whose rows disagree in time or terms, and keys with rows in both days' folders. Read
+    from the lake, not the simulator, so a vacuous simulation cannot pass unnoticed."""
+    window = pl.concat(
+        [
+            read_day(config, Topic.EMISSIONS, folder).with_columns(pl.lit(folder).alias("folder"))
+            for folder in (day - timedelta(days=1), day)
+        ]
+    )
+    keys = window.group_by(JOIN_KEY).agg(
+        pl.struct("emitted_at", "click_cost_micros", "placement").n_unique().alias("versions"),
+        pl.col("folder").n_unique().alias("folders"),
+    )
+    matched = flags.join(keys, on=list(JOIN_KEY))
+    return [
+        matched.filter(pl.col("versions") > 1).height,
+        matched.filter(pl.col("folders") > 1).height,
+    ]
+
+
 def test_pipeline_finds_the_injected_faults_on_a_simulated_lake(
     paths: Paths, polars_resources: dict[str, object]
 ) -> None:
+    """Labels, the independent reference and the Polars pipeline agree on a 3-day lake. Emission
+    copies run at about ten times their default rates so that, at this size, clicks meet keys
+    whose copy wins rule 1 and keys resent into the next day."""
     config = SimulationConfig(
         lake=paths.lake,
         serving_db=paths.serving_db,
         start=START,
         days=3,
         emissions_per_day=40_000,
-        seed=11,
+        # At 40k rows a day only a handful of clicks cross midnight; with this seed some of
+        # them do on both reconciled days, onto keys resent into the next day.
+        seed=13,
+        rates=FaultRates(
+            emission_exact_copies=0.02,
+            emission_conflicting_copies=0.05,
+            emission_next_day_copies=0.005,
+        ),
     )
     simulate(config)
     first, *reconciled = config.days_list
@@ -308,11 +492,24 @@ def test_pipeline_finds_the_injected_faults_on_a_simulated_lake(
         result = dg.materialize(ASSETS, resources=polars_resources, partition_key=day.isoformat())
         assert result.success
         folder = Warehouse(paths.warehouse).folder(Dataset.FRAUD_FLAGS, day)
-        flags = pl.read_parquet(folder / "*.parquet").select("click_id", "fraud_reason")
+        flags = pl.read_parquet(folder / "*.parquet")
         labels = read_labels(config.labels_root, day)
         assert flags.height == labels.height  # duplicates removed, nothing lost
-        all_flags.append(flags)
-        all_labels.append(labels)
+        # Clicks on resent emissions are joined to rule 1's winner, as the labels say.
+        terms = ["click_id", "placement", "click_cost_micros"]
+        assert flags.select(terms).sort("click_id").equals(labels.select(terms).sort("click_id"))
+        # The independent DuckDB reference agrees on every serving row and every reason.
+        assert serving_rows(paths.serving_db, day) == expected_rows(paths, day)
+        _, expected_reasons = reference_day(paths.lake, day, first_day())
+        assert dict(flags.select("click_id", "fraud_reason").rows()) == expected_reasons
+        conflicting, across_midnight = clicks_on_resent_keys(config, day, flags)
+        print(
+            f"\n{day}: clicks on conflicting emission copies {conflicting}, "
+            f"on keys resent into the day {across_midnight}"
+        )
+        assert conflicting > 0 and across_midnight > 0
+        all_flags.append(flags.select("click_id", "fraud_reason"))
+        all_labels.append(labels.drop("placement", "click_cost_micros"))
     joined = reasons_against_labels(pl.concat(all_flags), pl.concat(all_labels))
     table = precision_recall(joined)
     print("\nreason          precision  recall  clicks")
