@@ -45,6 +45,7 @@ def read_file_schema(path: Path, schema: TopicSchema) -> pa.Schema:
         arrow_type = file_schema.field(index).type
         if not _accepts(column.kind, arrow_type):
             raise LakeInputError(
-                f"{path}: column '{column.name}' has type {arrow_type}, expected {column.kind.value}"
+                f"{path}: column '{column.name}' has type {arrow_type}, "
+                f"expected {column.kind.value}"
             )
     return file_schema

@@ -195,7 +195,9 @@ def parse_denylist(cidrs: list[str]) -> list[IpRange]:
         try:
             network = ipaddress.IPv4Network(text, strict=False)
         except ValueError as error:
-            raise ValueError(f"invalid CIDR {text!r} in ip_denylist.csv column 'cidr': {error}")
+            raise ValueError(
+                f"invalid CIDR {text!r} in ip_denylist.csv column 'cidr': {error}"
+            ) from error
         ranges.append(IpRange(int(network.network_address), int(network.broadcast_address)))
     merged: list[IpRange] = []
     for current in sorted(ranges):

@@ -44,21 +44,20 @@ def write_aged_days(paths: Paths, days: list[date]) -> None:
         age(parquet, HOUR)
 
 
-def evaluate(instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
-    result = late_data_sensor(dg.build_sensor_context(instance=instance, definitions=defs))
-    assert isinstance(result, dg.SensorResult | dg.SkipReason)
-    return result
+def evaluate(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
+    """One tick as the daemon runs it (evaluate_tick also validates backfill requests)."""
+    context = dg.build_sensor_context(instance=instance, definitions=defs)
+    return list(late_data_sensor.evaluate_tick(context).run_requests or [])
 
 
-def only_request(result: dg.SensorResult | dg.SkipReason) -> dg.RunRequest:
-    assert isinstance(result, dg.SensorResult), result
-    [request] = result.run_requests or []
+def only_request(requests: list[dg.RunRequest]) -> dg.RunRequest:
+    [request] = requests
     assert request.asset_graph_subset is not None
     return request
 
 
-def requested(result: dg.SensorResult | dg.SkipReason) -> set[tuple[str, date]]:
-    subset = only_request(result).asset_graph_subset
+def requested(requests: list[dg.RunRequest]) -> set[tuple[str, date]]:
+    subset = only_request(requests).asset_graph_subset
     assert subset is not None
     return {
         (partition.asset_key.to_user_string(), date.fromisoformat(str(partition.partition_key)))
@@ -81,7 +80,7 @@ def chain(day: date) -> set[tuple[str, date]]:
 
 
 def test_unchanged_lake_requests_nothing(instance: dg.DagsterInstance) -> None:
-    assert isinstance(evaluate(instance), dg.SkipReason)
+    assert evaluate(instance) == []
 
 
 def test_new_clicks_file_reruns_the_day_and_the_anomaly_windows_that_follow(
@@ -111,7 +110,7 @@ def test_rewritten_file_counts_as_a_change(instance: dg.DagsterInstance, paths: 
 
 def test_fresh_files_wait_for_the_quiet_period(instance: dg.DagsterInstance, paths: Paths) -> None:
     late_click_file(paths, D2, seconds_old=599)
-    assert isinstance(evaluate(instance), dg.SkipReason)
+    assert evaluate(instance) == []
     late_click_file(paths, D2, seconds_old=601)
     assert ("raw_clicks", D2) in requested(evaluate(instance))
 
@@ -121,11 +120,11 @@ def test_rerun_materialized_leaves_nothing_to_request(paths: Paths) -> None:
     write_aged_days(paths, [D1, D2])
     with dg.instance_for_test() as instance:
         materialize_days(instance, [D1, D2])
-        assert isinstance(evaluate(instance), dg.SkipReason)
+        assert evaluate(instance) == []
         late_click_file(paths, D2)
         assert requested(evaluate(instance)) == {("raw_clicks", D2)} | chain(D2)
         materialize_days(instance, [D2])
-        assert isinstance(evaluate(instance), dg.SkipReason)
+        assert evaluate(instance) == []
 
 
 def test_change_already_submitted_as_backfill_is_not_requested_again(
@@ -147,7 +146,7 @@ def test_change_already_submitted_as_backfill_is_not_requested_again(
             run_config=None,
         )
     )
-    assert isinstance(evaluate(instance), dg.SkipReason)
+    assert evaluate(instance) == []
     # A further file is a new change: it is requested again.
     late = [click("c3", "e1", "o1", f"{D2}T12:00:00", user_id="u3")]
     age(write_topic(paths.lake, Topic.CLICKS, D2, late, name="late-2"), HOUR)

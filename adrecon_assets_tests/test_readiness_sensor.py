@@ -27,11 +27,10 @@ def instance(paths: Paths) -> Iterator[dg.DagsterInstance]:
 
 
 def launched(instance: dg.DagsterInstance) -> list[tuple[str | None, str | None]]:
-    result = lake_readiness_sensor(dg.build_sensor_context(instance=instance, definitions=defs))
-    if isinstance(result, dg.SkipReason):
-        return []
-    assert isinstance(result, dg.SensorResult)
-    return [(request.run_key, request.partition_key) for request in result.run_requests or []]
+    """One tick as the daemon runs it: (run key, partition) of each run requested."""
+    context = dg.build_sensor_context(instance=instance, definitions=defs)
+    requests = lake_readiness_sensor.evaluate_tick(context).run_requests or []
+    return [(request.run_key, request.partition_key) for request in requests]
 
 
 def request_for(day: date) -> tuple[str, str]:

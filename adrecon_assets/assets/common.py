@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
 from typing import TypeVar
 
 import dagster as dg
 
 from adrecon_assets.contracts import LakeInputError
+from adrecon_assets.partitions import daily_partitions
 from adrecon_assets.settings import engine_name
+from adrecon_assets.warehouse import Dataset, Warehouse
 
 T = TypeVar("T")
 
@@ -37,7 +40,82 @@ def run_engine_step(step: Callable[[], T]) -> tuple[T, float]:
     try:
         result = step()
     except LakeInputError as error:
-        raise dg.Failure(
-            description=f"bad lake input: {error}", allow_retries=False
-        ) from error
+        raise dg.Failure(description=f"bad lake input: {error}", allow_retries=False) from error
     return result, time.perf_counter() - started
+
+
+OWNERS = ["team:ads-data-platform"]
+# Set by Dagster on every run launched by a backfill.
+BACKFILL_TAG = "dagster/backfill"
+
+
+def day_inputs_ready(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, day: date, needed: Sequence[Dataset]
+) -> bool:
+    """Whether the day's own upstream outputs exist; a missing one fails the run with its name.
+
+    Except in a backfill: Dagster maps every requested day through the day-window partition
+    mappings (D-1 emissions, trailing baselines) and so also requests days *after* the range,
+    whose own inputs were never staged. Those are skipped with a warning (no materialization,
+    nothing written), and they run when their day is reconciled.
+    """
+    missing = [dataset.value for dataset in needed if not warehouse.exists(dataset, day)]
+    if not missing:
+        return True
+    message = f"{', '.join(missing)} for {day} never materialized"
+    if context.run.tags.get(BACKFILL_TAG):
+        context.log.warning(
+            f"skipping {context.partition_key}: {message}; this day was added to the backfill "
+            "by a day-window dependency and runs when the day itself is reconciled"
+        )
+        return False
+    raise dg.Failure(
+        f"{message} (under {warehouse.root}); materialize it first, e.g. "
+        f"--select '{missing[0]}' --partition {day}",
+        allow_retries=False,
+    )
+
+
+def day_window_asset(
+    *,
+    name: str,
+    deps: Sequence[dg.AssetDep | dg.AssetsDefinition],
+    check_specs: Sequence[dg.AssetCheckSpec],
+    description: str,
+    group_name: str,
+    kinds: set[str],
+    owners: Sequence[str] = OWNERS,
+    pool: str | None = None,
+) -> Callable[[Callable[..., Iterator[dg.MaterializeResult]]], dg.AssetsDefinition]:
+    """A daily asset that reads other days through a partition mapping.
+
+    Built as a one-asset `multi_asset` with `can_subset=True` so that its output and check
+    results are optional: that is what lets `day_inputs_ready` skip a backfill's extra days.
+    """
+
+    def decorate(
+        compute: Callable[..., Iterator[dg.MaterializeResult]],
+    ) -> dg.AssetsDefinition:
+        return dg.multi_asset(
+            name=name,
+            specs=[
+                dg.AssetSpec(
+                    name,
+                    deps=deps,
+                    description=description,
+                    group_name=group_name,
+                    kinds=kinds,
+                    owners=owners,
+                    code_version="1",
+                    skippable=True,
+                )
+            ],
+            check_specs=check_specs,
+            partitions_def=daily_partitions,
+            can_subset=True,
+            retry_policy=ASSET_RETRY_POLICY,
+            backfill_policy=DAY_BACKFILL_POLICY,
+            pool=pool,
+        )(compute)
+
+    return decorate

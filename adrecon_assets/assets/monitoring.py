@@ -1,5 +1,6 @@
 """Stage 3: watch the business metrics (placement click anomalies against a trailing baseline)."""
 
+from collections.abc import Iterator
 
 import dagster as dg
 import pyarrow.compute as pc
@@ -7,15 +8,15 @@ import pyarrow.parquet as pq
 
 from adrecon_assets import serving
 from adrecon_assets.assets.common import (
-    ASSET_RETRY_POLICY,
-    DAY_BACKFILL_POLICY,
     SERVING_POOL,
+    day_inputs_ready,
+    day_window_asset,
     engine_kinds,
     run_engine_step,
 )
-from adrecon_assets.assets.reconciliation import reconciled_statistics, require_output
+from adrecon_assets.assets.reconciliation import reconciled_statistics
 from adrecon_assets.checks.monitoring import anomaly_check_results, anomaly_check_specs
-from adrecon_assets.partitions import daily_partitions, parse_day, trailing_days, trailing_window
+from adrecon_assets.partitions import parse_day, trailing_days, trailing_window
 from adrecon_assets.reports.history import anomaly_chart_markdown
 from adrecon_assets.resources.engine import EngineResource
 from adrecon_assets.resources.serving import ServingResource
@@ -24,14 +25,10 @@ from adrecon_assets.rules import ANOMALY_TRAILING_DAYS
 from adrecon_assets.warehouse import Dataset, atomic_folder
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@day_window_asset(
+    name="anomaly_metrics",
     group_name="monitoring",
     kinds=engine_kinds({"duckdb"}),
-    owners=["team:ads-data-platform"],
-    code_version="1",
-    retry_policy=ASSET_RETRY_POLICY,
-    backfill_policy=DAY_BACKFILL_POLICY,
     pool=SERVING_POOL,
     deps=[dg.AssetDep(reconciled_statistics, partition_mapping=trailing_window)],
     check_specs=anomaly_check_specs(),
@@ -46,10 +43,12 @@ def anomaly_metrics(
     storage: StorageResource,
     engine: EngineResource,
     serving_db: ServingResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
-    folders = {day: require_output(warehouse, Dataset.RECONCILED_STATISTICS, day)}
+    if not day_inputs_ready(context, warehouse, day, [Dataset.RECONCILED_STATISTICS]):
+        return
+    folders = {day: warehouse.folder(Dataset.RECONCILED_STATISTICS, day)}
     missing = []
     for history_day in trailing_days(day, ANOMALY_TRAILING_DAYS):
         if warehouse.exists(Dataset.RECONCILED_STATISTICS, history_day):
@@ -68,7 +67,7 @@ def anomaly_metrics(
     with serving_db.get_connection() as connection:
         serving.replace_day(connection, serving.PLACEMENT_ANOMALIES, day, rows)
     anomalous = rows.filter(pc.field("is_anomaly"))["placement"].to_pylist()
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "placements": report.placements,
             "anomalies": report.anomalies,

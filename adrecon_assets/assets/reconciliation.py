@@ -1,6 +1,7 @@
 """Stage 2: deduplicate and join, flag fraud, aggregate and publish the day's statistics."""
 
 import tempfile
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -11,7 +12,10 @@ from adrecon_assets import serving
 from adrecon_assets.assets.common import (
     ASSET_RETRY_POLICY,
     DAY_BACKFILL_POLICY,
+    OWNERS,
     SERVING_POOL,
+    day_inputs_ready,
+    day_window_asset,
     engine_kinds,
     run_engine_step,
 )
@@ -39,10 +43,9 @@ from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
 from adrecon_assets.warehouse import Dataset, Warehouse, atomic_folder
 
-OWNERS = ["team:ads-data-platform"]
-
 
 def require_output(warehouse: Warehouse, dataset: Dataset, day: date) -> Path:
+    """The folder of a same-run upstream output (Dagster ran it first, so absence is a bug)."""
     folder = warehouse.folder(dataset, day)
     if not folder.is_dir():
         raise dg.Failure(
@@ -87,14 +90,10 @@ def previous_day_emissions(
     return [EmissionSource(before, scratch / "emissions")]
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@day_window_asset(
+    name="joined_clicks",
     group_name="reconciliation",
     kinds=engine_kinds({"parquet"}),
-    owners=OWNERS,
-    code_version="1",
-    retry_policy=ASSET_RETRY_POLICY,
-    backfill_policy=DAY_BACKFILL_POLICY,
     deps=[
         dg.AssetDep(raw_clicks),
         dg.AssetDep(raw_emissions, partition_mapping=previous_and_same_day),
@@ -111,11 +110,13 @@ def joined_clicks(
     storage: StorageResource,
     engine: EngineResource,
     check_thresholds: CheckThresholds,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
-    clicks = require_output(warehouse, Dataset.RAW_CLICKS, day)
-    emissions_today = require_output(warehouse, Dataset.RAW_EMISSIONS, day)
+    if not day_inputs_ready(context, warehouse, day, [Dataset.RAW_CLICKS, Dataset.RAW_EMISSIONS]):
+        return
+    clicks = warehouse.folder(Dataset.RAW_CLICKS, day)
+    emissions_today = warehouse.folder(Dataset.RAW_EMISSIONS, day)
     compute = engine.get_engine()
     warehouse.root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=warehouse.root, prefix=".staging-") as scratch:
@@ -128,7 +129,7 @@ def joined_clicks(
             report, seconds = run_engine_step(
                 lambda: compute.join_clicks(day, clicks, sources, joined, counts)
             )
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "clicks_in": report.clicks_in,
             "clicks_deduplicated": report.clicks_deduplicated,

@@ -6,12 +6,19 @@ the same whichever engine reconciled the day.
 
 import time
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 
 from adrecon_assets import serving
-from adrecon_assets.assets.common import ASSET_RETRY_POLICY, DAY_BACKFILL_POLICY, SERVING_POOL
+from adrecon_assets.assets.common import (
+    ASSET_RETRY_POLICY,
+    DAY_BACKFILL_POLICY,
+    SERVING_POOL,
+    day_inputs_ready,
+    day_window_asset,
+)
 from adrecon_assets.assets.reconciliation import fraud_flags, reconciled_statistics, require_output
 from adrecon_assets.metadata import money
 from adrecon_assets.partitions import daily_partitions, parse_day
@@ -42,14 +49,11 @@ with warnings.catch_warnings():
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@day_window_asset(
+    name="placement_performance",
     group_name="reporting",
     kinds=KINDS,
     owners=OWNERS,
-    code_version="1",
-    retry_policy=ASSET_RETRY_POLICY,
-    backfill_policy=DAY_BACKFILL_POLICY,
     pool=SERVING_POOL,
     deps=[dg.AssetDep(reconciled_statistics, partition_mapping=no_buyers_window)],
     check_specs=placement_performance_check_specs(),
@@ -62,11 +66,12 @@ with warnings.catch_warnings():
 )
 def placement_performance(
     context: dg.AssetExecutionContext, storage: StorageResource, serving_db: ServingResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     started = time.perf_counter()
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
-    require_output(warehouse, Dataset.RECONCILED_STATISTICS, day)
+    if not day_inputs_ready(context, warehouse, day, [Dataset.RECONCILED_STATISTICS]):
+        return
     folders = written_folders(
         warehouse, Dataset.RECONCILED_STATISTICS, day, queries.NO_BUYERS_TRAILING_DAYS
     )
@@ -75,7 +80,7 @@ def placement_performance(
         serving.replace_day(connection, PLACEMENT_PERFORMANCE, day, rows)
         published = serving.day_totals(connection, day)
     buyerless = [row for row in rows.to_pylist() if row["attracts_no_buyers"]]
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "rows_out": rows.num_rows,
             "placements_without_buyers": len(buyerless),
