@@ -37,6 +37,7 @@ from adrecon_assets.simulate.labels import (
     ORIGINAL,
 )
 from adrecon_assets.simulate.traffic import MICROS_PER_HOUR, contract_emissions
+from adrecon_assets.simulate.writer import ARRIVAL_COLUMN, RESENT_COLUMN
 
 COPY_KIND_COLUMN: Final = "copy_kind"
 # An enum, not a string: a 20M-row string column of "original" would dominate the reordering.
@@ -79,7 +80,8 @@ def with_arrival(keys: pl.DataFrame) -> pl.DataFrame:
     late; `_row` lets a copy name its original without a join."""
     return keys.with_columns(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"),
-        pl.col("_emitted").alias("_arrival"),
+        pl.col("_emitted").alias(ARRIVAL_COLUMN),
+        pl.lit(False).alias(RESENT_COLUMN),
         pl.lit(ORIGINAL, COPY_KIND_TYPE).alias(COPY_KIND_COLUMN),
         pl.lit(False).alias("late"),
     )
@@ -144,7 +146,8 @@ def same_day_copies(
         .otherwise(conflicting["click_cost_micros"])
         .alias("click_cost_micros"),
         pl.Series("_emitted", emitted),
-        pl.Series("_arrival", emitted + rng.integers(0, day_end - emitted)),
+        pl.Series(ARRIVAL_COLUMN, emitted + rng.integers(0, day_end - emitted)),
+        pl.lit(True).alias(RESENT_COLUMN),
         pl.Series(COPY_KIND_COLUMN, kind, COPY_KIND_TYPE),
         pl.Series("late", late),
     )
@@ -182,7 +185,8 @@ def next_day_copies(
     emitted = day_end + rng.integers(0, MICROS_PER_HOUR, copies.height)
     return copies.with_columns(
         pl.Series("_emitted", emitted),
-        pl.Series("_arrival", emitted),
+        pl.Series(ARRIVAL_COLUMN, emitted),
+        pl.lit(True).alias(RESENT_COLUMN),
         pl.lit(COPY_NEXT_DAY, COPY_KIND_TYPE).alias(COPY_KIND_COLUMN),
         pl.lit(False).alias("late"),
     )
@@ -192,8 +196,8 @@ def day_rows(
     originals: pl.DataFrame, copies: list[pl.DataFrame], catalogue: Catalogue
 ) -> pl.DataFrame:
     """The contract frame of a day's emission rows: originals, then copies, each part turned
-    into strings on its own (a part holds one day's ids). Not reordered here: `_arrival` tells
-    the writer the order the persister wrote them, and it sorts the on-time rows once."""
+    into strings on its own (a part holds one day's ids). Not reordered: the writer puts each
+    resent row into the file of its ARRIVAL_COLUMN."""
     return pl.concat(
         [contract_emissions(part.drop("_row"), catalogue) for part in [originals, *copies]]
     )

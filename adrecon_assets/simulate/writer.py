@@ -30,6 +30,9 @@ ARROW_TYPES: Final = {
     ColumnKind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
 }
 LATE_FILE: Final = "late-00000.parquet"
+# Optional columns of a topic day's rows: resent rows, and when the persister received them.
+RESENT_COLUMN: Final = "_resent"
+ARRIVAL_COLUMN: Final = "_arrival"
 
 
 def arrow_schema(schema: TopicSchema) -> pa.Schema:
@@ -50,40 +53,51 @@ def _write(frame: pl.DataFrame, schema: TopicSchema, path: Path) -> None:
     pq.write_table(table, path)
 
 
-def _on_time_in_arrival_order(rows: pl.DataFrame) -> pl.DataFrame:
-    """One gather, whether or not rows need reordering (a 20M-row frame of strings is slow to
-    copy twice). Rows in arrival order stay in it: the sort is stable."""
-    if "_arrival" not in rows.columns:
-        return rows.filter(~pl.col("late"))
-    on_time = np.flatnonzero(~rows["late"].to_numpy())
-    arrival = rows["_arrival"].to_numpy()[on_time]
-    return rows[on_time[np.argsort(arrival, kind="stable")]]
+def _on_time_parts(rows: pl.DataFrame, files: int) -> list[pl.DataFrame]:
+    """The on-time rows in `files` parts cut in order. Rows marked RESENT_COLUMN join the part
+    whose span holds their ARRIVAL_COLUMN, after its in-order rows: the few copies are placed
+    without reordering the many rows (a 20M-row gather of strings is slow)."""
+    on_time = ~pl.col("late")
+    resent = pl.col(RESENT_COLUMN) if RESENT_COLUMN in rows.columns else pl.lit(False)
+    in_order = rows.filter(on_time & ~resent)
+    bounds = np.linspace(0, in_order.height, files + 1).astype(np.int64)
+    parts = [
+        in_order.slice(int(bounds[part]), int(bounds[part + 1] - bounds[part]))
+        for part in range(files)
+    ]
+    late_arrivals = rows.filter(on_time & resent)
+    if late_arrivals.height == 0:
+        return parts
+    # A part spans from the arrival of its first row to that of the next part's first row.
+    part_starts = in_order[ARRIVAL_COLUMN].to_numpy()[
+        np.minimum(bounds[1:-1], max(in_order.height - 1, 0))
+    ]
+    part_of = np.searchsorted(part_starts, late_arrivals[ARRIVAL_COLUMN].to_numpy(), side="right")
+    return [
+        pl.concat([rows_of_part, late_arrivals.filter(pl.Series(part_of == part))])
+        for part, rows_of_part in enumerate(parts)
+    ]
 
 
 def write_topic_day(lake: Lake, topic: Topic, day: date, rows: pl.DataFrame, files: int) -> int:
     """Write the day's on-time rows in `files` time-ordered parts, close the day with
     `_SUCCESS`, then write the late rows after it. Returns the number of late files (0 or 1).
 
-    `rows` carry a boolean `late` column, and are either in event-time order or carry an
-    `_arrival` column (micros) giving the order the persister wrote them, so that a resent row
-    lands in a later file than its original. The day's folder is replaced: a rerun of the
-    simulator never mixes two runs' files."""
+    `rows` are in event-time order and carry a boolean `late` column; rows marked in an optional
+    RESENT_COLUMN may come in any order and go to the part of their ARRIVAL_COLUMN (micros),
+    so that a resent row lands in a later file than its original. The day's folder is replaced:
+    a rerun of the simulator never mixes two runs' files."""
     schema = SCHEMAS[topic]
     folder = lake.folder(topic, day)
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    on_time = _on_time_in_arrival_order(rows)
-    bounds = np.linspace(0, on_time.height, files + 1).astype(np.int64)
+    parts = _on_time_parts(rows, files)
     # Parquet encoding releases the GIL: writing the parts side by side uses every core.
     with ThreadPoolExecutor(max_workers=min(files, os.cpu_count() or 1)) as pool:
         list(
             pool.map(
-                lambda part: _write(
-                    on_time.slice(int(bounds[part]), int(bounds[part + 1] - bounds[part])),
-                    schema,
-                    folder / f"part-{part:05d}.parquet",
-                ),
+                lambda part: _write(parts[part], schema, folder / f"part-{part:05d}.parquet"),
                 range(files),
             )
         )
