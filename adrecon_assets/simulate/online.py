@@ -23,7 +23,8 @@ def online_statistics(
     lost_share: float,
 ) -> pa.Table:
     """Rows of `offer_placement_stats` for `day` (without source/updated_at)."""
-    on_time = emissions.filter(~pl.col("late"))
+    # Only the integer keys: filtering the string columns of a 20M-row day would cost more.
+    on_time = emissions.select("_offer", "_placement", "late").filter(~pl.col("late"))
     # Counting by integer key keeps a 20M-row day to one bincount instead of a string group-by.
     keys = on_time["_offer"].to_numpy() * catalogue.placements + on_time["_placement"].to_numpy()
     counts = np.bincount(keys, minlength=catalogue.offers * catalogue.placements)
