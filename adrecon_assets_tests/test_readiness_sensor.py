@@ -40,9 +40,11 @@ def request_for(day: date) -> tuple[str, str]:
 def test_closed_days_are_launched_oldest_first_after_their_previous_day(
     instance: dg.DagsterInstance, paths: Paths
 ) -> None:
-    # D0's own previous day has no _SUCCESS, so D0 is not ready and D1 does not wait for it.
+    # The day before D0 has no emissions folder at all: an empty day, which holds nothing back.
     for day in (D0, D1, D2):
         write_day(paths.lake, day)
+    assert launched(instance) == [request_for(D0)]
+    record_materializations(instance, paths.lake, [D0])
     assert launched(instance) == [request_for(D1)]
     record_materializations(instance, paths.lake, [D1])
     assert launched(instance) == [request_for(D2)]
@@ -64,12 +66,13 @@ def test_day_waits_for_emissions_of_the_previous_day(
 def test_open_day_is_not_launched(instance: dg.DagsterInstance, paths: Paths) -> None:
     write_day(paths.lake, D2)
     write_day(paths.lake, D3, closed=False)
-    assert launched(instance) == []
+    assert launched(instance) == [request_for(D2)]
 
 
 def test_failed_previous_day_does_not_hold_back_the_next(
     instance: dg.DagsterInstance, paths: Paths
 ) -> None:
+    write_day(paths.lake, D0, closed=False)  # keeps D1 itself from being requested again
     for day in (D1, D2):
         write_day(paths.lake, day)
     create_run_for_test(

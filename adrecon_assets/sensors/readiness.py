@@ -33,12 +33,17 @@ RECONCILED = dg.AssetKey("reconciled_statistics")
 
 
 def is_closed(lake: Lake, day: date) -> bool:
-    """Both topics of `day` closed, and emissions of the day before (unless `day` is first)."""
+    """Both topics of `day` closed, and emissions of the day before (unless `day` is first, or
+    the day before has no emissions folder at all: an empty day, contract section 2)."""
     before = previous_day(day)
     return (
         lake.partition(Topic.CLICKS, day).closed
         and lake.partition(Topic.EMISSIONS, day).closed
-        and (before is None or lake.partition(Topic.EMISSIONS, before).closed)
+        and (
+            before is None
+            or not lake.folder(Topic.EMISSIONS, before).exists()
+            or lake.partition(Topic.EMISSIONS, before).closed
+        )
     )
 
 
