@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -377,6 +378,14 @@ def test_cli_rejects_bad_arguments_with_clear_messages(tmp_path: Path) -> None:
             "--labels",
             str(tmp_path / "l" / "truth"),
         ],
+        "--ctr-scale must be in": [
+            "--lake",
+            str(tmp_path / "l"),
+            "--start",
+            "2026-01-01",
+            "--ctr-scale",
+            "0",
+        ],
     }
     for message, arguments in cases.items():
         if "--emissions-per-day" not in arguments:
@@ -527,3 +536,53 @@ def test_pipeline_finds_the_injected_faults_on_a_simulated_lake(
             ).fetchall()
         )
     assert sources == {first: "online", **dict.fromkeys(reconciled, "offline")}
+
+
+def test_ctr_scale_multiplies_clicks_and_keeps_emissions_mix_and_labels(tmp_path: Path) -> None:
+    """`ctr_scale` (the benchmark's knob for ~0.8M clicks on a 20M-row day) leaves the emission
+    rows as they were, multiplies the clicks, keeps the fault shares, and the labels still agree
+    with the independent DuckDB reference click for click."""
+    assert config_for(tmp_path / "default").ctr_scale == 1.0
+    base = config_for(tmp_path / "base", rows=20_000)
+    scaled = dataclasses.replace(
+        base, lake=tmp_path / "scaled" / "lake", serving_db=None, ctr_scale=6.4
+    )
+    scaled_again = dataclasses.replace(scaled, lake=tmp_path / "again" / "lake")
+    for config in (base, scaled, scaled_again):
+        simulate(config)
+    day = base.days_list[-1]
+    # Scaled after the draw: same placements, each CTR exactly 6.4 times the default one.
+    assert build_catalogue(scaled).placement_ctr == pytest.approx(
+        6.4 * build_catalogue(base).placement_ctr, rel=1e-12
+    )
+    # The day's own emission rows (originals and same-day copies) do not depend on the clicks;
+    # which D-1 rows are re-stamped into D and which rows are held late do.
+    own = [
+        read_day(config, Topic.EMISSIONS, day)
+        .filter(pl.col("emission_id").str.starts_with(f"e{day:%Y%m%d}-"))
+        .sort(pl.all())
+        for config in (base, scaled)
+    ]
+    assert own[0].height > 0 and own[0].equals(own[1])
+    base_labels = read_labels(base.labels_root, day)
+    labels = read_labels(scaled.labels_root, day)
+    assert labels.equals(read_labels(scaled_again.labels_root, day))
+    assert read_day(scaled, Topic.CLICKS, day).equals(read_day(scaled_again, Topic.CLICKS, day))
+    # ~117 valid clicks at 20k rows by default; 6.4x that give or take sampling noise.
+    valid = (labels["fault"] == NO_FAULT).sum()
+    assert 5.5 <= valid / (base_labels["fault"] == NO_FAULT).sum() <= 7.5
+    assert 0.05 <= 1 - valid / labels.height <= 0.10
+    clicks = read_day(scaled, Topic.CLICKS, day)
+    assert 0.01 <= 1 - labels.height / clicks.height <= 0.03  # resent click rows
+    _, reasons = reference_day(scaled.lake, day, base.days_list[0])
+    expected = dict(labels.select("click_id", "expected_reason").rows())
+    assert {click: reason or NO_FAULT for click, reason in reasons.items()} == expected
+    assert set(expected.values()) == {NO_FAULT, *(reason.value for reason in FraudReason)}
+
+
+def test_ctr_scale_must_keep_every_ctr_a_probability(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    assert dataclasses.replace(config, ctr_scale=50.0).ctr_scale == 50.0  # a 2 % CTR becomes 1
+    for scale in (0.0, -1.0, 50.5):
+        with pytest.raises(ValueError, match="ctr-scale must be in"):
+            dataclasses.replace(config, ctr_scale=scale)

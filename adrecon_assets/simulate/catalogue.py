@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from adrecon_assets.rules import IpRange, parse_denylist
-from adrecon_assets.simulate.config import SimulationConfig
+from adrecon_assets.simulate.config import MAX_CTR, MIN_CTR, SimulationConfig
 
 # Published cloud/hosting ranges (AWS, Azure, Google Cloud, Cloudflare, OVH, Hetzner):
 # clicks from data centres are bots, not people.
@@ -42,8 +42,6 @@ SLOTS: Final = (
     "interstitial",
     "end_of_page",
 )
-MIN_CTR: Final = 0.003
-MAX_CTR: Final = 0.02
 
 
 class Sampler:
@@ -100,7 +98,10 @@ def build_catalogue(config: SimulationConfig) -> Catalogue:
     placement_names = pl.Series("placement", [names[index] for index in chosen], pl.String)
     # Page traffic is skewed too: a few placements show most of the ads.
     placement_weights = rng.pareto(1.5, config.placements) + 0.2
-    placement_ctr = np.exp(rng.uniform(np.log(MIN_CTR), np.log(MAX_CTR), config.placements))
+    # Scaled after the draw, so a scaled run keeps the seed's placements and their CTR ranking.
+    placement_ctr = config.ctr_scale * np.exp(
+        rng.uniform(np.log(MIN_CTR), np.log(MAX_CTR), config.placements)
+    )
     return Catalogue(
         offer_ids=pl.Series("offer_id", [f"o{index:05d}" for index in range(config.offers)]),
         offer_probabilities=offer_probabilities,
