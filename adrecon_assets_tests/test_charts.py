@@ -61,3 +61,12 @@ def test_fraud_mix_chart_is_a_small_png() -> None:
 def test_markdown_image_embeds_the_png_as_a_data_uri() -> None:
     # base64 of the three bytes "PNG" is "UE5H".
     assert markdown_image(b"PNG", "anomaly view") == "![anomaly view](data:image/png;base64,UE5H)"
+
+
+def test_sixty_placements_draw_six_panels_in_a_png_of_a_few_kb() -> None:
+    table = history({f"p{n:02d}": [100 + n] * 9 + [1 + n] for n in range(60)}, anomalous={"p00"})
+    assert len(panel_placements(table, DAY)) == 6
+    png = anomaly_chart(table, DAY)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    # Palette PNG: matplotlib's RGBA PNG of these six panels was ~45 KB.
+    assert len(png) < 20_000

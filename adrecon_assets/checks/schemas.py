@@ -10,19 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import pandera.polars as pa
 import polars as pl
 
 from adrecon_assets import rules
 from adrecon_assets.engines.polars_engine import POLARS_TYPES, day_bounds
 from adrecon_assets.rules import ColumnSpec, TopicSchema
 
+if TYPE_CHECKING:
+    import pandera.polars as pa
+
 MAX_FAILURE_EXAMPLES = 10
 
 
 def _column_checks(column: ColumnSpec) -> list[pa.Check]:
+    import pandera.polars as pa  # deferred: see row_contract
+
     checks = []
     if column.non_negative:
         checks.append(pa.Check.ge(0))
@@ -35,6 +39,10 @@ def row_contract(schema: TopicSchema) -> pa.DataFrameSchema:
     """Section 2: every column present with its type, not null, costs >= 0, IPv4 addresses.
 
     Extra columns are allowed (`strict=False`) as the contract ignores them."""
+    # Imported when a check runs, not when the definitions load: pandera costs ~0.3-0.6 s of
+    # import that the CLI, the webserver and the daemon would otherwise pay on every start.
+    import pandera.polars as pa
+
     return pa.DataFrameSchema(
         {
             column.name: pa.Column(
@@ -49,6 +57,8 @@ def row_contract(schema: TopicSchema) -> pa.DataFrameSchema:
 
 def day_window_contract(schema: TopicSchema, day: date) -> pa.DataFrameSchema:
     """Section 2: a row's event timestamp lies inside the UTC day of its folder."""
+    import pandera.polars as pa  # deferred: see row_contract
+
     start, end = day_bounds(day)
     timestamp = next(c for c in schema.columns if c.name == schema.timestamp_column)
     return pa.DataFrameSchema(
@@ -82,6 +92,8 @@ Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 def _failure_cases(contract: pa.DataFrameSchema, frame: Frame) -> pl.DataFrame | None:
     """Pandera validates a LazyFrame's schema only (dtypes, columns), a DataFrame's values too."""
+    import pandera.polars as pa  # deferred: see row_contract
+
     try:
         contract.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:

@@ -1,19 +1,22 @@
-"""The Spark engine resource: one SparkSession per run process, stopped when the run ends."""
+"""The Spark engine resource: one SparkSession per run process, stopped when the run ends.
+
+pyspark, dagster-pyspark and the Spark engine are imported only when a run uses this resource:
+the definitions module builds it for every environment, and importing pyspark costs ~0.5-1 s
+on every CLI, webserver and daemon start, also where the Polars engine is selected.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from dagster_pyspark.resources import spark_session_from_config
 from pydantic import PrivateAttr
-from pyspark import SparkContext
-from pyspark.sql import SparkSession
 
 from adrecon_assets.engines.base import Engine
-from adrecon_assets.engines.spark_engine import SparkEngine
-from adrecon_assets.engines.spark_session import spark_config
 from adrecon_assets.resources.engine import EngineResource
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 class SparkEngineResource(EngineResource):
@@ -33,9 +36,16 @@ class SparkEngineResource(EngineResource):
 
     @property
     def full_spark_config(self) -> dict[str, Any]:
+        from adrecon_assets.engines.spark_session import spark_config  # deferred: see module doc
+
         return spark_config(self.spark_master, self.app_name, self.ui_enabled, self.spark_config)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Deferred imports: see the module docstring.
+        from dagster_pyspark.resources import spark_session_from_config
+        from pyspark import SparkContext
+        from pyspark.sql import SparkSession
+
         # One SparkContext per process: if one runs already, take its session untouched
         # (getOrCreate with our config would overwrite its runtime settings).
         running = SparkContext._active_spark_context is not None
@@ -57,4 +67,6 @@ class SparkEngineResource(EngineResource):
         return self._session
 
     def get_engine(self) -> Engine:
+        from adrecon_assets.engines.spark_engine import SparkEngine  # deferred: see module doc
+
         return SparkEngine(self.spark_session)
