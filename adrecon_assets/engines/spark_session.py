@@ -21,6 +21,9 @@ PARITY_SQL_CONF: Final = {
 DEFAULT_TUNING: Final = {
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    # Coalesce small shuffles to the advisory size rather than to one partition per core: the
+    # click-level shuffles of a day are a few MB, and each extra task is pure overhead.
+    "spark.sql.adaptive.coalescePartitions.parallelismFirst": "false",
     "spark.sql.autoBroadcastJoinThreshold": str(64 * 1024 * 1024),
     "spark.sql.shuffle.partitions": "16",
     "spark.ui.showConsoleProgress": "false",
