@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import dagster as dg
 import polars as pl
@@ -51,7 +51,7 @@ class KeyTotals:
 
 # Measures per (offer_id, placement): serving rows as an Arrow table (other columns ignored) or,
 # in hand-computed tests, a mapping. Both go through the same vectorised comparison.
-Totals = pa.Table | Mapping[Key, KeyTotals]
+Totals: TypeAlias = "pa.Table | Mapping[Key, KeyTotals]"
 
 
 def totals_frame(totals: Totals) -> pl.DataFrame:
