@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from adrecon_assets.assets import CONTRACT_ASSET_NAMES
 from adrecon_assets.checks import lake as lake_checks
 from adrecon_assets.checks import reconciliation as recon_checks
 from adrecon_assets.checks.monitoring import NO_PLACEMENT_ANOMALIES, anomaly_check_results
@@ -29,14 +30,7 @@ from adrecon_assets_tests.lakes import click, emission, frame, write_topic
 
 DAY = date(2026, 1, 2)
 # The contract's six assets, whose checks this module owns (reporting assets test their own).
-CONTRACT_ASSETS = {
-    "raw_clicks",
-    "raw_emissions",
-    "joined_clicks",
-    "fraud_flags",
-    "reconciled_statistics",
-    "anomaly_metrics",
-}
+CONTRACT_ASSETS = set(CONTRACT_ASSET_NAMES)
 THRESHOLDS = CheckThresholds()
 NO_PREVIOUS = DayTotals(None, 0, 0, 0, 0, 0, 0)
 

@@ -22,6 +22,7 @@ import pytest
 import requests
 from dagster._core.instance.ref import InstanceRef
 
+from adrecon_assets.assets import CONTRACT_ASSET_NAMES
 from adrecon_assets.rules import Topic
 from adrecon_assets.serving import read_with_retry
 from adrecon_assets_tests.lakes import click, emission, write_topic
@@ -30,14 +31,7 @@ from adrecon_assets_tests.sensor_lakes import days_ago
 PROJECT = Path(__file__).resolve().parents[1]
 DAYS = [days_ago(3), days_ago(2), days_ago(1)]
 LATE_DAY = DAYS[1]
-CONTRACT_ASSETS = [
-    "raw_clicks",
-    "raw_emissions",
-    "joined_clicks",
-    "fraud_flags",
-    "reconciled_statistics",
-    "anomaly_metrics",
-]
+CONTRACT_ASSETS = list(CONTRACT_ASSET_NAMES)
 DONE_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS"}
 FAILED_BACKFILL = {"FAILED", "COMPLETED_FAILED", "CANCELED"}
 

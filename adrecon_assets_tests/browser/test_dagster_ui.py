@@ -15,20 +15,14 @@ import pytest
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from adrecon_assets.assets import CONTRACT_ASSET_NAMES
 from adrecon_assets.warehouse import Dataset
 from adrecon_assets_tests.browser.conftest import ARTIFACTS, DagsterServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect.set_options(timeout=30_000)
 
-SIX_ASSETS = (
-    "raw_clicks",
-    "raw_emissions",
-    "joined_clicks",
-    "fraud_flags",
-    "reconciled_statistics",
-    "anomaly_metrics",
-)
+SIX_ASSETS = CONTRACT_ASSET_NAMES
 RUN_SECONDS = 240
 BACKFILL_SECONDS = 420
 # Every asset of the graph but the leaves, and its neighbours to any depth: all eight assets.
