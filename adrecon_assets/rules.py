@@ -83,6 +83,45 @@ QUARANTINE_INVALID_IP: Final = "invalid_ipv4_ip"
 QUARANTINE_REASON_COLUMN: Final = "quarantine_reason"
 SOURCE_FILE_COLUMN: Final = "source_file"
 
+
+class RowFaultKind(StrEnum):
+    NULL = "null"
+    NEGATIVE = "negative"
+    OUTSIDE_DAY = "outside_day"
+    INVALID_IPV4 = "invalid_ipv4"
+
+
+@dataclass(frozen=True)
+class RowFault:
+    """One row-level contract fault: what is tested on which column, and its quarantine reason."""
+
+    kind: RowFaultKind
+    column: str
+    reason: str
+
+
+def row_faults(schema: TopicSchema) -> tuple[RowFault, ...]:
+    """The section-7 row faults of a topic in precedence order (a row gets the first reason)."""
+    faults = [
+        RowFault(RowFaultKind.NULL, column.name, QUARANTINE_NULL.format(column=column.name))
+        for column in schema.columns
+    ]
+    faults += [
+        RowFault(RowFaultKind.NEGATIVE, column.name, QUARANTINE_NEGATIVE.format(column=column.name))
+        for column in schema.columns
+        if column.non_negative
+    ]
+    timestamp = schema.timestamp_column
+    faults.append(
+        RowFault(
+            RowFaultKind.OUTSIDE_DAY, timestamp, QUARANTINE_OUTSIDE_DAY.format(column=timestamp)
+        )
+    )
+    if "ip" in schema.column_names:
+        faults.append(RowFault(RowFaultKind.INVALID_IPV4, "ip", QUARANTINE_INVALID_IP))
+    return tuple(faults)
+
+
 # An IPv4 dotted quad: four decimal octets 0-255 (leading zeros tolerated as ipaddress does not).
 IPV4_PATTERN: Final = (
     r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"

@@ -6,6 +6,7 @@ import operator
 from datetime import UTC, date, datetime, timedelta
 from functools import reduce
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import polars as pl
@@ -27,7 +28,7 @@ PART_FILE = "part-00000.parquet"
 KEY_HASH = "_key_hash"
 # Warehouse files are intermediates read back within the hour: LZ4 writes a 20M-row day about
 # 3.5x faster than zstd (benchmarks/RESULTS.md) for files about 1.5x larger.
-WAREHOUSE_COMPRESSION = "lz4"
+WAREHOUSE_COMPRESSION: Final = "lz4"
 TIMESTAMP = pl.Datetime("us", "UTC")
 POLARS_TYPES: dict[ColumnKind, pl.DataType] = {
     ColumnKind.STRING: pl.String(),
@@ -78,30 +79,26 @@ def _typed_columns(file_schema: dict[str, pl.DataType], schema: TopicSchema) -> 
 
 
 def quarantine_reason(schema: TopicSchema, day: date) -> pl.Expr:
-    """The first section-7 fault of a row, or null for a good row."""
+    """The first section-7 fault of a row (`rules.row_faults`), or null for a good row."""
     start, end = day_bounds(day)
-    faults: list[tuple[pl.Expr, str]] = [
-        (pl.col(column.name).is_null(), rules.QUARANTINE_NULL.format(column=column.name))
-        for column in schema.columns
-    ]
-    faults += [
-        (pl.col(column.name) < 0, rules.QUARANTINE_NEGATIVE.format(column=column.name))
-        for column in schema.columns
-        if column.non_negative
-    ]
-    timestamp = pl.col(schema.timestamp_column)
-    faults.append(
-        (
-            (timestamp < start) | (timestamp >= end),
-            rules.QUARANTINE_OUTSIDE_DAY.format(column=schema.timestamp_column),
-        )
-    )
-    if "ip" in schema.column_names:
-        faults.append((~pl.col("ip").str.contains(rules.IPV4_PATTERN), rules.QUARANTINE_INVALID_IP))
-    expression = pl.when(faults[0][0]).then(pl.lit(faults[0][1]))
-    for condition, reason in faults[1:]:
-        expression = expression.when(condition).then(pl.lit(reason))
-    return expression.otherwise(pl.lit(None, dtype=pl.String))
+
+    def is_fault(fault: rules.RowFault) -> pl.Expr:
+        column = pl.col(fault.column)
+        match fault.kind:
+            case rules.RowFaultKind.NULL:
+                return column.is_null()
+            case rules.RowFaultKind.NEGATIVE:
+                return column < 0
+            case rules.RowFaultKind.OUTSIDE_DAY:
+                return (column < start) | (column >= end)
+            case rules.RowFaultKind.INVALID_IPV4:
+                return ~column.str.contains(rules.IPV4_PATTERN)
+
+    # Built from the last fault outwards, so the first fault that applies gives the reason.
+    expression: pl.Expr = pl.lit(None, dtype=pl.String)
+    for fault in reversed(rules.row_faults(schema)):
+        expression = pl.when(is_fault(fault)).then(pl.lit(fault.reason)).otherwise(expression)
+    return expression
 
 
 def key_hash(key: tuple[str, ...]) -> pl.Expr:
@@ -166,9 +163,8 @@ class PolarsEngine:
         schema = rules.SCHEMAS[partition.topic]
         frames = []
         for lake_file in partition.files:
-            file_schema = pl.Schema(
-                pl.from_arrow(read_file_schema(lake_file.path, schema).empty_table()).schema
-            )
+            empty = pl.DataFrame(read_file_schema(lake_file.path, schema).empty_table())
+            file_schema = empty.schema
             frames.append(
                 pl.scan_parquet(lake_file.path)
                 .select(_typed_columns(dict(file_schema), schema))

@@ -94,27 +94,22 @@ def _typed_column(name: str, kind: ColumnKind, source: T.DataType) -> Column:
 
 
 def quarantine_faults(schema: TopicSchema, day: date) -> list[tuple[Column, str]]:
-    """The section-7 faults of a row in Polars' order, each with its reason string."""
+    """The section-7 faults of a row (`rules.row_faults`), each with its reason string."""
     start, end = day_bounds(day)
-    faults: list[tuple[Column, str]] = [
-        (F.col(column.name).isNull(), rules.QUARANTINE_NULL.format(column=column.name))
-        for column in schema.columns
-    ]
-    faults += [
-        (F.col(column.name) < 0, rules.QUARANTINE_NEGATIVE.format(column=column.name))
-        for column in schema.columns
-        if column.non_negative
-    ]
-    timestamp = F.col(schema.timestamp_column)
-    faults.append(
-        (
-            (timestamp < F.lit(start)) | (timestamp >= F.lit(end)),
-            rules.QUARANTINE_OUTSIDE_DAY.format(column=schema.timestamp_column),
-        )
-    )
-    if "ip" in schema.column_names:
-        faults.append((~F.col("ip").rlike(JAVA_IPV4_PATTERN), rules.QUARANTINE_INVALID_IP))
-    return faults
+
+    def is_fault(fault: rules.RowFault) -> Column:
+        column = F.col(fault.column)
+        match fault.kind:
+            case rules.RowFaultKind.NULL:
+                return column.isNull()
+            case rules.RowFaultKind.NEGATIVE:
+                return column < 0
+            case rules.RowFaultKind.OUTSIDE_DAY:
+                return (column < F.lit(start)) | (column >= F.lit(end))
+            case rules.RowFaultKind.INVALID_IPV4:
+                return ~column.rlike(JAVA_IPV4_PATTERN)
+
+    return [(is_fault(fault), fault.reason) for fault in rules.row_faults(schema)]
 
 
 def quarantine_reason(schema: TopicSchema, day: date) -> Column:
