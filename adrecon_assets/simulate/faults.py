@@ -204,7 +204,9 @@ def duplicate_copies(
     # A resend a few ms after 23:59:59.99 would belong to the next day: resend it exactly.
     delay = np.where(clicked_micros + delay >= day_end, 0, delay)
     return originals.with_columns(
-        (pl.col("clicked_at") + pl.duration(microseconds=pl.Series(delay))).alias("clicked_at"),
+        (pl.col("clicked_at") + pl.duration(microseconds=pl.lit(pl.Series(delay)))).alias(
+            "clicked_at"
+        ),
         pl.when(pl.Series(kind == COPY_RETRY_COOKIE))
         .then(pl.concat_str([pl.col("user_id"), pl.lit("-retry")]))
         .otherwise(pl.col("user_id"))
