@@ -15,6 +15,7 @@ from adrecon_assets.assets.reporting import placement_performance, refund_ledger
 from adrecon_assets.checks.alert_hooks import with_alert_hooks
 from adrecon_assets.checks.sla import reconciled_by_sla_hour
 from adrecon_assets.checks.thresholds import CheckThresholds
+from adrecon_assets.jobs import reconcile_days
 from adrecon_assets.resources.alerts import AlertResource
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
@@ -69,6 +70,7 @@ defs = dg.Definitions(
     # Each step alerts its own failures (contract 6), also without a daemon.
     assets=with_alert_hooks(ASSETS),
     asset_checks=[reconciled_by_sla_hour],
+    jobs=[reconcile_days],
     sensors=SENSORS,
     resources=RESOURCES_BY_ENGINE[settings.engine_name()],
     # One process per run instead of one per step: six steps share the engine's imports and

@@ -10,10 +10,10 @@ import dagster as dg
 from adrecon_assets import rules
 from adrecon_assets.settings import start_date
 
-# end_offset=1 makes today's (still open) day materializable, for operators who want an early look.
-daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=start_date(), timezone="UTC", end_offset=1
-)
+# Day D becomes a partition once it is over (00:00 UTC of D+1), not while it is still open:
+# reconciling half a day would overwrite the online layer's numbers with fewer clicks, and a
+# backfill ending yesterday would drag today in through the D-1 mapping.
+daily_partitions = dg.DailyPartitionsDefinition(start_date=start_date(), timezone="UTC")
 
 # allow_nonexistent_upstream_partitions is beta; it is exactly the contract's "the partition
 # before the first partition counts as empty", so the warning is silenced here once.

@@ -10,6 +10,7 @@ from typing import TypeVar
 import dagster as dg
 
 from adrecon_assets.contracts import LakeInputError
+from adrecon_assets.jobs import RECONCILE_DAYS, is_day_job_run
 from adrecon_assets.partitions import daily_partitions
 from adrecon_assets.settings import engine_name
 from adrecon_assets.warehouse import Dataset, Warehouse
@@ -54,19 +55,21 @@ def day_inputs_ready(
 ) -> bool:
     """Whether the day's own upstream outputs exist; a missing one fails the run with its name.
 
-    Except in a backfill: Dagster maps every requested day through the day-window partition
-    mappings (D-1 emissions, trailing baselines) and so also requests days *after* the range,
-    whose own inputs were never staged. Those are skipped with a warning (no materialization,
-    nothing written), and they run when their day is reconciled.
+    Except in an asset backfill: Dagster maps every requested day through the day-window
+    partition mappings (D-1 emissions, trailing baselines) and so also requests days *after*
+    the range, whose own inputs were never staged. Those are skipped with a warning (no
+    materialization, nothing written) and run when their day is reconciled; Dagster lists them
+    as failed partitions of the backfill. A `reconcile_days` backfill has no such days.
     """
     missing = [dataset.value for dataset in needed if not warehouse.exists(dataset, day)]
     if not missing:
         return True
     message = f"{', '.join(missing)} for {day} never materialized"
-    if context.run.tags.get(BACKFILL_TAG):
+    if context.run.tags.get(BACKFILL_TAG) and not is_day_job_run(context.run):
         context.log.warning(
             f"skipping {context.partition_key}: {message}; this day was added to the backfill "
-            "by a day-window dependency and runs when the day itself is reconciled"
+            "by a day-window dependency and runs when the day itself is reconciled (backfill "
+            f"exactly the chosen days with the {RECONCILE_DAYS} job)"
         )
         return False
     raise dg.Failure(

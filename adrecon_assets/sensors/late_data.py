@@ -193,7 +193,7 @@ def evaluate_late_data(
 @dg.sensor(
     name="late_data_sensor",
     # What a rerun may target (backfill requests must stay inside the sensor's selection).
-    asset_selection=dg.AssetSelection.keys(
+    asset_selection=dg.AssetSelection.assets(
         *(dataset.value for dataset in RAW_DATASET.values())
     ).downstream(),
     minimum_interval_seconds=int(settings.setting("ADRECON_SENSOR_INTERVAL_SECONDS")),

@@ -10,11 +10,13 @@ import signal
 import socket
 import subprocess
 import time
+import unittest.mock as mock
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -81,6 +83,14 @@ class DagsterServer:
     @property
     def warehouse(self) -> Warehouse:
         return Warehouse(self.root / "warehouse")
+
+    @property
+    def instance(self) -> dg.DagsterInstance:
+        """The server's own instance (SQLite under its DAGSTER_HOME), read from the test."""
+        home = str(self.root / "dagster_home")
+        # dagster.yaml names its storage folder by $DAGSTER_HOME, read when the file is loaded.
+        with mock.patch.dict(os.environ, {"DAGSTER_HOME": home}):
+            return dg.DagsterInstance.from_config(home)
 
 
 @pytest.fixture(scope="module")

@@ -1,21 +1,25 @@
 """The operator's paths through the Dagster UI, in headless Chromium against `dagster dev`.
 
 Tests run in file order and build on each other: the graph, one partition by hand, a 3-day
-backfill, then the check that backfill left failing.
+backfill of the day job, then the check that backfill left failing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import time
 from datetime import date
 
+import dagster as dg
 import pytest
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from adrecon_assets.assets import CONTRACT_ASSET_NAMES
+from adrecon_assets.jobs import RECONCILE_DAYS
 from adrecon_assets.warehouse import Dataset
 from adrecon_assets_tests.browser.conftest import ARTIFACTS, DagsterServer
 
@@ -28,6 +32,10 @@ BACKFILL_SECONDS = 420
 # Every asset of the graph but the leaves, and its neighbours to any depth: all eight assets.
 ALL_ASSETS_VIEW = "/assets/reconciled_statistics?view=lineage&lineageScope=neighbors&lineageDepth=5"
 UPSTREAM_VIEW = "/assets/reconciled_statistics?view=lineage&lineageScope=upstream&lineageDepth=5"
+# The day job's page: its "Materialize all…" launches a job backfill of exactly the chosen days.
+UNFINISHED_BACKFILL = {BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING}
+BACKFILL_SUCCESS = re.compile(r"^(Succeeded|Success|Completed)$")
+DAY_JOB_VIEW = f"/locations/adrecon_assets.definitions/jobs/{RECONCILE_DAYS}"
 
 
 def dismiss_welcome(page: Page) -> None:
@@ -36,10 +44,13 @@ def dismiss_welcome(page: Page) -> None:
         page.get_by_role("button", name="Skip").click(timeout=3_000)
 
 
-def open_launch_dialog(page: Page, url: str, partition_selection: str) -> None:
-    """Open "Materialize all…" on a lineage view and select partitions by typing them."""
+def open_launch_dialog(
+    page: Page, url: str, partition_selection: str, loaded: str = "raw_emissions"
+) -> None:
+    """Open "Materialize all…" once the graph shows `loaded` (an asset or group name), and
+    select partitions by typing them."""
     page.goto(url)
-    page.get_by_text("raw_emissions", exact=True).first.wait_for()
+    page.get_by_text(loaded, exact=True).first.wait_for()
     dismiss_welcome(page)
     page.get_by_role("button", name="Materialize all…").click()
     dialog = page.get_by_role("dialog")
@@ -63,6 +74,18 @@ def wait_for_text(page: Page, url: str, pattern: re.Pattern[str], seconds: int) 
         if time.monotonic() > deadline:
             raise AssertionError(f"{pattern.pattern!r} not on {url} after {seconds}s")
         page.wait_for_timeout(3_000)
+
+
+def finished_backfill(instance: dg.DagsterInstance, seconds: int) -> PartitionBackfill:
+    """The newest backfill once the daemon has finished it (its runs included)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        backfills = instance.get_backfills()
+        if backfills and backfills[0].status not in UNFINISHED_BACKFILL:
+            return backfills[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"backfill not finished after {seconds}s: {backfills[:1]}")
+        time.sleep(3)
 
 
 def test_graph_shows_the_six_assets_and_their_checks(
@@ -93,23 +116,40 @@ def test_materialize_one_partition_of_reconciled_statistics(
 
 
 def test_backfill_three_days_from_the_ui(page: Page, dagster_server: DagsterServer) -> None:
-    open_launch_dialog(page, dagster_server.url + ALL_ASSETS_VIEW, "[2026-01-02...2026-01-04]")
+    open_launch_dialog(
+        page, dagster_server.url + DAY_JOB_VIEW, "[2026-01-02...2026-01-04]", loaded="lake"
+    )
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_text("3 partitions")).to_be_visible()
     dialog.get_by_role("button", name="Launch backfill").click()
-    status = wait_for_text(
-        page,
-        dagster_server.url + "/runs?tab=backfills",
-        re.compile(r"\b(Completed|Failed|Failure|Canceled)\b"),
-        BACKFILL_SECONDS,
+    backfill = finished_backfill(dagster_server.instance, BACKFILL_SECONDS)
+    assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS
+    page.goto(f"{dagster_server.url}/runs/b/{backfill.backfill_id}")
+    expect(page.get_by_text(BACKFILL_SUCCESS).first).to_be_visible()
+    expect(page.get_by_text("100% completed")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "backfill_of_three_days.png"))
+    # A job backfill: exactly the chosen days, one run each with every asset of its day, one
+    # run at a time and oldest first (dagster.yaml's per-backfill limit, a first-in-first-out
+    # queue), so each day joined the emissions its previous day had just staged.
+    runs = sorted(
+        dagster_server.instance.get_run_records(
+            dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id})
+        ),
+        key=lambda record: record.start_time or 0,
     )
+    assert [record.dagster_run.tags["dagster/partition"] for record in runs] == [
+        "2026-01-02",
+        "2026-01-03",
+        "2026-01-04",
+    ]
+    assert all(record.dagster_run.status == dg.DagsterRunStatus.SUCCESS for record in runs)
+    for earlier, later in itertools.pairwise(runs):
+        assert earlier.end_time is not None and later.start_time is not None
+        assert earlier.end_time <= later.start_time
     for day in (date(2026, 1, 2), date(2026, 1, 3), date(2026, 1, 4)):
         assert dagster_server.warehouse.exists(Dataset.RECONCILED_STATISTICS, day)
-    if status != "Completed":
-        # Known: the UI's range backfill maps the last day through the D-1 and trailing-window
-        # mappings to the days after the range; those skip (their own day was never staged),
-        # and Dagster then marks the skipped partitions failed. The requested days are exact.
-        pytest.xfail(f"backfill {status}: the days after the range are skipped, not materialized")
+    assert not dagster_server.warehouse.exists(Dataset.RECONCILED_STATISTICS, date(2026, 1, 5))
 
 
 def test_failed_check_is_visible_on_the_asset(page: Page, dagster_server: DagsterServer) -> None:

@@ -1,0 +1,32 @@
+"""`reconcile_days`: the whole chain of one day per run, the operators' way to backfill days.
+
+Why a job next to the assets: an asset backfill launched from the global asset graph maps the
+requested days through the D-1 and trailing-window partition mappings and so also targets the
+days after the range (joined_clicks of D+1 reads emissions of D; baselines look back a week).
+A backfill launched from this job's page is a job backfill instead: exactly the chosen days,
+one run each, every asset of that day in the run. `dagster.yaml` limits each backfill to one
+running run (tag `dagster/backfill`, one per value) and the queue is first in, first out, so
+the days run oldest first and each day's baseline sees the days before it.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+RECONCILE_DAYS = "reconcile_days"
+
+reconcile_days = dg.define_asset_job(
+    name=RECONCILE_DAYS,
+    selection=dg.AssetSelection.all(),
+    description=(
+        "Reconcile whole days: raw staging, join, fraud flags, serving statistics, anomalies "
+        "and reports of one day per run. Backfill a range from this job's page (Materialize "
+        "all… → days → Launch backfill): exactly those days, oldest first."
+    ),
+)
+
+
+def is_day_job_run(run: dg.DagsterRun) -> bool:
+    """Whether `run` is a day of `reconcile_days`, a day somebody chose (never one that a
+    partition mapping added to a backfill), so a missing input there is a real failure."""
+    return run.job_name == RECONCILE_DAYS
