@@ -24,8 +24,8 @@ LIVE_RUN_STATUSES = [
 
 
 def recent_days(lookback_days: int, now: datetime) -> list[date]:
-    """The last `lookback_days` daily partitions that exist at `now` (today's included), oldest
-    first."""
+    """The last `lookback_days` daily partitions that exist at `now` (the newest is yesterday:
+    a day is a partition once it is over), oldest first."""
     keys = daily_partitions.get_partition_keys(current_time=now)
     return [date.fromisoformat(key) for key in keys[-lookback_days:]]
 
