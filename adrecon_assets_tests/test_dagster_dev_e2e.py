@@ -1,6 +1,7 @@
 """End to end under `dagster dev` (webserver + daemon) with the project's dagster.yaml: a GraphQL
-backfill of three days, then a late clicks file that late_data_sensor turns into one rerun of
-that day (and the anomaly window after it) and of nothing else."""
+asset backfill of three days, then a late clicks file that late_data_sensor turns into one rerun
+of that day (and the anomaly window after it) and of nothing else, then an asset backfill whose
+target Dagster widens to the reconciled days after it."""
 
 from __future__ import annotations
 
@@ -147,6 +148,23 @@ def backfill_status(dev: DagsterDev, backfill_id: str) -> str:
     return str(result["status"])
 
 
+def launch_asset_backfill(dev: DagsterDev, days: list[date]) -> str:
+    """An asset backfill of the contract assets over `days`, as the asset graph launches one."""
+    launched = dev.query(
+        "mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams:"
+        " $params) { __typename ... on LaunchBackfillSuccess { backfillId }"
+        " ... on PythonError { message } } }",
+        {
+            "params": {
+                "partitionNames": [day.isoformat() for day in days],
+                "assetSelection": [{"path": [asset]} for asset in CONTRACT_ASSETS],
+            }
+        },
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    return str(launched["backfillId"])
+
+
 def late_data_backfills(dev: DagsterDev) -> list[tuple[str, str]]:
     data = dev.query(
         "{ partitionBackfillsOrError(limit: 50) { ... on PartitionBackfills {"
@@ -174,29 +192,11 @@ def test_backfill_then_late_clicks_rerun_exactly_the_affected_partitions(
     dev: DagsterDev, tmp_path: Path
 ) -> None:
     wait_for("the webserver", lambda: graphql_up(dev), 180, dev)
-    launched = dev.query(
-        "mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams:"
-        " $params) { __typename ... on LaunchBackfillSuccess { backfillId }"
-        " ... on PythonError { message } } }",
-        # Per-asset ranges: with `partitionNames` Dagster widens the target along the partition
-        # mappings (joined_clicks of the day after, anomaly windows of the week after), which
-        # would include today, never materialized, and fail it.
-        {
-            "params": {
-                "partitionsByAssets": [
-                    {
-                        "assetKey": {"path": [asset]},
-                        "partitions": {
-                            "range": {"start": DAYS[0].isoformat(), "end": DAYS[-1].isoformat()}
-                        },
-                    }
-                    for asset in CONTRACT_ASSETS
-                ]
-            }
-        },
-    )["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    backfill_id = launched["backfillId"]
+    # What the global asset graph's "Materialize all…" sends: day names and an asset selection.
+    # Dagster widens them along the partition mappings (joined_clicks of the day after, anomaly
+    # windows of the week after); the last day is yesterday and today is not a partition yet,
+    # so the target is exactly the three days.
+    backfill_id = launch_asset_backfill(dev, DAYS)
 
     def backfill_done() -> bool:
         status = backfill_status(dev, backfill_id)
@@ -233,6 +233,23 @@ def test_backfill_then_late_clicks_rerun_exactly_the_affected_partitions(
     time.sleep(20)
     assert len(late_data_backfills(dev)) == 1
     assert materializations(home, "reconciled_statistics") == Counter(DAYS + [LATE_DAY])
+
+    # An asset backfill of the first day alone also targets the days that read it (joined_clicks
+    # of the next day, the anomaly windows up to yesterday); they were reconciled before, so
+    # they are recomputed, not skipped, and the backfill succeeds.
+    reconciled_before = materializations(home, "reconciled_statistics")
+    anomalies_before = materializations(home, "anomaly_metrics")
+    widened = launch_asset_backfill(dev, DAYS[:1])
+    wait_for(
+        "the widened backfill",
+        lambda: backfill_status(dev, widened) in DONE_BACKFILL | FAILED_BACKFILL,
+        600,
+        dev,
+    )
+    assert backfill_status(dev, widened) == "COMPLETED_SUCCESS"
+    assert materializations(home, "reconciled_statistics") - reconciled_before == Counter(DAYS[:2])
+    assert materializations(home, "anomaly_metrics") - anomalies_before == Counter(DAYS)
+    assert serving_days(serving_db) == expected
 
 
 def graphql_up(dev: DagsterDev) -> bool:
