@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import dagster as dg
 
@@ -28,6 +28,19 @@ ASSET_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.E
 DAY_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 SERVING_POOL = "serving_duckdb"
+
+# What every daily asset is, stated once for `day_asset` and `day_window_asset`.
+CODE_VERSION = "1"
+DAY_ASSET_POLICIES: dict[str, Any] = {
+    "partitions_def": daily_partitions,
+    "retry_policy": ASSET_RETRY_POLICY,
+    "backfill_policy": DAY_BACKFILL_POLICY,
+}
+
+
+def day_asset(**asset_arguments: Any) -> Any:
+    """`dg.asset` for one daily partition per run, with the shared policies above."""
+    return dg.asset(code_version=CODE_VERSION, **DAY_ASSET_POLICIES, **asset_arguments)
 
 
 def engine_kinds(extra: set[str]) -> set[str]:
@@ -109,16 +122,14 @@ def day_window_asset(
                     group_name=group_name,
                     kinds=kinds,
                     owners=owners,
-                    code_version="1",
+                    code_version=CODE_VERSION,
                     skippable=True,
                 )
             ],
             check_specs=check_specs,
-            partitions_def=daily_partitions,
             can_subset=True,
-            retry_policy=ASSET_RETRY_POLICY,
-            backfill_policy=DAY_BACKFILL_POLICY,
             pool=pool,
+            **DAY_ASSET_POLICIES,
         )(compute)
 
     return decorate

@@ -3,14 +3,14 @@
 import dagster as dg
 
 from adrecon_assets.assets.common import (
-    ASSET_RETRY_POLICY,
-    DAY_BACKFILL_POLICY,
+    OWNERS,
+    day_asset,
     engine_kinds,
     run_engine_step,
 )
 from adrecon_assets.checks.lake import lake_check_results, lake_check_specs
 from adrecon_assets.checks.thresholds import CheckThresholds
-from adrecon_assets.partitions import daily_partitions, parse_day
+from adrecon_assets.partitions import parse_day
 from adrecon_assets.resources.engine import EngineResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
@@ -21,15 +21,11 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
     """The staging asset of one lake topic; both topics share this definition."""
     name = RAW_DATASET[topic].value
 
-    @dg.asset(
+    @day_asset(
         name=name,
-        partitions_def=daily_partitions,
         group_name="lake",
         kinds=engine_kinds({"parquet"}),
-        owners=["team:ads-data-platform"],
-        code_version="1",
-        retry_policy=ASSET_RETRY_POLICY,
-        backfill_policy=DAY_BACKFILL_POLICY,
+        owners=OWNERS,
         check_specs=lake_check_specs(name),
         description=(
             f"Validated, typed copy of the lake's `{topic.value}` partition of the day. Rows "

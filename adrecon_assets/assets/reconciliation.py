@@ -10,10 +10,9 @@ import pyarrow.parquet as pq
 
 from adrecon_assets import serving
 from adrecon_assets.assets.common import (
-    ASSET_RETRY_POLICY,
-    DAY_BACKFILL_POLICY,
     OWNERS,
     SERVING_POOL,
+    day_asset,
     day_inputs_ready,
     day_window_asset,
     engine_kinds,
@@ -32,7 +31,6 @@ from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.engines.base import EmissionSource, Engine
 from adrecon_assets.metadata import corrections_metadata, lake_input_fingerprint, parquet_rows
 from adrecon_assets.partitions import (
-    daily_partitions,
     parse_day,
     previous_and_same_day,
     previous_day,
@@ -153,14 +151,10 @@ def joined_clicks(
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@day_asset(
     group_name="reconciliation",
     kinds=engine_kinds({"parquet"}),
     owners=OWNERS,
-    code_version="1",
-    retry_policy=ASSET_RETRY_POLICY,
-    backfill_policy=DAY_BACKFILL_POLICY,
     deps=[joined_clicks],
     check_specs=flag_check_specs(),
     description=(
@@ -200,14 +194,10 @@ def fraud_flags(
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@day_asset(
     group_name="reconciliation",
     kinds=engine_kinds({"duckdb"}),
     owners=OWNERS,
-    code_version="1",
-    retry_policy=ASSET_RETRY_POLICY,
-    backfill_policy=DAY_BACKFILL_POLICY,
     pool=SERVING_POOL,
     deps=[fraud_flags, joined_clicks],
     check_specs=statistics_check_specs(),

@@ -13,15 +13,14 @@ import dagster as dg
 
 from adrecon_assets import serving
 from adrecon_assets.assets.common import (
-    ASSET_RETRY_POLICY,
-    DAY_BACKFILL_POLICY,
     SERVING_POOL,
+    day_asset,
     day_inputs_ready,
     day_window_asset,
 )
 from adrecon_assets.assets.reconciliation import fraud_flags, reconciled_statistics, require_output
 from adrecon_assets.metadata import money
-from adrecon_assets.partitions import daily_partitions, parse_day
+from adrecon_assets.partitions import parse_day
 from adrecon_assets.reports import queries
 from adrecon_assets.reports.checks import (
     placement_performance_check_results,
@@ -120,14 +119,10 @@ def performance_preview(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@day_asset(
     group_name="reporting",
     kinds=KINDS,
     owners=OWNERS,
-    code_version="1",
-    retry_policy=ASSET_RETRY_POLICY,
-    backfill_policy=DAY_BACKFILL_POLICY,
     pool=SERVING_POOL,
     deps=[fraud_flags, reconciled_statistics],
     check_specs=refund_ledger_check_specs(),
