@@ -148,6 +148,13 @@ def backfill_status(dev: DagsterDev, backfill_id: str) -> str:
     return str(result["status"])
 
 
+def backfill_done(dev: DagsterDev, backfill_id: str) -> bool:
+    """Whether the backfill has finished; a failed or canceled one fails the test at once."""
+    status = backfill_status(dev, backfill_id)
+    assert status not in FAILED_BACKFILL, status
+    return status in DONE_BACKFILL
+
+
 def launch_asset_backfill(dev: DagsterDev, days: list[date]) -> str:
     """An asset backfill of the contract assets over `days`, as the asset graph launches one."""
     launched = dev.query(
@@ -197,13 +204,7 @@ def test_backfill_then_late_clicks_rerun_exactly_the_affected_partitions(
     # windows of the week after); the last day is yesterday and today is not a partition yet,
     # so the target is exactly the three days.
     backfill_id = launch_asset_backfill(dev, DAYS)
-
-    def backfill_done() -> bool:
-        status = backfill_status(dev, backfill_id)
-        assert status not in FAILED_BACKFILL, status
-        return status in DONE_BACKFILL
-
-    wait_for("the 3-day backfill", backfill_done, 900, dev)
+    wait_for("the 3-day backfill", lambda: backfill_done(dev, backfill_id), 900, dev)
     serving_db = tmp_path / "serving.duckdb"
     # Each day: one emission of o1/top (1000 micros a click) and its valid click.
     assert serving_days(serving_db) == {day: (1, 1, 1000, 0, "offline") for day in DAYS}
@@ -240,12 +241,7 @@ def test_backfill_then_late_clicks_rerun_exactly_the_affected_partitions(
     reconciled_before = materializations(home, "reconciled_statistics")
     anomalies_before = materializations(home, "anomaly_metrics")
     widened = launch_asset_backfill(dev, DAYS[:1])
-    wait_for(
-        "the widened backfill",
-        lambda: backfill_status(dev, widened) in DONE_BACKFILL | FAILED_BACKFILL,
-        600,
-        dev,
-    )
+    wait_for("the widened backfill", lambda: backfill_done(dev, widened), 600, dev)
     assert backfill_status(dev, widened) == "COMPLETED_SUCCESS"
     assert materializations(home, "reconciled_statistics") - reconciled_before == Counter(DAYS[:2])
     assert materializations(home, "anomaly_metrics") - anomalies_before == Counter(DAYS)

@@ -122,31 +122,32 @@ def test_backfill_three_days_from_the_ui(page: Page, dagster_server: DagsterServ
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_text("3 partitions")).to_be_visible()
     dialog.get_by_role("button", name="Launch backfill").click()
-    backfill = finished_backfill(dagster_server.instance, BACKFILL_SECONDS)
-    assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS
-    page.goto(f"{dagster_server.url}/runs/b/{backfill.backfill_id}")
-    expect(page.get_by_text(BACKFILL_SUCCESS).first).to_be_visible()
-    expect(page.get_by_text("100% completed")).to_be_visible()
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "backfill_of_three_days.png"))
-    # A job backfill: exactly the chosen days, one run each with every asset of its day, one
-    # run at a time and oldest first (dagster.yaml's per-backfill limit, a first-in-first-out
-    # queue), so each day joined the emissions its previous day had just staged.
-    runs = sorted(
-        dagster_server.instance.get_run_records(
-            dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id})
-        ),
-        key=lambda record: record.start_time or 0,
-    )
-    assert [record.dagster_run.tags["dagster/partition"] for record in runs] == [
-        "2026-01-02",
-        "2026-01-03",
-        "2026-01-04",
-    ]
-    assert all(record.dagster_run.status == dg.DagsterRunStatus.SUCCESS for record in runs)
-    for earlier, later in itertools.pairwise(runs):
-        assert earlier.end_time is not None and later.start_time is not None
-        assert earlier.end_time <= later.start_time
+    with dagster_server.instance as instance:
+        backfill = finished_backfill(instance, BACKFILL_SECONDS)
+        assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS
+        page.goto(f"{dagster_server.url}/runs/b/{backfill.backfill_id}")
+        expect(page.get_by_text(BACKFILL_SUCCESS).first).to_be_visible()
+        expect(page.get_by_text("100% completed")).to_be_visible()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "backfill_of_three_days.png"))
+        # A job backfill: exactly the chosen days, one run each with every asset of its day, one
+        # run at a time and oldest first (dagster.yaml's per-backfill limit, a first-in-first-out
+        # queue), so each day joined the emissions its previous day had just staged.
+        runs = sorted(
+            instance.get_run_records(
+                dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id})
+            ),
+            key=lambda record: record.start_time or 0,
+        )
+        assert [record.dagster_run.tags["dagster/partition"] for record in runs] == [
+            "2026-01-02",
+            "2026-01-03",
+            "2026-01-04",
+        ]
+        assert all(record.dagster_run.status == dg.DagsterRunStatus.SUCCESS for record in runs)
+        for earlier, later in itertools.pairwise(runs):
+            assert earlier.end_time is not None and later.start_time is not None
+            assert earlier.end_time <= later.start_time
     for day in (date(2026, 1, 2), date(2026, 1, 3), date(2026, 1, 4)):
         assert dagster_server.warehouse.exists(Dataset.RECONCILED_STATISTICS, day)
     assert not dagster_server.warehouse.exists(Dataset.RECONCILED_STATISTICS, date(2026, 1, 5))
