@@ -57,8 +57,8 @@ test: install chromium
 	$(BIN)/pytest -q
 
 lint: install
-	$(BIN)/ruff check adrecon_assets adrecon_assets_tests benchmarks
-	$(BIN)/ruff format --check adrecon_assets adrecon_assets_tests benchmarks
+	$(BIN)/ruff check adrecon_assets adrecon_simulate adrecon_assets_tests benchmarks
+	$(BIN)/ruff format --check adrecon_assets adrecon_simulate adrecon_assets_tests benchmarks
 	$(BIN)/mypy
 
 # Issue 7's benchmark: simulates 1/4, 1/2 and 1x of a 20M-row day once into benchmarks/cache/,

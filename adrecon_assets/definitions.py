@@ -8,20 +8,20 @@ from __future__ import annotations
 import dagster as dg
 
 from adrecon_assets import settings
+from adrecon_assets.alerts.hooks import with_alert_hooks
+from adrecon_assets.alerts.resource import AlertResource
+from adrecon_assets.alerts.sensors import ALERT_SENSORS
 from adrecon_assets.assets.lake import raw_clicks, raw_emissions
 from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
 from adrecon_assets.assets.reporting import placement_performance, refund_ledger
-from adrecon_assets.checks.alert_hooks import with_alert_hooks
 from adrecon_assets.checks.sla import reconciled_by_sla_hour
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.jobs import reconcile_days
-from adrecon_assets.resources.alerts import AlertResource
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.spark import SparkEngineResource
 from adrecon_assets.resources.storage import StorageResource
-from adrecon_assets.sensors.alerts import ALERT_SENSORS
 from adrecon_assets.sensors.late_data import late_data_sensor
 from adrecon_assets.sensors.readiness import lake_readiness_sensor
 from adrecon_assets.sensors.sla import reconciled_statistics_sla_sensor

@@ -19,7 +19,7 @@ import dagster as dg
 from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
 
 from adrecon_assets import settings
-from adrecon_assets.resources.alerts import Alert, AlertResource
+from adrecon_assets.alerts.resource import Alert, AlertResource
 
 RECONCILED = dg.AssetKey("reconciled_statistics")
 RUNNING_SENSOR_STATUSES = {InstigatorStatus.RUNNING, InstigatorStatus.DECLARED_IN_CODE}

@@ -14,15 +14,15 @@ import dagster as dg
 import pytest
 from dagster._core.events import DagsterEventType
 
-from adrecon_assets.checks.alert_hooks import with_alert_hooks
-from adrecon_assets.definitions import ASSETS, defs
-from adrecon_assets.resources.alerts import Alert, AlertKind, AlertResource
-from adrecon_assets.rules import Topic
-from adrecon_assets.sensors.alerts import (
+from adrecon_assets.alerts.hooks import with_alert_hooks
+from adrecon_assets.alerts.resource import Alert, AlertKind, AlertResource
+from adrecon_assets.alerts.sensors import (
     CheckAlertCursor,
     asset_check_alert_sensor,
     run_failure_alert_sensor,
 )
+from adrecon_assets.definitions import ASSETS, defs
+from adrecon_assets.rules import Topic
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.lakes import click, emission, write_topic
 from adrecon_assets_tests.webhook import Webhook, closed_port_url, webhook_server

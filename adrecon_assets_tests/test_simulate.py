@@ -19,20 +19,20 @@ from adrecon_assets.definitions import ASSETS
 from adrecon_assets.lake import SUCCESS_MARKER, Lake
 from adrecon_assets.partitions import first_day
 from adrecon_assets.rules import EMISSIONS_SCHEMA, JOIN_KEY, SCHEMAS, FraudReason, Topic
-from adrecon_assets.simulate import FaultRates, SimulationConfig, generate_day, simulate
-from adrecon_assets.simulate.catalogue import build_catalogue
-from adrecon_assets.simulate.emission_copies import (
-    bill_winning_terms,
-    winning_terms,
-    with_arrival,
-)
-from adrecon_assets.simulate.labels import NO_FAULT
-from adrecon_assets.simulate.traffic import day_start_micros
-from adrecon_assets.simulate.writer import LATE_FILE, read_labels
 from adrecon_assets.warehouse import Dataset, Warehouse
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.reference import reference_day
 from adrecon_assets_tests.test_pipeline import expected_rows, serving_rows
+from adrecon_simulate import FaultRates, SimulationConfig, generate_day, simulate
+from adrecon_simulate.catalogue import build_catalogue
+from adrecon_simulate.emission_copies import (
+    bill_winning_terms,
+    winning_terms,
+    with_arrival,
+)
+from adrecon_simulate.labels import NO_FAULT
+from adrecon_simulate.traffic import day_start_micros
+from adrecon_simulate.writer import LATE_FILE, read_labels
 
 START = date(2026, 3, 1)
 CONTRACT_ARROW_TYPES = {
@@ -391,7 +391,7 @@ def test_cli_rejects_bad_arguments_with_clear_messages(tmp_path: Path) -> None:
         if "--emissions-per-day" not in arguments:
             arguments = [*arguments, "--emissions-per-day", "10"]
         completed = subprocess.run(
-            [sys.executable, "-m", "adrecon_assets.simulate.cli", *base, *arguments],
+            [sys.executable, "-m", "adrecon_simulate.cli", *base, *arguments],
             capture_output=True,
             text=True,
             check=False,
@@ -406,7 +406,7 @@ def test_cli_writes_a_lake_and_prints_one_summary_line(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "adrecon_assets.simulate.cli",
+            "adrecon_simulate.cli",
             "--lake",
             str(tmp_path / "lake"),
             "--serving-db",

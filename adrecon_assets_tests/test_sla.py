@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pytest
 
+from adrecon_assets.alerts.resource import AlertResource
+from adrecon_assets.alerts.sensors import asset_check_alert_sensor
 from adrecon_assets.checks.sla import (
     RECONCILED_STATISTICS,
     SLA_CHECK,
@@ -15,10 +17,8 @@ from adrecon_assets.checks.sla import (
     reconciled_by_sla_hour,
 )
 from adrecon_assets.definitions import ASSETS, defs
-from adrecon_assets.resources.alerts import AlertResource
 from adrecon_assets.rules import Topic
 from adrecon_assets.sensors import sla as sla_sensor_module
-from adrecon_assets.sensors.alerts import asset_check_alert_sensor
 from adrecon_assets.sensors.sla import reconciled_statistics_sla_sensor
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.lakes import click, emission, write_topic

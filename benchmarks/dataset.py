@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from adrecon_assets.simulate import SimulationConfig, simulate
+from adrecon_simulate import SimulationConfig, simulate
 
 CACHE_ROOT = Path(__file__).parent / "cache"
 FIRST_DAY = date(2026, 1, 1)

@@ -19,15 +19,15 @@ from adrecon_assets.assets.common import (
     day_window_asset,
 )
 from adrecon_assets.assets.reconciliation import fraud_flags, reconciled_statistics, require_output
-from adrecon_assets.metadata import money
-from adrecon_assets.partitions import parse_day
-from adrecon_assets.reports import queries
-from adrecon_assets.reports.checks import (
+from adrecon_assets.checks.reports import (
     placement_performance_check_results,
     placement_performance_check_specs,
     refund_ledger_check_results,
     refund_ledger_check_specs,
 )
+from adrecon_assets.metadata import money
+from adrecon_assets.partitions import parse_day
+from adrecon_assets.reports import queries
 from adrecon_assets.reports.history import fraud_mix_chart_markdown, written_folders
 from adrecon_assets.reports.tables import PLACEMENT_PERFORMANCE, REFUND_LEDGER
 from adrecon_assets.resources.serving import ServingResource

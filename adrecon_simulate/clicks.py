@@ -9,9 +9,9 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from adrecon_assets.simulate.catalogue import Catalogue, dotted_quads
-from adrecon_assets.simulate.labels import FAULT_KINDS
-from adrecon_assets.simulate.traffic import day_tag, emission_id_expr
+from adrecon_simulate.catalogue import Catalogue, dotted_quads
+from adrecon_simulate.labels import FAULT_KINDS
+from adrecon_simulate.traffic import day_tag, emission_id_expr
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from adrecon_assets.simulate.config import SimulationConfig
-from adrecon_assets.simulate.runner import simulate
+from adrecon_simulate.config import SimulationConfig
+from adrecon_simulate.runner import simulate
 
 # Below this many emission rows in total a run takes a second or two: no bar needed.
 PROGRESS_MIN_ROWS = 1_000_000

@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 
 from adrecon_assets.lake import PARTITION_PREFIX, SUCCESS_MARKER, Lake
 from adrecon_assets.rules import SCHEMAS, ColumnKind, Topic, TopicSchema
-from adrecon_assets.simulate.catalogue import DATA_CENTRE_CIDRS
-from adrecon_assets.simulate.labels import LABEL_COLUMNS, LABELS_FILE, SUMMARY_FILE
+from adrecon_simulate.catalogue import DATA_CENTRE_CIDRS
+from adrecon_simulate.labels import LABEL_COLUMNS, LABELS_FILE, SUMMARY_FILE
 
 ARROW_TYPES: Final = {
     ColumnKind.STRING: pa.string(),

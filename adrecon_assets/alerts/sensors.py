@@ -1,6 +1,6 @@
 """Alert sensors (DATA_CONTRACT.md section 6): one alert per failed run and per failed check.
 
-Runs of `defs` alert their own failures through hooks (checks/alert_hooks.py), which also works
+Runs of `defs` alert their own failures through hooks (alerts/hooks.py), which also works
 for `dagster asset materialize` without a daemon; these sensors alert everything else (runs that
 died before a hook ran, runs without the hooks, the SLA evaluations) and skip what the run's
 tags say was already alerted.
@@ -24,7 +24,7 @@ from dagster._core.storage.asset_check_execution_record import (
 from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from adrecon_assets import settings
-from adrecon_assets.resources.alerts import (
+from adrecon_assets.alerts.resource import (
     ALERTED_RUN_FAILURE_TAG,
     Alert,
     AlertKind,
@@ -69,7 +69,7 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> Alert:
     description="Sends one alert per failed run of this code location (contract section 6).",
 )
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertResource) -> None:
-    # A run whose failure hook already alerted (see checks/alert_hooks.py) is not alerted again.
+    # A run whose failure hook already alerted (see alerts/hooks.py) is not alerted again.
     if ALERTED_RUN_FAILURE_TAG not in context.dagster_run.tags:
         alerts.send(run_failure_alert(context))
 

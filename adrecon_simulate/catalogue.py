@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from adrecon_assets.rules import IpRange, parse_denylist
-from adrecon_assets.simulate.config import MAX_CTR, MIN_CTR, SimulationConfig
+from adrecon_simulate.config import MAX_CTR, MIN_CTR, SimulationConfig
 
 # Published cloud/hosting ranges (AWS, Azure, Google Cloud, Cloudflare, OVH, Hetzner):
 # clicks from data centres are bots, not people.

@@ -9,7 +9,7 @@ import dagster as dg
 from dagster._core.events import DagsterEventType
 from dagster._core.storage.tags import PARTITION_NAME_TAG
 
-from adrecon_assets.resources.alerts import (
+from adrecon_assets.alerts.resource import (
     ALERTED_CHECKS_TAG,
     ALERTED_RUN_FAILURE_TAG,
     Alert,

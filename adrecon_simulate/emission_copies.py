@@ -26,9 +26,9 @@ import numpy as np
 import polars as pl
 
 from adrecon_assets.rules import EMISSION_DEDUP_KEY, EMISSION_DEDUP_ORDER, JOIN_KEY
-from adrecon_assets.simulate.catalogue import Catalogue
-from adrecon_assets.simulate.config import FaultRates
-from adrecon_assets.simulate.labels import (
+from adrecon_simulate.catalogue import Catalogue
+from adrecon_simulate.config import FaultRates
+from adrecon_simulate.labels import (
     COPY_EXACT,
     COPY_LATER,
     COPY_NEXT_DAY,
@@ -36,8 +36,8 @@ from adrecon_assets.simulate.labels import (
     EMISSION_COPY_KINDS,
     ORIGINAL,
 )
-from adrecon_assets.simulate.traffic import MICROS_PER_HOUR, contract_emissions
-from adrecon_assets.simulate.writer import ARRIVAL_COLUMN, RESENT_COLUMN
+from adrecon_simulate.traffic import MICROS_PER_HOUR, contract_emissions
+from adrecon_simulate.writer import ARRIVAL_COLUMN, RESENT_COLUMN
 
 COPY_KIND_COLUMN: Final = "copy_kind"
 # An enum, not a string: a 20M-row string column of "original" would dominate the reordering.

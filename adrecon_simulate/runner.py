@@ -15,21 +15,21 @@ import polars as pl
 from adrecon_assets import serving
 from adrecon_assets.lake import Lake
 from adrecon_assets.rules import JOIN_KEY, Topic
-from adrecon_assets.simulate import emission_copies, faults
-from adrecon_assets.simulate.catalogue import Catalogue, build_catalogue
-from adrecon_assets.simulate.clicks import ClickDraft
-from adrecon_assets.simulate.config import SimulationConfig
-from adrecon_assets.simulate.emission_copies import COPY_KIND_COLUMN, EmissionCopyCounts
-from adrecon_assets.simulate.labels import EMISSION_COPY_KINDS, FAULT_KINDS, NO_FAULT, ORIGINAL
-from adrecon_assets.simulate.online import online_statistics
-from adrecon_assets.simulate.traffic import (
+from adrecon_simulate import emission_copies, faults
+from adrecon_simulate.catalogue import Catalogue, build_catalogue
+from adrecon_simulate.clicks import ClickDraft
+from adrecon_simulate.config import SimulationConfig
+from adrecon_simulate.emission_copies import COPY_KIND_COLUMN, EmissionCopyCounts
+from adrecon_simulate.labels import EMISSION_COPY_KINDS, FAULT_KINDS, NO_FAULT, ORIGINAL
+from adrecon_simulate.online import online_statistics
+from adrecon_simulate.traffic import (
     MICROS_PER_DAY,
     EmissionRows,
     day_start_micros,
     generate_emissions,
     valid_click_rows,
 )
-from adrecon_assets.simulate.writer import (
+from adrecon_simulate.writer import (
     label_frame,
     write_denylist,
     write_labels,

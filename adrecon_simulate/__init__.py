@@ -5,8 +5,8 @@ an injected fault kind (kept outside the lake), so tests can measure the pipelin
 recall per fraud reason.
 """
 
-from adrecon_assets.simulate.config import FaultRates, SimulationConfig
-from adrecon_assets.simulate.runner import DayTraffic, SimulationSummary, generate_day, simulate
+from adrecon_simulate.config import FaultRates, SimulationConfig
+from adrecon_simulate.runner import DayTraffic, SimulationSummary, generate_day, simulate
 
 __all__ = [
     "DayTraffic",

@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 
 from adrecon_assets.rules import MICROS_PER_SECOND
-from adrecon_assets.simulate.catalogue import Catalogue, Sampler
-from adrecon_assets.simulate.config import MAX_ADS_PER_EMISSION
+from adrecon_simulate.catalogue import Catalogue, Sampler
+from adrecon_simulate.config import MAX_ADS_PER_EMISSION
 
 MICROS_PER_DAY: Final = 86_400 * MICROS_PER_SECOND
 MICROS_PER_HOUR: Final = 3_600 * MICROS_PER_SECOND

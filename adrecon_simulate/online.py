@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow as pa
 
 from adrecon_assets import rules
-from adrecon_assets.simulate.catalogue import Catalogue
+from adrecon_simulate.catalogue import Catalogue
 
 
 def online_statistics(

@@ -15,22 +15,22 @@ import numpy as np
 import polars as pl
 
 from adrecon_assets.rules import FLOOD_MIN_EARLIER_CLICKS, MICROS_PER_SECOND, MIN_CLICK_GAP_MICROS
-from adrecon_assets.simulate.catalogue import (
+from adrecon_simulate.catalogue import (
     Catalogue,
     Sampler,
     data_centre_ips,
     residential_ips,
 )
-from adrecon_assets.simulate.clicks import ClickDraft
-from adrecon_assets.simulate.config import FaultRates
-from adrecon_assets.simulate.labels import (
+from adrecon_simulate.clicks import ClickDraft
+from adrecon_simulate.config import FaultRates
+from adrecon_simulate.labels import (
     DENYLISTED_CODE,
     FLOOD_CODE,
     NO_EMISSION_CODE,
     NONE_CODE,
     TOO_FAST_CODE,
 )
-from adrecon_assets.simulate.traffic import (
+from adrecon_simulate.traffic import (
     MAX_HUMAN_DELAY_MICROS,
     MICROS_PER_DAY,
     EmissionRows,
