@@ -231,6 +231,7 @@ def reconciled_statistics(
             day,
             rows,
             {"source": serving.OFFLINE_SOURCE},
+            run_id=context.run_id,
         )
     context.log.info(f"replaced {day} in offer_placement_stats with {report.rows} rows")
     return dg.MaterializeResult(
