@@ -63,6 +63,29 @@ OWNERS = ["team:ads-data-platform"]
 BACKFILL_TAG = "dagster/backfill"
 
 
+def audit_before_publish(
+    asset: str,
+    day: date,
+    specs: Sequence[dg.AssetCheckSpec],
+    results: Sequence[dg.AssetCheckResult],
+) -> Iterator[dg.AssetCheckResult]:
+    """Write, audit, publish (contract 4): called with the checks of the staged rows before
+    anything is published. If a blocking check failed, every result is reported (so the UI and
+    the check alerts show them) and the step fails naming the failed checks and what they found;
+    the caller's publication below never runs, so the published day stays as it was."""
+    blocking = {spec.name for spec in specs if spec.blocking}
+    failed = [result for result in results if result.check_name in blocking and not result.passed]
+    if not failed:
+        return
+    yield from results
+    found = "; ".join(f"{result.check_name}: {result.description or 'failed'}" for result in failed)
+    raise dg.Failure(
+        description=f"{asset} {day} not published, blocking check failed on the staged rows: "
+        f"{found}. The published day is unchanged.",
+        allow_retries=False,
+    )
+
+
 def day_inputs_ready(
     context: dg.AssetExecutionContext, warehouse: Warehouse, day: date, needed: Sequence[Dataset]
 ) -> bool:
