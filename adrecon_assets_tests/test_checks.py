@@ -13,7 +13,12 @@ import pytest
 from adrecon_assets.assets import CONTRACT_ASSET_NAMES
 from adrecon_assets.checks import lake as lake_checks
 from adrecon_assets.checks import reconciliation as recon_checks
-from adrecon_assets.checks.monitoring import NO_PLACEMENT_ANOMALIES, anomaly_check_results
+from adrecon_assets.checks.monitoring import (
+    ANOMALY_ROWS_MATCH_STATISTICS,
+    NO_PLACEMENT_ANOMALIES,
+    anomaly_check_results,
+    anomaly_rows_audit,
+)
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.definitions import ASSETS
 from adrecon_assets.engines.base import (
@@ -366,6 +371,42 @@ def test_no_placement_anomalies(anomalies: int, passed: bool) -> None:
     assert check.passed is passed and check.severity == dg.AssetCheckSeverity.WARN
 
 
+def anomaly_rows(*rows: tuple[date, str, int]) -> pa.Table:
+    return pa.table(
+        {
+            "date": pa.array([row[0] for row in rows], pa.date32()),
+            "placement": [row[1] for row in rows],
+            "clicks": pa.array([row[2] for row in rows], pa.int64()),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("rows", "found"),
+    [
+        (((DAY, "top", 3), (DAY, "side", 0)), None),
+        (((DAY, "top", 2), (DAY, "side", 0)), "top: clicks 2 (recount 3)"),
+        (((DAY, "top", 3),), "side: missing from the staged rows"),
+        (((DAY, "top", 3), (DAY, "side", 0), (DAY, "side", 0)), "side: 2 staged rows"),
+        (((DAY, "top", 3), (DAY, "side", 0), (DAY, "foot", 0)), "foot: not in the statistics"),
+        (((DAY, "top", 3), (date(2026, 1, 3), "side", 0)), "rows of another day: 2026-01-03"),
+    ],
+)
+def test_anomaly_rows_are_audited_against_the_written_statistics(
+    tmp_path: Path, rows: tuple[tuple[date, str, int], ...], found: str | None
+) -> None:
+    statistics = tmp_path / "statistics"
+    statistics.mkdir()
+    # top: 1 + 2 valid clicks over two offers; side: emissions only.
+    pl.DataFrame({"placement": ["top", "top", "side"], "clicks": [1, 2, 0]}).write_parquet(
+        statistics / "part-0.parquet"
+    )
+    check = anomaly_rows_audit(anomaly_rows(*rows), DAY, statistics)
+    assert check.passed is (found is None)
+    if found is not None:
+        assert check.description is not None and found in check.description
+
+
 # end to end: every asset has checks and a clean day passes them with the expected numbers
 
 
@@ -385,6 +426,7 @@ def test_every_asset_has_checks_and_blocking_is_deliberate() -> None:
         recon_checks.EVERY_CLICK_JOINED_ONCE,
         recon_checks.TOTALS_BALANCE,
         recon_checks.ONLINE_CLICKS_NOT_ERASED,
+        ANOMALY_ROWS_MATCH_STATISTICS,
     }
     assert all(spec.description for spec in specs.values())
 
@@ -412,7 +454,7 @@ def test_clean_day_materializes_with_checks_passing(
         for e in run.get_asset_check_evaluations()
         if e.asset_key.path[-1] in CONTRACT_ASSETS
     }
-    assert len(evaluations) == 14 and all(e.passed for e in evaluations.values())
+    assert len(evaluations) == 15 and all(e.passed for e in evaluations.values())
     coverage = evaluations["joined_clicks", recon_checks.EVERY_CLICK_JOINED_ONCE].metadata
     assert coverage["joined_rows"].value == 5
     orphan = evaluations["joined_clicks", recon_checks.ORPHAN_CLICK_RATE].metadata

@@ -16,6 +16,8 @@ from adrecon_assets.settings import engine_name
 from adrecon_assets.warehouse import Dataset, Warehouse
 
 T = TypeVar("T")
+# What a daily asset yields: check results on their own only when an audit stops publication.
+DayResult = dg.MaterializeResult | dg.AssetCheckResult
 
 # Transient I/O (a busy DuckDB file, a flaky object store) is retried with backoff; bad input
 # is raised as a non-retryable Failure, since retrying cannot fix a file.
@@ -125,7 +127,7 @@ def day_window_asset(
     kinds: set[str],
     owners: Sequence[str] = OWNERS,
     pool: str | None = None,
-) -> Callable[[Callable[..., Iterator[dg.MaterializeResult]]], dg.AssetsDefinition]:
+) -> Callable[[Callable[..., Iterator[DayResult]]], dg.AssetsDefinition]:
     """A daily asset that reads other days through a partition mapping.
 
     Built as a one-asset `multi_asset` with `can_subset=True` so that its output and check
@@ -133,7 +135,7 @@ def day_window_asset(
     """
 
     def decorate(
-        compute: Callable[..., Iterator[dg.MaterializeResult]],
+        compute: Callable[..., Iterator[DayResult]],
     ) -> dg.AssetsDefinition:
         return dg.multi_asset(
             name=name,

@@ -13,6 +13,7 @@ from adrecon_assets import serving
 from adrecon_assets.assets.common import (
     OWNERS,
     SERVING_POOL,
+    DayResult,
     audit_before_publish,
     day_asset,
     day_inputs_ready,
@@ -231,7 +232,7 @@ def reconciled_statistics(
     engine: EngineResource,
     serving_db: ServingResource,
     check_thresholds: CheckThresholds,
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+) -> Iterator[DayResult]:
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
     flagged = require_output(warehouse, Dataset.FRAUD_FLAGS, day)
