@@ -121,17 +121,20 @@ def joined_clicks(
     clicks = warehouse.folder(Dataset.RAW_CLICKS, day)
     emissions_today = warehouse.folder(Dataset.RAW_EMISSIONS, day)
     compute = engine.get_engine()
-    warehouse.root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=warehouse.root, prefix=".staging-") as scratch:
+    output = warehouse.folder(Dataset.JOINED_CLICKS, day)
+    with (
+        atomic_folder(output) as joined,
+        atomic_folder(warehouse.folder(Dataset.EMISSION_COUNTS, day)) as counts,
+        # Named after the output, so the next write of this day removes it after a crash.
+        tempfile.TemporaryDirectory(
+            dir=output.parent, prefix=f".{output.name}.staging-"
+        ) as scratch,
+    ):
         sources = previous_day_emissions(context, storage, compute, day, Path(scratch))
         sources.append(EmissionSource(day, emissions_today))
-        with (
-            atomic_folder(warehouse.folder(Dataset.JOINED_CLICKS, day)) as joined,
-            atomic_folder(warehouse.folder(Dataset.EMISSION_COUNTS, day)) as counts,
-        ):
-            report, seconds = run_engine_step(
-                lambda: compute.join_clicks(day, clicks, sources, joined, counts)
-            )
+        report, seconds = run_engine_step(
+            lambda: compute.join_clicks(day, clicks, sources, joined, counts)
+        )
     yield dg.MaterializeResult(
         metadata={
             "clicks_in": report.clicks_in,
