@@ -22,6 +22,7 @@ from adrecon_assets.assets.common import (
     run_engine_step,
 )
 from adrecon_assets.assets.lake import raw_clicks, raw_emissions
+from adrecon_assets.checks.lake import quarantine_summary
 from adrecon_assets.checks.reconciliation import (
     flag_check_results,
     flag_check_specs,
@@ -87,7 +88,8 @@ def previous_day_emissions(
     if report.quarantined_rows:
         raise dg.Failure(
             f"raw_emissions {before} has {report.quarantined_rows} rows that break the contract "
-            f"({report.quarantined}); materialize raw_emissions for {before} to see them",
+            f"({quarantine_summary(report)}); materialize raw_emissions for {before} to see "
+            "them in its quarantine folder",
             allow_retries=False,
         )
     return [EmissionSource(before, scratch / "emissions")]
