@@ -83,7 +83,7 @@ def placement_performance(
         published = serving.day_totals(connection, day)
     # Audited against the day's published statistics before the report is published.
     checks = placement_performance_check_results(rows, published)
-    yield from audit_before_publish("placement_performance", day, PERFORMANCE_SPECS, checks)
+    yield from audit_before_publish(context, day, PERFORMANCE_SPECS, checks)
     with serving_db.get_connection() as connection:
         serving.replace_day(connection, PLACEMENT_PERFORMANCE, day, rows)
     buyerless = [row for row in rows.to_pylist() if row["attracts_no_buyers"]]
@@ -150,7 +150,7 @@ def refund_ledger(
     statistics = require_output(warehouse, Dataset.RECONCILED_STATISTICS, day)
     rows = queries.refund_ledger(day, flagged)
     checks = refund_ledger_check_results(rows, queries.refunds_by_offer(statistics))
-    yield from audit_before_publish("refund_ledger", day, LEDGER_SPECS, checks)
+    yield from audit_before_publish(context, day, LEDGER_SPECS, checks)
     with serving_db.get_connection() as connection:
         serving.replace_day(connection, REFUND_LEDGER, day, rows)
     by_reason: dict[str, tuple[int, int]] = {}
