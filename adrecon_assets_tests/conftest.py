@@ -13,6 +13,7 @@ from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets.rules import Topic
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -25,9 +26,17 @@ class Paths:
     serving_db: Path
 
 
+def create_empty_lake(root: Path) -> None:
+    """A lake with both topic folders and no day yet: a missing topic folder is an error
+    (contract 2), a missing day folder an empty day."""
+    for topic in Topic:
+        (root / topic.value).mkdir(parents=True, exist_ok=True)
+
+
 @pytest.fixture
 def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
     result = Paths(tmp_path / "lake", tmp_path / "warehouse", tmp_path / "serving.duckdb")
+    create_empty_lake(result.lake)
     monkeypatch.setenv("ADRECON_LAKE_ROOT", str(result.lake))
     monkeypatch.setenv("ADRECON_WAREHOUSE", str(result.warehouse))
     monkeypatch.setenv("ADRECON_SERVING_DB", str(result.serving_db))
