@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ DENYLIST_RELATIVE_PATH = Path("reference") / "ip_denylist.csv"
 S3_SCHEME = "s3://"
 # A root such as `gs://...` or `hdfs://...`: a URL, but not one this lake can read.
 URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+LIST_RETRY_TIMEOUT = timedelta(seconds=20)
 
 
 class LakeNotFoundError(ValueError):
@@ -288,6 +289,15 @@ class S3Settings:
         return {"config": config, "client_options": {"allow_http": self.allow_http}}
 
 
+def latest_write_ns(modified: datetime) -> int:
+    """The latest instant an object with this Last-Modified may have been written: listings
+    give whole seconds, so the end of that second (a quiet period never ends early)."""
+    seconds = int(modified.timestamp())
+    if modified.microsecond:
+        return seconds * 1_000_000_000 + modified.microsecond * 1000
+    return seconds * 1_000_000_000 + 999_999_999
+
+
 def split_s3_url(url: str) -> tuple[str, str]:
     """`s3://bucket/some/prefix/` -> ("bucket", "some/prefix")."""
     bucket, _, prefix = url[len(S3_SCHEME) :].partition("/")
@@ -361,8 +371,7 @@ class S3Lake(Lake):
             if name == SUCCESS_MARKER:
                 closed.add(folder_name)
             elif name.endswith(".parquet"):
-                modified = meta["last_modified"]
-                mtime_ns = int(modified.timestamp()) * 1_000_000_000 + modified.microsecond * 1000
+                mtime_ns = latest_write_ns(meta["last_modified"])
                 folder = f"{self.root}/{topic.value}/{folder_name}"
                 files[folder_name].append(
                     LakeFile(folder, name, int(meta["size"]), mtime_ns, meta.get("e_tag") or "")
@@ -391,6 +400,6 @@ class S3Lake(Lake):
         key = DENYLIST_RELATIVE_PATH.as_posix()
         try:
             data = obstore.get(self.store, key).bytes()
-        except NotFoundError:
+        except (NotFoundError, FileNotFoundError):
             return []
         return parse_denylist_csv(bytes(data).decode(), f"{self.root}/{key}")
