@@ -22,6 +22,7 @@ from adrecon_assets.assets.common import (
     run_engine_step,
 )
 from adrecon_assets.assets.lake import raw_clicks, raw_emissions
+from adrecon_assets.checks.lake import quarantine_summary
 from adrecon_assets.checks.reconciliation import (
     flag_check_results,
     flag_check_specs,
@@ -87,7 +88,8 @@ def previous_day_emissions(
     if report.quarantined_rows:
         raise dg.Failure(
             f"raw_emissions {before} has {report.quarantined_rows} rows that break the contract "
-            f"({report.quarantined}); materialize raw_emissions for {before} to see them",
+            f"({quarantine_summary(report)}); materialize raw_emissions for {before} to see "
+            "them in its quarantine folder",
             allow_retries=False,
         )
     return [EmissionSource(before, scratch / "emissions")]
@@ -121,17 +123,20 @@ def joined_clicks(
     clicks = warehouse.folder(Dataset.RAW_CLICKS, day)
     emissions_today = warehouse.folder(Dataset.RAW_EMISSIONS, day)
     compute = engine.get_engine()
-    warehouse.root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=warehouse.root, prefix=".staging-") as scratch:
+    output = warehouse.folder(Dataset.JOINED_CLICKS, day)
+    with (
+        atomic_folder(output) as joined,
+        atomic_folder(warehouse.folder(Dataset.EMISSION_COUNTS, day)) as counts,
+        # Named after the output, so the next write of this day removes it after a crash.
+        tempfile.TemporaryDirectory(
+            dir=output.parent, prefix=f".{output.name}.staging-"
+        ) as scratch,
+    ):
         sources = previous_day_emissions(context, storage, compute, day, Path(scratch))
         sources.append(EmissionSource(day, emissions_today))
-        with (
-            atomic_folder(warehouse.folder(Dataset.JOINED_CLICKS, day)) as joined,
-            atomic_folder(warehouse.folder(Dataset.EMISSION_COUNTS, day)) as counts,
-        ):
-            report, seconds = run_engine_step(
-                lambda: compute.join_clicks(day, clicks, sources, joined, counts)
-            )
+        report, seconds = run_engine_step(
+            lambda: compute.join_clicks(day, clicks, sources, joined, counts)
+        )
     yield dg.MaterializeResult(
         metadata={
             "clicks_in": report.clicks_in,
