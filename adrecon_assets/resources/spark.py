@@ -12,8 +12,11 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import PrivateAttr
 
+from adrecon_assets import settings
 from adrecon_assets.engines.base import Engine
+from adrecon_assets.lake import S3Settings
 from adrecon_assets.resources.engine import EngineResource
+from adrecon_assets.spark_s3a import is_s3_root, prepare_session, s3a_config
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -38,7 +41,10 @@ class SparkEngineResource(EngineResource):
     def full_spark_config(self) -> dict[str, Any]:
         from adrecon_assets.engines.spark_session import spark_config  # deferred: see module doc
 
-        return spark_config(self.spark_master, self.app_name, self.ui_enabled, self.spark_config)
+        overrides = self.spark_config
+        if is_s3_root(settings.setting("ADRECON_LAKE_ROOT")):
+            overrides = {**s3a_config(S3Settings.from_env()), **overrides}
+        return spark_config(self.spark_master, self.app_name, self.ui_enabled, overrides)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Deferred imports: see the module docstring.
@@ -54,6 +60,8 @@ class SparkEngineResource(EngineResource):
             self._session = SparkSession.builder.getOrCreate()
         else:
             self._session = spark_session_from_config(self.full_spark_config)
+        # An S3 lake needs S3A: fail at start with the fix, not at the first read.
+        prepare_session(self._session, settings.setting("ADRECON_LAKE_ROOT"))
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._owns_session and self._session is not None:
