@@ -64,8 +64,7 @@ def anomaly_metrics(
             lambda: compute.placement_anomalies(day, folders, scratch)
         )
     rows = pq.read_table(output)
-    with serving_db.get_connection() as connection:
-        serving.replace_day(connection, serving.PLACEMENT_ANOMALIES, day, rows)
+    serving_db.get_store().replace_day(serving.PLACEMENT_ANOMALIES, day, rows)
     anomalous = rows.filter(pc.field("is_anomaly"))["placement"].to_pylist()
     yield dg.MaterializeResult(
         metadata={

@@ -222,16 +222,16 @@ def reconciled_statistics(
     with atomic_folder(output) as scratch:
         report, seconds = run_engine_step(lambda: compute.aggregate(day, flagged, counts, scratch))
     rows = pq.read_table(output)
-    with serving_db.get_connection() as connection:
-        previous = serving.day_totals(connection, day)
-        previous_rows = serving.day_rows(connection, day)
-        serving.replace_day(
-            connection,
-            serving.OFFER_PLACEMENT_STATS,
-            day,
-            rows,
-            {"source": serving.OFFLINE_SOURCE},
-        )
+    store = serving_db.get_store()
+    previous = store.day_totals(day)
+    previous_rows = store.day_rows(day)
+    store.replace_day(
+        serving.OFFER_PLACEMENT_STATS,
+        day,
+        rows,
+        {"source": serving.OFFLINE_SOURCE},
+        run_id=context.run.run_id,
+    )
     context.log.info(f"replaced {day} in offer_placement_stats with {report.rows} rows")
     return dg.MaterializeResult(
         metadata={
