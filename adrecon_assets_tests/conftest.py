@@ -13,6 +13,7 @@ from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets_tests.postgres import PostgresServer, postgres_server
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -62,3 +63,18 @@ def spark() -> Iterator[SparkSession]:
     session = spark_session_from_config(spark_config("local[2]", "adrecon-tests", False, overrides))
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the session (Debian's binaries, 127.0.0.1)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def serving_url(postgres: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database of the session's server for one test."""
+    name = postgres.create_database()
+    yield postgres.url(name)
+    postgres.drop_database(name)
