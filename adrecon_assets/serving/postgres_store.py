@@ -76,15 +76,17 @@ class ServingStoreError(RuntimeError):
 
 
 class PostgresServingStore(ServingStore):
-    """The serving tables in the PostgreSQL database at `url`; one connection per call, so a
-    restarted server only costs the calls that were in flight."""
+    """The serving tables in the PostgreSQL database at `url`. One connection, opened on first
+    use and kept for the store's life (a writer's transactions then cost no log-in each); it is
+    dropped on any error, so the next call after a server restart reconnects. Use one store per
+    thread."""
 
     dialect = Dialect.POSTGRES
 
     def __init__(self, url: str, connect_timeout_seconds: int = 10) -> None:
         self._url = url
         self.connect_timeout_seconds = connect_timeout_seconds
-        self._tables_created = False
+        self._connection: psycopg.Connection[Any] | None = None
 
     @property
     def location(self) -> str:
@@ -92,17 +94,25 @@ class PostgresServingStore(ServingStore):
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection in a transaction that commits when the block ends (rolls back on error);
-        psycopg errors are re-raised with the credentials masked."""
+        """The store's connection inside one transaction that commits when the block ends (rolls
+        back on error); psycopg errors are re-raised with the credentials masked."""
         try:
-            with psycopg.connect(self._url, connect_timeout=self.connect_timeout_seconds) as conn:
-                if not self._tables_created:
-                    self._create_tables(conn)
-                with conn.transaction():
-                    yield conn
+            if self._connection is None or self._connection.closed:
+                self._connection = psycopg.connect(
+                    self._url, autocommit=True, connect_timeout=self.connect_timeout_seconds
+                )
+                self._create_tables(self._connection)
+            with self._connection.transaction():
+                yield self._connection
         except psycopg.Error as error:
+            self.close()
             message = mask_secret(f"{type(error).__name__}: {error}", self._url)
             raise ServingStoreError(f"serving store {self.location}: {message}") from None
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def _create_tables(self, conn: psycopg.Connection[Any]) -> None:
         # Serialised: concurrent CREATE TABLE IF NOT EXISTS can fail on PostgreSQL's catalog.
@@ -110,7 +120,6 @@ class PostgresServingStore(ServingStore):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (CREATE_TABLES_LOCK,))
             for table in TABLES:
                 conn.execute(table.ddl(Dialect.POSTGRES).encode())
-        self._tables_created = True
 
     def create_tables(self) -> None:
         with self.connect():
