@@ -20,8 +20,12 @@ from adrecon_assets_tests.sensor_lakes import (
     days_ago,
     materialize_days,
     record_materializations,
+    sync_lake,
     write_day,
 )
+
+# Every test runs on a local lake and on the same lake in an S3 bucket (contract 2.1).
+pytestmark = pytest.mark.usefixtures("lake_kind")
 
 D1, D2, D3 = days_ago(3), days_ago(2), days_ago(1)
 HOUR = 3600
@@ -46,6 +50,7 @@ def write_aged_days(paths: Paths, days: list[date]) -> None:
 
 def evaluate(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """One tick as the daemon runs it (evaluate_tick also validates backfill requests)."""
+    sync_lake()
     context = dg.build_sensor_context(instance=instance, definitions=defs)
     return list(late_data_sensor.evaluate_tick(context).run_requests or [])
 

@@ -15,7 +15,15 @@ from adrecon_assets.rules import Topic
 from adrecon_assets.sensors.readiness import lake_readiness_sensor
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.lakes import emission, write_topic
-from adrecon_assets_tests.sensor_lakes import days_ago, record_materializations, write_day
+from adrecon_assets_tests.sensor_lakes import (
+    days_ago,
+    record_materializations,
+    sync_lake,
+    write_day,
+)
+
+# Every test runs on a local lake and on the same lake in an S3 bucket (contract 2.1).
+pytestmark = pytest.mark.usefixtures("lake_kind")
 
 D0, D1, D2, D3 = days_ago(4), days_ago(3), days_ago(2), days_ago(1)
 
@@ -28,6 +36,7 @@ def instance(paths: Paths) -> Iterator[dg.DagsterInstance]:
 
 def launched(instance: dg.DagsterInstance) -> list[tuple[str | None, str | None]]:
     """One tick as the daemon runs it: (run key, partition) of each run requested."""
+    sync_lake()
     context = dg.build_sensor_context(instance=instance, definitions=defs)
     requests = lake_readiness_sensor.evaluate_tick(context).run_requests or []
     return [(request.run_key, request.partition_key) for request in requests]

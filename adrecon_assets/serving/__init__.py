@@ -3,7 +3,12 @@ interface (`store.py`) with two implementations, a DuckDB file (`duckdb_store.py
 default) and PostgreSQL shared with the online layer (`postgres_store.py`), chosen in one place
 (`resources/serving.py`), and the online layer's write (`online.py`)."""
 
-from adrecon_assets.serving.duckdb_store import DuckDBServingStore, read_with_retry, replace_day
+from adrecon_assets.serving.duckdb_store import (
+    DuckDBServingStore,
+    read_with_retry,
+    reconciled_entry,
+    replace_day,
+)
 from adrecon_assets.serving.online import add_online_increments
 from adrecon_assets.serving.store import NO_RUN_ID, DayTotals, ServingStore
 from adrecon_assets.serving.tables import (
@@ -36,5 +41,6 @@ __all__ = [
     "ServingTable",
     "add_online_increments",
     "read_with_retry",
+    "reconciled_entry",
     "replace_day",
 ]

@@ -100,6 +100,14 @@ def replace_day(
     return rows.num_rows
 
 
+def reconciled_entry(connection: duckdb.DuckDBPyConnection, day: date) -> tuple[object, ...] | None:
+    """The day's `(date, reconciled_at, run_id)` row of reconciled_days, or None."""
+    create_tables(connection)
+    return connection.execute(
+        "SELECT date, reconciled_at, run_id FROM reconciled_days WHERE date = ?", [day]
+    ).fetchone()
+
+
 def read_with_retry(
     database: str, query: Callable[[duckdb.DuckDBPyConnection], T], attempts: int = 8
 ) -> T:
