@@ -32,7 +32,10 @@ SHARED_RESOURCES = {
     "storage": StorageResource(
         lake_root=dg.EnvVar("ADRECON_LAKE_ROOT"), warehouse_root=dg.EnvVar("ADRECON_WAREHOUSE")
     ),
-    "serving_db": ServingResource(database=dg.EnvVar("ADRECON_SERVING_DB")),
+    # PostgreSQL when ADRECON_SERVING_URL is set, else the DuckDB file (resources/serving.py).
+    "serving_db": ServingResource(
+        database=dg.EnvVar("ADRECON_SERVING_DB"), url=dg.EnvVar("ADRECON_SERVING_URL")
+    ),
     "check_thresholds": CheckThresholds(),
     "alerts": AlertResource(
         webhook_url=dg.EnvVar("ADRECON_ALERT_WEBHOOK_URL"),

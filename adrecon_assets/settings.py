@@ -9,6 +9,7 @@ DEFAULTS: Final = {
     "ADRECON_LAKE_ROOT": "data/lake",
     "ADRECON_WAREHOUSE": "data/warehouse",
     "ADRECON_SERVING_DB": "data/serving.duckdb",
+    "ADRECON_SERVING_URL": "",
     "ADRECON_ENGINE": "polars",
     "ADRECON_SPARK_MASTER": "local[*]",
     "ADRECON_START_DATE": "2026-01-01",

@@ -246,24 +246,22 @@ def reconciled_statistics(
     with atomic_folder(warehouse.folder(Dataset.RECONCILED_STATISTICS, day)) as staged:
         report, seconds = run_engine_step(lambda: compute.aggregate(day, flagged, counts, staged))
         rows = pq.read_table(staged)
-        with serving_db.get_connection() as connection:
-            previous = serving.day_totals(connection, day)
-            previous_rows = serving.day_rows(connection, day)
+        store = serving_db.get_store()
+        previous = store.day_totals(day)
+        previous_rows = store.day_rows(day)
         checks = statistics_check_results(
             rows, previous, flagged, counts, check_thresholds, config.publish_empty_day
         )
         yield from audit_before_publish(
             context.asset_key.to_user_string(), day, STATISTICS_CHECK_SPECS, checks
         )
-    with serving_db.get_connection() as connection:
-        serving.replace_day(
-            connection,
-            serving.OFFER_PLACEMENT_STATS,
-            day,
-            rows,
-            {"source": serving.OFFLINE_SOURCE},
-            run_id=context.run_id,
-        )
+    store.replace_day(
+        serving.OFFER_PLACEMENT_STATS,
+        day,
+        rows,
+        {"source": serving.OFFLINE_SOURCE},
+        run_id=context.run.run_id,
+    )
     context.log.info(f"published {day} to offer_placement_stats: {rows.num_rows} audited rows")
     yield dg.MaterializeResult(
         metadata={
