@@ -16,13 +16,14 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 import dagster as dg
-from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
 
 from adrecon_assets import settings
 from adrecon_assets.alerts.resource import Alert, AlertResource
 
 RECONCILED = dg.AssetKey("reconciled_statistics")
-RUNNING_SENSOR_STATUSES = {InstigatorStatus.RUNNING, InstigatorStatus.DECLARED_IN_CODE}
+# Values of Dagster's (private) InstigatorType and InstigatorStatus enums, by their names.
+SENSOR = "SENSOR"
+RUNNING_SENSOR_STATUSES = {"RUNNING", "DECLARED_IN_CODE"}
 
 
 class HealthAlertKind(StrEnum):
@@ -64,9 +65,11 @@ def sensor_findings(
     instance: dg.DagsterInstance, now: datetime, tolerance_seconds: float
 ) -> list[Finding]:
     """One finding per running sensor: its last tick (any outcome) is recent."""
-    states = instance.all_instigator_state(
-        instigator_type=InstigatorType.SENSOR, instigator_statuses=RUNNING_SENSOR_STATUSES
-    )
+    states = [
+        state
+        for state in instance.all_instigator_state()
+        if state.instigator_type.value == SENSOR and state.status.value in RUNNING_SENSOR_STATUSES
+    ]
     if not states:
         return [Finding("sensors", False, "no running sensor has ever ticked")]
     findings = []

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 import dagster as dg
-from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from adrecon_assets.partitions import daily_partitions
+from adrecon_assets.run_tags import PARTITION_TAG
 
 # Runs in these states still own their partition: a second run of it would race the first.
 LIVE_RUN_STATUSES = [
@@ -57,6 +57,6 @@ def live_run_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[dat
     """Days among `days` with a queued or running run (one query)."""
     keys = [day.isoformat() for day in days]
     runs = instance.get_runs(
-        filters=dg.RunsFilter(statuses=LIVE_RUN_STATUSES, tags={PARTITION_NAME_TAG: keys})
+        filters=dg.RunsFilter(statuses=LIVE_RUN_STATUSES, tags={PARTITION_TAG: keys})
     )
-    return {date.fromisoformat(run.tags[PARTITION_NAME_TAG]) for run in runs}
+    return {date.fromisoformat(run.tags[PARTITION_TAG]) for run in runs}

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 import dagster as dg
-from dagster._core.storage.tags import RUN_KEY_TAG
 
 from adrecon_assets import settings
 from adrecon_assets.assets import CONTRACT_ASSET_NAMES
 from adrecon_assets.lake import Lake
 from adrecon_assets.partitions import previous_day
 from adrecon_assets.rules import Topic
+from adrecon_assets.run_tags import RUN_KEY_TAG
 from adrecon_assets.sensors.history import latest_materializations, live_run_days, recent_days
 
 # The contract's six daily assets (section 5); a day's run reconciles and publishes it.
