@@ -17,8 +17,8 @@ from enum import StrEnum
 
 import dagster as dg
 
-from adrecon_assets import settings
 from adrecon_assets.alerts.resource import Alert, AlertResource
+from adrecon_assets.settings import load_settings
 
 RECONCILED = dg.AssetKey("reconciled_statistics")
 # Values of Dagster's (private) InstigatorType and InstigatorStatus enums, by their names.
@@ -137,11 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sensor-tolerance", type=float, default=600.0, metavar="SECONDS")
     parser.add_argument("--sla-hour-utc", type=int, default=None)
     args = parser.parse_args(argv)
-    sla_hour = (
-        args.sla_hour_utc
-        if args.sla_hour_utc is not None
-        else int(settings.setting("ADRECON_SLA_HOUR_UTC"))
-    )
+    settings = load_settings()
+    sla_hour = args.sla_hour_utc if args.sla_hour_utc is not None else settings.sla_hour_utc
     with dg.DagsterInstance.get() as instance:
         findings = check_instance(
             instance,
@@ -155,8 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if all(finding.ok for finding in findings):
         return 0
     AlertResource(
-        webhook_url=settings.setting("ADRECON_ALERT_WEBHOOK_URL"),
-        ui_base_url=settings.setting("ADRECON_UI_BASE_URL"),
+        webhook_url=settings.alert_webhook_url or "",
+        ui_base_url=settings.ui_base_url or "",
     ).send(stale_alert(findings))
     return 1
 

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from adrecon_assets.checks.thresholds import CheckThresholds
+from adrecon_assets.resources.automation import AutomationSettings
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -42,6 +44,7 @@ def polars_resources(paths: Paths) -> dict[str, object]:
         "serving_db": ServingResource(database=str(paths.serving_db)),
         "engine": PolarsEngineResource(),
         "check_thresholds": CheckThresholds(),
+        "automation": AutomationSettings.from_settings(Settings.from_env({})),
     }
 
 

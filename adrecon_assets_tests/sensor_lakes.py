@@ -13,9 +13,10 @@ import dagster as dg
 from adrecon_assets.assets.lake import raw_clicks, raw_emissions
 from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
-from adrecon_assets.definitions import RESOURCES_BY_ENGINE
+from adrecon_assets.definitions import build_definitions, build_resources
 from adrecon_assets.lake import Lake
 from adrecon_assets.rules import Topic
+from adrecon_assets.settings import load_settings
 from adrecon_assets.warehouse import RAW_DATASET
 from adrecon_assets_tests.lakes import click, emission, write_topic
 
@@ -62,7 +63,7 @@ def materialize_days(instance: dg.DagsterInstance, days: list[date]) -> None:
             DAY_ASSETS,
             partition_key=day.isoformat(),
             instance=instance,
-            resources=RESOURCES_BY_ENGINE["polars"],
+            resources=build_resources(load_settings()),
         )
         assert result.success
 
@@ -81,3 +82,16 @@ def record_materializations(instance: dg.DagsterInstance, lake: Path, days: list
             instance.report_runless_asset_event(
                 dg.AssetMaterialization(asset.key, partition=day.isoformat(), metadata=metadata)
             )
+
+
+def tick(instance: dg.DagsterInstance, sensor_name: str) -> list[dg.RunRequest]:
+    """One tick of a deployed sensor as the daemon runs it, with the definitions and resources
+    loaded from the environment as it is now (the `paths` fixture points them at the test's
+    lake); evaluate_tick also resolves the requests' asset selections."""
+    settings = load_settings()
+    defs = build_definitions(settings)
+    context = dg.build_sensor_context(
+        instance=instance, definitions=defs, resources=build_resources(settings)
+    )
+    sensor = defs.resolve_sensor_def(sensor_name)
+    return list(sensor.evaluate_tick(context).run_requests or [])

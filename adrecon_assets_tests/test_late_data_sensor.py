@@ -9,9 +9,8 @@ import dagster as dg
 import pytest
 from dagster._core.test_utils import create_run_for_test
 
-from adrecon_assets.definitions import defs
 from adrecon_assets.rules import Topic
-from adrecon_assets.sensors.late_data import BATCH_TAG, late_data_sensor
+from adrecon_assets.sensors.late_data import BATCH_TAG
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.lakes import click, emission, write_topic
 from adrecon_assets_tests.sensor_lakes import (
@@ -19,6 +18,7 @@ from adrecon_assets_tests.sensor_lakes import (
     days_ago,
     materialize_days,
     record_materializations,
+    tick,
     write_day,
 )
 
@@ -45,8 +45,7 @@ def write_aged_days(paths: Paths, days: list[date]) -> None:
 
 def evaluate(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """One tick as the daemon runs it (evaluate_tick also resolves the asset selections)."""
-    context = dg.build_sensor_context(instance=instance, definitions=defs)
-    return list(late_data_sensor.evaluate_tick(context).run_requests or [])
+    return tick(instance, "late_data_sensor")
 
 
 def requested(requests: list[dg.RunRequest]) -> set[tuple[str, date]]:

@@ -20,7 +20,6 @@ from typing import Protocol
 
 import dagster as dg
 
-from adrecon_assets import settings
 from adrecon_assets.alerts.resource import (
     ALERTED_RUN_FAILURE_TAG,
     Alert,
@@ -34,7 +33,6 @@ from adrecon_assets.run_tags import PARTITION_TAG
 
 # Latest executions read per check and tick: far more than one tick's worth of new ones.
 CHECK_EXECUTIONS_PER_KEY = 50
-ALERT_SENSOR_INTERVAL_SECONDS = int(settings.setting("ADRECON_SENSOR_INTERVAL_SECONDS"))
 
 
 def run_failure_alert(context: dg.RunFailureSensorContext) -> Alert:
@@ -58,18 +56,6 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> Alert:
         run_id=run.run_id,
         message="; ".join(step_errors) or (context.failure_event.message or "run failed"),
     )
-
-
-@dg.run_failure_sensor(
-    name="run_failure_alert_sensor",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=ALERT_SENSOR_INTERVAL_SECONDS,
-    description="Sends one alert per failed run of this code location (contract section 6).",
-)
-def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertResource) -> None:
-    # A run whose failure hook already alerted (see alerts/hooks.py) is not alerted again.
-    if ALERTED_RUN_FAILURE_TAG not in context.dagster_run.tags:
-        alerts.send(run_failure_alert(context))
 
 
 @dataclass(frozen=True)
@@ -159,30 +145,47 @@ def new_check_alerts(
     return [alert for _, alert in failed], CheckAlertCursor(after_id, frozenset(pending))
 
 
-@dg.sensor(
-    name="asset_check_alert_sensor",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=ALERT_SENSOR_INTERVAL_SECONDS,
-    description=(
-        "Sends one alert per failed asset check evaluation (WARN or ERROR), read from the "
-        "instance behind a cursor of execution ids: non-blocking checks never fail a run."
-    ),
-)
-def asset_check_alert_sensor(
-    context: dg.SensorEvaluationContext, alerts: AlertResource
-) -> dg.SkipReason:
-    assert context.repository_def is not None, "the sensor reads the checks of its code location"
-    check_keys = sorted(context.repository_def.asset_graph.asset_check_keys, key=str)
-    cursor = CheckAlertCursor.from_json(context.cursor)
-    failed, cursor = new_check_alerts(context.instance, check_keys, cursor)
-    for alert in failed:
-        alerts.send(alert)
-    # Advanced after sending: a crash mid-tick may repeat an alert, never lose one.
-    context.update_cursor(cursor.to_json())
-    return dg.SkipReason(
-        f"alerted {len(failed)} failed check evaluations; {len(cursor.pending_ids)} planned "
-        f"checks pending; cursor at execution id {cursor.after_id}"
+def build_alert_sensors(interval_seconds: int) -> list[dg.SensorDefinition]:
+    """Both alert sensors, ticking at most every `interval_seconds`."""
+
+    @dg.run_failure_sensor(
+        name="run_failure_alert_sensor",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=interval_seconds,
+        description="Sends one alert per failed run of this code location (contract section 6).",
     )
+    def run_failure_alert_sensor(
+        context: dg.RunFailureSensorContext, alerts: AlertResource
+    ) -> None:
+        # A run whose failure hook already alerted (see alerts/hooks.py) is not alerted again.
+        if ALERTED_RUN_FAILURE_TAG not in context.dagster_run.tags:
+            alerts.send(run_failure_alert(context))
 
+    @dg.sensor(
+        name="asset_check_alert_sensor",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=interval_seconds,
+        description=(
+            "Sends one alert per failed asset check evaluation (WARN or ERROR), read from the "
+            "instance behind a cursor of execution ids: non-blocking checks never fail a run."
+        ),
+    )
+    def asset_check_alert_sensor(
+        context: dg.SensorEvaluationContext, alerts: AlertResource
+    ) -> dg.SkipReason:
+        assert context.repository_def is not None, (
+            "the sensor reads the checks of its code location"
+        )
+        check_keys = sorted(context.repository_def.asset_graph.asset_check_keys, key=str)
+        cursor = CheckAlertCursor.from_json(context.cursor)
+        failed, cursor = new_check_alerts(context.instance, check_keys, cursor)
+        for alert in failed:
+            alerts.send(alert)
+        # Advanced after sending: a crash mid-tick may repeat an alert, never lose one.
+        context.update_cursor(cursor.to_json())
+        return dg.SkipReason(
+            f"alerted {len(failed)} failed check evaluations; {len(cursor.pending_ids)} planned "
+            f"checks pending; cursor at execution id {cursor.after_id}"
+        )
 
-ALERT_SENSORS = [run_failure_alert_sensor, asset_check_alert_sensor]
+    return [run_failure_alert_sensor, asset_check_alert_sensor]

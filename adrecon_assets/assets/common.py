@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any, TypeVar
@@ -12,7 +13,7 @@ import dagster as dg
 from adrecon_assets.contracts import LakeInputError
 from adrecon_assets.jobs import RECONCILE_DAYS, is_day_job_run
 from adrecon_assets.partitions import daily_partitions
-from adrecon_assets.settings import engine_name
+from adrecon_assets.settings import load_settings
 from adrecon_assets.warehouse import Dataset, Warehouse
 
 T = TypeVar("T")
@@ -39,13 +40,16 @@ DAY_ASSET_POLICIES: dict[str, Any] = {
 
 
 def day_asset(**asset_arguments: Any) -> Any:
-    """`dg.asset` for one daily partition per run, with the shared policies above."""
-    return dg.asset(code_version=CODE_VERSION, **DAY_ASSET_POLICIES, **asset_arguments)
+    """`dg.asset` for one daily partition per run, with the shared policies above (the
+    backfill policy is a beta parameter, used on purpose: its warning is silenced here only)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.asset(code_version=CODE_VERSION, **DAY_ASSET_POLICIES, **asset_arguments)
 
 
 def engine_kinds(extra: set[str]) -> set[str]:
     """The UI's kind tags: the engine chosen for this environment plus what the asset writes."""
-    return {engine_name(), *extra}
+    return {load_settings().engine.value, *extra}
 
 
 def run_engine_step(step: Callable[[], T]) -> tuple[T, float]:

@@ -21,8 +21,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from adrecon_assets import settings
 from adrecon_assets.lake import Lake, LakePartition
+from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
 from adrecon_assets.sensors.history import latest_materializations, live_run_days, recent_days
 from adrecon_assets.warehouse import RAW_DATASET
@@ -168,12 +169,16 @@ def rerun_requests(
 
 
 def evaluate_late_data(
-    context: dg.SensorEvaluationContext, lake: Lake, now: datetime, quiet_seconds: int
+    context: dg.SensorEvaluationContext,
+    lake: Lake,
+    now: datetime,
+    automation: AutomationSettings,
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick: find changes, drop unsettled, in-flight and already requested ones, and ask
     for the reruns of the rest and of their downstream partitions, one run per day."""
     instance = context.instance
-    days = recent_days(int(settings.setting("ADRECON_LATE_DATA_LOOKBACK_DAYS")), now)
+    days = recent_days(automation.late_data_lookback_days, now)
+    quiet_seconds = automation.late_data_quiet_seconds
     if not days:
         return dg.SkipReason("no partitions yet")
     changes = find_lake_changes(instance, lake, days)
@@ -200,24 +205,28 @@ def evaluate_late_data(
     return dg.SensorResult(run_requests=rerun_requests(due, partitions))
 
 
-@dg.sensor(
-    name="late_data_sensor",
-    # What a rerun may target.
-    asset_selection=dg.AssetSelection.assets(
-        *(dataset.value for dataset in RAW_DATASET.values())
-    ).downstream(),
-    minimum_interval_seconds=int(settings.setting("ADRECON_SENSOR_INTERVAL_SECONDS")),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Reruns the days whose lake files changed after they were materialized (late or "
-        "rewritten files), with D+1 for emissions and the anomaly windows that follow; once "
-        "per change, after ADRECON_LATE_DATA_QUIET_SECONDS without new files."
-    ),
-)
-def late_data_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    return evaluate_late_data(
-        context,
-        Lake(settings.setting("ADRECON_LAKE_ROOT")),
-        datetime.now(UTC),
-        int(settings.setting("ADRECON_LATE_DATA_QUIET_SECONDS")),
+def build_late_data_sensor(interval_seconds: int) -> dg.SensorDefinition:
+    """The sensor, ticking at most every `interval_seconds` (ADRECON_SENSOR_INTERVAL_SECONDS)."""
+
+    @dg.sensor(
+        name="late_data_sensor",
+        # What a rerun may target.
+        asset_selection=dg.AssetSelection.assets(
+            *(dataset.value for dataset in RAW_DATASET.values())
+        ).downstream(),
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Reruns the days whose lake files changed after they were materialized (late or "
+            "rewritten files), with D+1 for emissions and the anomaly windows and reports that "
+            "follow; once per change, after ADRECON_LATE_DATA_QUIET_SECONDS without new files."
+        ),
     )
+    def late_data_sensor(
+        context: dg.SensorEvaluationContext,
+        storage: StorageResource,
+        automation: AutomationSettings,
+    ) -> dg.SensorResult | dg.SkipReason:
+        return evaluate_late_data(context, storage.lake, datetime.now(UTC), automation)
+
+    return late_data_sensor
