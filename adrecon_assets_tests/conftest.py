@@ -65,3 +65,11 @@ def spark() -> Iterator[SparkSession]:
     session = spark_session_from_config(spark_config("local[2]", "adrecon-tests", False, overrides))
     yield session
     session.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the Spark session is a `spark` test even if nobody marked it, so
+    `make test-fast` (-m "not spark") never starts a JVM."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)

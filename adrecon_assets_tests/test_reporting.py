@@ -17,7 +17,8 @@ import pytest
 
 from adrecon_assets import serving
 from adrecon_assets.definitions import ASSETS
-from adrecon_assets.metadata import KeyTotals, drift, drift_markdown, largest_corrections_markdown
+from adrecon_assets.metadata.drift import KeyTotals, drift
+from adrecon_assets.metadata.markdown import drift_markdown, largest_corrections_markdown
 from adrecon_assets.rules import Topic
 from adrecon_assets.warehouse import Dataset, Warehouse
 from adrecon_assets_tests.conftest import Paths

@@ -29,7 +29,9 @@ from adrecon_assets.checks.reconciliation import (
 )
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.engines.base import EmissionSource, Engine
-from adrecon_assets.metadata import corrections_metadata, lake_input_fingerprint, parquet_rows
+from adrecon_assets.metadata.lake_fingerprint import lake_input_fingerprint
+from adrecon_assets.metadata.markdown import corrections_metadata
+from adrecon_assets.metadata.parquet_rows import parquet_rows
 from adrecon_assets.partitions import (
     parse_day,
     previous_and_same_day,
