@@ -12,7 +12,7 @@ import dagster as dg
 from adrecon_assets.alerts.hooks import with_alert_hooks
 from adrecon_assets.alerts.resource import AlertResource
 from adrecon_assets.alerts.sensors import build_alert_sensors
-from adrecon_assets.assets.lake import raw_clicks, raw_emissions
+from adrecon_assets.assets.lake import LAKE_SOURCES, raw_clicks, raw_emissions
 from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
 from adrecon_assets.assets.reporting import placement_performance, refund_ledger
@@ -75,7 +75,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         # Each step alerts its own failures (contract 6), also without a daemon.
-        assets=with_alert_hooks(ASSETS),
+        assets=[*LAKE_SOURCES, *with_alert_hooks(ASSETS)],
         asset_checks=[reconciled_by_sla_hour],
         jobs=[reconcile_days],
         sensors=build_sensors(settings),

@@ -85,6 +85,11 @@ def record_materializations(instance: dg.DagsterInstance, lake: Path, days: list
 
 
 def tick(instance: dg.DagsterInstance, sensor_name: str) -> list[dg.RunRequest]:
+    """The runs one tick of a deployed sensor requests (see `tick_result`)."""
+    return list(tick_result(instance, sensor_name).run_requests or [])
+
+
+def tick_result(instance: dg.DagsterInstance, sensor_name: str) -> dg.SensorResult:
     """One tick of a deployed sensor as the daemon runs it, with the definitions and resources
     loaded from the environment as it is now (the `paths` fixture points them at the test's
     lake); evaluate_tick also resolves the requests' asset selections."""
@@ -93,5 +98,9 @@ def tick(instance: dg.DagsterInstance, sensor_name: str) -> list[dg.RunRequest]:
     context = dg.build_sensor_context(
         instance=instance, definitions=defs, resources=build_resources(settings)
     )
-    sensor = defs.resolve_sensor_def(sensor_name)
-    return list(sensor.evaluate_tick(context).run_requests or [])
+    data = defs.resolve_sensor_def(sensor_name).evaluate_tick(context)
+    return dg.SensorResult(
+        run_requests=data.run_requests,
+        skip_reason=data.skip_message,
+        asset_events=list(data.asset_events),
+    )

@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 from dagster._core.test_utils import create_run_for_test
 
+from adrecon_assets.lake import Lake
 from adrecon_assets.rules import Topic
 from adrecon_assets.sensors.late_data import BATCH_TAG
 from adrecon_assets_tests.conftest import Paths
@@ -19,6 +20,7 @@ from adrecon_assets_tests.sensor_lakes import (
     materialize_days,
     record_materializations,
     tick,
+    tick_result,
     write_day,
 )
 
@@ -96,7 +98,9 @@ def test_new_emissions_file_reruns_the_day_and_the_next(
 ) -> None:
     late = [emission("e9", "o9", "side", 500, f"{D1}T23:00:00")]
     age(write_topic(paths.lake, Topic.EMISSIONS, D1, late, name="late-1"), HOUR)
-    expected = {("raw_emissions", D1), ("anomaly_metrics", D3)} | chain(D1) | chain(D2)
+    # emission_counts of D1 and D2 deduplicate emissions over (D-1, D): both read D1's.
+    counts = {("emission_counts", D1), ("emission_counts", D2)}
+    expected = {("raw_emissions", D1), ("anomaly_metrics", D3)} | chain(D1) | chain(D2) | counts
     assert requested(evaluate(instance)) == expected
 
 
@@ -140,3 +144,39 @@ def test_change_already_requested_is_not_requested_again(
     late = [click("c3", "e1", "o1", f"{D2}T12:00:00", user_id="u3")]
     age(write_topic(paths.lake, Topic.CLICKS, D2, late, name="late-2"), HOUR)
     assert ("raw_clicks", D2) in requested(evaluate(instance))
+
+
+def lake_observations(instance: dg.DagsterInstance) -> list[tuple[str, date, str]]:
+    """(source asset, day, data version) the tick observed, recorded as the daemon would."""
+    events = tick_result(instance, "late_data_sensor").asset_events
+    for event in events:
+        instance.report_runless_asset_event(event)
+    return sorted(
+        (
+            event.asset_key.to_user_string(),
+            date.fromisoformat(str(event.partition)),
+            event.tags["dagster/data_version"],
+        )
+        for event in events
+        if isinstance(event, dg.AssetObservation)
+    )
+
+
+def test_lake_folders_are_observed_with_their_fingerprint_once_per_change(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    lake = Lake(paths.lake)
+    fingerprint = {
+        (f"lake_{topic.value}", day): lake.partition(topic, day).fingerprint
+        for topic in Topic
+        for day in (D1, D2, D3)
+    }
+    assert lake_observations(instance) == sorted(
+        (*key, value) for key, value in fingerprint.items()
+    )
+    assert lake_observations(instance) == []  # nothing changed: nothing recorded
+    late_click_file(paths, D2)
+    assert lake_observations(instance) == [
+        ("lake_clicks", D2, lake.partition(Topic.CLICKS, D2).fingerprint)
+    ]
+    assert lake.partition(Topic.CLICKS, D2).fingerprint != fingerprint[("lake_clicks", D2)]

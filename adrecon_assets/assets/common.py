@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
@@ -106,15 +106,15 @@ def day_window_asset(
     kinds: set[str],
     owners: Sequence[str] = OWNERS,
     pool: str | None = None,
-    also: Mapping[str, str] | None = None,
+    also: Sequence[dg.AssetSpec] = (),
 ) -> Callable[[Callable[..., Iterator[dg.MaterializeResult]]], dg.AssetsDefinition]:
     """A daily asset that reads other days through a partition mapping.
 
     Built as a `multi_asset` with `can_subset=True` so that its output and check results are
-    optional: that is what lets `day_inputs_ready` skip a backfill's extra days. `also` names
-    further datasets the same step writes (name: description), so the lineage shows them.
+    optional: that is what lets `day_inputs_ready` skip a backfill's extra days. `also` are
+    further datasets the same step writes (key, deps, description), so the lineage shows them.
     """
-    outputs = {name: description, **(also or {})}
+    main = dg.AssetSpec(name, deps=deps, description=description)
 
     def decorate(
         compute: Callable[..., Iterator[dg.MaterializeResult]],
@@ -122,17 +122,14 @@ def day_window_asset(
         return dg.multi_asset(
             name=name,
             specs=[
-                dg.AssetSpec(
-                    output,
-                    deps=deps,
-                    description=output_description,
+                spec.replace_attributes(
                     group_name=group_name,
                     kinds=kinds,
                     owners=owners,
                     code_version=CODE_VERSION,
                     skippable=True,
                 )
-                for output, output_description in outputs.items()
+                for spec in (main, *also)
             ],
             check_specs=check_specs,
             can_subset=True,

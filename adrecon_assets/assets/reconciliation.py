@@ -104,12 +104,16 @@ def previous_day_emissions(
         "same or the previous day (rules 1-2)."
     ),
     # Written by the same engine call (one pass over the deduplicated emissions).
-    also={
-        Dataset.EMISSION_COUNTS.value: (
-            "The day's deduplicated emissions per (offer_id, placement) (rule 1), the "
-            "`emissions` measure of reconciled_statistics; written with joined_clicks."
+    also=[
+        dg.AssetSpec(
+            Dataset.EMISSION_COUNTS.value,
+            deps=[dg.AssetDep(raw_emissions, partition_mapping=previous_and_same_day)],
+            description=(
+                "The day's deduplicated emissions per (offer_id, placement) (rule 1), the "
+                "`emissions` measure of reconciled_statistics; written with joined_clicks."
+            ),
         )
-    },
+    ],
 )
 def joined_clicks(
     context: dg.AssetExecutionContext,

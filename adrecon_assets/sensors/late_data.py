@@ -26,6 +26,7 @@ from adrecon_assets.resources.automation import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
 from adrecon_assets.sensors.history import latest_materializations, live_run_days, recent_days
+from adrecon_assets.sensors.lake_observations import lake_observations
 from adrecon_assets.warehouse import RAW_DATASET
 
 TRIGGER_TAG = "adrecon/trigger"
@@ -174,16 +175,19 @@ def evaluate_late_data(
     now: datetime,
     automation: AutomationSettings,
 ) -> dg.SensorResult | dg.SkipReason:
-    """One tick: find changes, drop unsettled, in-flight and already requested ones, and ask
-    for the reruns of the rest and of their downstream partitions, one run per day."""
+    """One tick: record the lake folders that changed as observations of the lake's source
+    assets, then find changes since the raw assets' materializations, drop unsettled,
+    in-flight and already requested ones, and rerun the rest and their downstream partitions,
+    one run per day."""
     instance = context.instance
     days = recent_days(automation.late_data_lookback_days, now)
     quiet_seconds = automation.late_data_quiet_seconds
     if not days:
         return dg.SkipReason("no partitions yet")
+    observations = lake_observations(instance, lake, days)
     changes = find_lake_changes(instance, lake, days)
     if not changes:
-        return dg.SkipReason(f"no lake changes in {len(days)} days")
+        return skip(f"no lake changes in {len(days)} days", observations)
     now_ns = int(now.timestamp() * 1_000_000_000)
     busy_days = live_run_days(instance, days)
     due, waiting = [], []
@@ -193,7 +197,8 @@ def evaluate_late_data(
         elif not already_requested(instance, change):
             due.append(change)
     if not due:
-        return dg.SkipReason(f"changes waiting or already requested: {', '.join(waiting) or '-'}")
+        waiting_text = ", ".join(waiting) or "-"
+        return skip(f"changes waiting or already requested: {waiting_text}", observations)
     assert context.repository_def is not None, "the sensor follows its code location's graph"
     roots = {(change.asset_key, change.day) for change in due}
     downstream = affected_partitions(context.repository_def, roots, days[-1]) - roots
@@ -202,7 +207,12 @@ def evaluate_late_data(
         f"late data: {', '.join(change.run_key for change in due)} -> rerun "
         f"{len(partitions)} asset partitions"
     )
-    return dg.SensorResult(run_requests=rerun_requests(due, partitions))
+    return dg.SensorResult(run_requests=rerun_requests(due, partitions), asset_events=observations)
+
+
+def skip(reason: str, observations: list[dg.AssetObservation]) -> dg.SensorResult:
+    """No run this tick; the lake's changed folders are still recorded as observations."""
+    return dg.SensorResult(skip_reason=reason, asset_events=observations)
 
 
 def build_late_data_sensor(interval_seconds: int) -> dg.SensorDefinition:
