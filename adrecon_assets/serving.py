@@ -2,6 +2,8 @@
 
 Every write goes through `replace_day`: one explicit transaction that deletes the day and
 inserts its new rows, so readers see the old day or the new day and a crash leaves one of them.
+An offline replace of offer_placement_stats also upserts the day into `reconciled_days` in that
+same transaction (contract 4), so the marker and the rows are never out of step.
 """
 
 from __future__ import annotations
@@ -72,6 +74,15 @@ PLACEMENT_ANOMALIES = ServingTable(
     primary_key=("date", "placement"),
 )
 
+RECONCILED_DAYS = ServingTable(
+    name="reconciled_days",
+    columns=(("date", "DATE"), ("reconciled_at", "TIMESTAMP"), ("run_id", "VARCHAR")),
+    primary_key=("date",),
+)
+
+# Written by replace_day when no Dagster run is behind the write (simulator, benchmarks).
+NO_RUN_ID = "outside-dagster"
+
 # baseline/zscore are null without history: the NOT NULL of the DDL applies to keys and counts.
 # ctr is null for a placement without emissions that day (its clicks matched D-1 emissions).
 NULLABLE_COLUMNS = {"baseline", "stddev", "zscore", "ctr"}
@@ -90,12 +101,16 @@ def replace_day(
     day: date,
     rows: pa.Table,
     constants: dict[str, object] | None = None,
+    run_id: str | None = None,
 ) -> int:
     """Atomically replace every row of `day` in `table` with `rows`; returns rows written.
 
     `constants` fills columns that `rows` lacks (source, updated_at) with one value per day.
+    For offer_placement_stats the same transaction keeps `reconciled_days` in step: an offline
+    replace upserts `(day, now, run_id)`, any other source (online rows) removes the day's entry.
     """
     values = {"updated_at": datetime.now(UTC).replace(tzinfo=None), **(constants or {})}
+    marks_reconciled = table == OFFER_PLACEMENT_STATS
     # Deleting only `day` but inserting rows of another day would touch that day (contract 4).
     other_days = sorted(str(d) for d in pc.unique(rows["date"]).to_pylist() if d != day)
     if other_days:
@@ -103,6 +118,8 @@ def replace_day(
             f"replace_day({table.name}, {day}) got rows of other days: {', '.join(other_days)}"
         )
     create_table(connection, table)
+    if marks_reconciled:
+        create_table(connection, RECONCILED_DAYS)
     select_list = []
     parameters: list[object] = []
     for name in table.column_names:
@@ -120,6 +137,13 @@ def replace_day(
             f"SELECT {', '.join(select_list)} FROM incoming_rows",
             parameters,
         )
+        if marks_reconciled:
+            connection.execute("DELETE FROM reconciled_days WHERE date = ?", [day])
+            if values.get("source") == OFFLINE_SOURCE:
+                connection.execute(
+                    "INSERT INTO reconciled_days (date, reconciled_at, run_id) VALUES (?, ?, ?)",
+                    [day, values["updated_at"], run_id or NO_RUN_ID],
+                )
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
@@ -187,3 +211,11 @@ def day_rows(connection: duckdb.DuckDBPyConnection, day: date) -> pa.Table:
         "FROM offer_placement_stats WHERE date = ? ORDER BY offer_id, placement",
         params=[day],
     ).to_arrow_table()
+
+
+def reconciled_entry(connection: duckdb.DuckDBPyConnection, day: date) -> tuple[object, ...] | None:
+    """The day's `(date, reconciled_at, run_id)` row of reconciled_days, or None."""
+    create_table(connection, RECONCILED_DAYS)
+    return connection.execute(
+        "SELECT date, reconciled_at, run_id FROM reconciled_days WHERE date = ?", [day]
+    ).fetchone()

@@ -14,7 +14,12 @@ from adrecon_assets.resources.automation import AutomationSettings
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets.rules import Topic
 from adrecon_assets.settings import Settings
+from adrecon_assets_tests import sensor_lakes
+from adrecon_assets_tests.s3_server import LakeMirror, s3_env, s3_server
+
+__all__ = ["s3_env", "s3_server"]  # fixtures of s3_server.py, shared by the whole suite
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -27,13 +32,39 @@ class Paths:
     serving_db: Path
 
 
+def create_empty_lake(root: Path) -> None:
+    """A lake with both topic folders and no day yet: a missing topic folder is an error
+    (contract 2), a missing day folder an empty day."""
+    for topic in Topic:
+        (root / topic.value).mkdir(parents=True, exist_ok=True)
+
+
 @pytest.fixture
 def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
     result = Paths(tmp_path / "lake", tmp_path / "warehouse", tmp_path / "serving.duckdb")
+    create_empty_lake(result.lake)
     monkeypatch.setenv("ADRECON_LAKE_ROOT", str(result.lake))
     monkeypatch.setenv("ADRECON_WAREHOUSE", str(result.warehouse))
     monkeypatch.setenv("ADRECON_SERVING_DB", str(result.serving_db))
     return result
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake_kind(request: pytest.FixtureRequest, paths: Paths) -> Iterator[str]:
+    """Runs a test on the local lake at `paths.lake`, then on the same lake mirrored into a
+    bucket of the moto server (ADRECON_LAKE_ROOT=s3://...): tests keep writing local files and
+    `sensor_lakes.sync_lake()` uploads them before each read."""
+    if request.param == "local":
+        yield "local"
+        return
+    server = request.getfixturevalue("s3_env")
+    mirror = LakeMirror(server, paths.lake, server.new_bucket())
+    request.getfixturevalue("monkeypatch").setenv("ADRECON_LAKE_ROOT", mirror.url)
+    sensor_lakes.MIRRORS.append(mirror)
+    try:
+        yield "s3"
+    finally:
+        sensor_lakes.MIRRORS.remove(mirror)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import os
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -19,6 +20,20 @@ from adrecon_assets.rules import Topic
 from adrecon_assets.settings import load_settings
 from adrecon_assets.warehouse import RAW_DATASET
 from adrecon_assets_tests.lakes import click, emission, write_topic
+
+if TYPE_CHECKING:
+    from adrecon_assets_tests.s3_server import LakeMirror
+
+# The bucket mirroring the local test lake, while a test runs on the S3 lake kind (conftest's
+# `lake_kind`).
+MIRRORS: list[LakeMirror] = []
+
+
+def sync_lake() -> None:
+    """Make the lake the sensors and runs read (ADRECON_LAKE_ROOT) equal to the local test lake."""
+    for mirror in MIRRORS:
+        mirror.sync()
+
 
 # The contract's six daily assets; reporting assets downstream are left out to keep tests fast
 # (never materialized, so the sensors never ask to rerun them either).
@@ -58,6 +73,7 @@ def age(path: Path, seconds: int) -> None:
 
 def materialize_days(instance: dg.DagsterInstance, days: list[date]) -> None:
     """Reconcile `days` in order with the six day assets and the Polars resources."""
+    sync_lake()
     for day in days:
         result = dg.materialize(
             DAY_ASSETS,
@@ -73,11 +89,13 @@ def record_materializations(instance: dg.DagsterInstance, lake: Path, days: list
     would record, without running them (seconds instead of minutes; the metadata key itself is
     covered by the tests that do materialize)."""
     raw_topics = {RAW_DATASET[topic].value: topic for topic in Topic}
+    sync_lake()
+    lake_read = Lake(load_settings().lake_root) if MIRRORS else Lake(lake)
     for day in days:
         for key in (key for asset in DAY_ASSETS for key in asset.keys):
             topic = raw_topics.get(key.to_user_string())
             metadata = (
-                {"lake_fingerprint": Lake(lake).partition(topic, day).fingerprint} if topic else {}
+                {"lake_fingerprint": lake_read.partition(topic, day).fingerprint} if topic else {}
             )
             instance.report_runless_asset_event(
                 dg.AssetMaterialization(key, partition=day.isoformat(), metadata=metadata)

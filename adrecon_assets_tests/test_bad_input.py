@@ -252,20 +252,16 @@ def test_unknown_extra_columns_are_ignored(
 def test_folder_without_files_is_an_empty_day(
     paths: Paths, polars_resources: dict[str, object]
 ) -> None:
-    seed_online_day(paths.serving_db)
     write_topic(paths.lake, Topic.EMISSIONS, DAY, GOOD_EMISSIONS)
     (folder(paths, Topic.CLICKS) / "_SUCCESS").touch()
     result = run_day(polars_resources)
     assert result.success
-    # Emissions counted, no clicks; the online layer's 9 clicks were 100% off (WARN).
+    # Emissions counted, no clicks (with online clicks the day is held back: see
+    # test_write_audit_publish.py).
     assert stats_of_day(paths.serving_db) == [
         ("o1", "top", 1, 0, 0, 0, 0, "offline"),
         ("o2", "side", 1, 0, 0, 0, 0, "offline"),
     ]
-    (drift,) = [
-        e for e in result.get_asset_check_evaluations() if e.check_name == "online_layer_drift"
-    ]
-    assert not drift.passed and drift.metadata["drift"].value == 1.0
 
 
 def test_parquet_file_with_zero_rows_is_accepted(

@@ -12,6 +12,7 @@ from dagster._core.test_utils import create_run_for_test
 from adrecon_assets.lake import Lake
 from adrecon_assets.rules import Topic
 from adrecon_assets.sensors.late_data import BATCH_TAG
+from adrecon_assets.settings import load_settings
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.lakes import click, emission, write_topic
 from adrecon_assets_tests.sensor_lakes import (
@@ -19,10 +20,14 @@ from adrecon_assets_tests.sensor_lakes import (
     days_ago,
     materialize_days,
     record_materializations,
+    sync_lake,
     tick,
     tick_result,
     write_day,
 )
+
+# Every test runs on a local lake and on the same lake in an S3 bucket (contract 2.1).
+pytestmark = pytest.mark.usefixtures("lake_kind")
 
 D1, D2, D3 = days_ago(3), days_ago(2), days_ago(1)
 HOUR = 3600
@@ -47,6 +52,7 @@ def write_aged_days(paths: Paths, days: list[date]) -> None:
 
 def evaluate(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """One tick as the daemon runs it (evaluate_tick also resolves the asset selections)."""
+    sync_lake()
     return tick(instance, "late_data_sensor")
 
 
@@ -165,7 +171,8 @@ def lake_observations(instance: dg.DagsterInstance) -> list[tuple[str, date, str
 def test_lake_folders_are_observed_with_their_fingerprint_once_per_change(
     instance: dg.DagsterInstance, paths: Paths
 ) -> None:
-    lake = Lake(paths.lake)
+    sync_lake()
+    lake = Lake(load_settings().lake_root)  # the local lake or its S3 mirror
     fingerprint = {
         (f"lake_{topic.value}", day): lake.partition(topic, day).fingerprint
         for topic in Topic
@@ -176,6 +183,7 @@ def test_lake_folders_are_observed_with_their_fingerprint_once_per_change(
     )
     assert lake_observations(instance) == []  # nothing changed: nothing recorded
     late_click_file(paths, D2)
+    sync_lake()
     assert lake_observations(instance) == [
         ("lake_clicks", D2, lake.partition(Topic.CLICKS, D2).fingerprint)
     ]

@@ -16,9 +16,13 @@ from adrecon_assets_tests.lakes import emission, write_topic
 from adrecon_assets_tests.sensor_lakes import (
     days_ago,
     record_materializations,
+    sync_lake,
     tick,
     write_day,
 )
+
+# Every test runs on a local lake and on the same lake in an S3 bucket (contract 2.1).
+pytestmark = pytest.mark.usefixtures("lake_kind")
 
 D0, D1, D2, D3 = days_ago(4), days_ago(3), days_ago(2), days_ago(1)
 
@@ -31,6 +35,7 @@ def instance(paths: Paths) -> Iterator[dg.DagsterInstance]:
 
 def launched(instance: dg.DagsterInstance) -> list[tuple[str | None, str | None]]:
     """One tick as the daemon runs it: (run key, partition) of each run requested."""
+    sync_lake()
     requests = tick(instance, "lake_readiness_sensor")
     return [(request.run_key, request.partition_key) for request in requests]
 

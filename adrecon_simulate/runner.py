@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from adrecon_assets import serving
-from adrecon_assets.lake import Lake
+from adrecon_assets.lake import LocalLake
 from adrecon_assets.rules import JOIN_KEY, Topic
 from adrecon_simulate import emission_copies, faults
 from adrecon_simulate.catalogue import Catalogue, build_catalogue
@@ -205,7 +205,7 @@ def write_online(database: Path, day: date, rows: object) -> None:
 def simulate(config: SimulationConfig, progress: Iterable[date] | None = None) -> SimulationSummary:
     """Write the whole run. `progress` wraps the days (e.g. a tqdm bar) when given."""
     began = time.perf_counter()
-    lake = Lake(config.lake)
+    lake = LocalLake(config.lake)
     write_denylist(lake)
     catalogue = build_catalogue(config)
     carried_clicks: pl.DataFrame | None = None

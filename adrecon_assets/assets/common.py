@@ -17,6 +17,8 @@ from adrecon_assets.settings import load_settings
 from adrecon_assets.warehouse import Dataset, Warehouse
 
 T = TypeVar("T")
+# What a daily asset yields: check results on their own only when an audit stops publication.
+DayResult = dg.MaterializeResult | dg.AssetCheckResult
 
 # Transient I/O (a busy DuckDB file, a flaky object store) is retried with backoff; bad input
 # is raised as a non-retryable Failure, since retrying cannot fix a file.
@@ -67,6 +69,29 @@ OWNERS = ["team:ads-data-platform"]
 BACKFILL_TAG = "dagster/backfill"
 
 
+def audit_before_publish(
+    asset: str,
+    day: date,
+    specs: Sequence[dg.AssetCheckSpec],
+    results: Sequence[dg.AssetCheckResult],
+) -> Iterator[dg.AssetCheckResult]:
+    """Write, audit, publish (contract 4): called with the checks of the staged rows before
+    anything is published. If a blocking check failed, every result is reported (so the UI and
+    the check alerts show them) and the step fails naming the failed checks and what they found;
+    the caller's publication below never runs, so the published day stays as it was."""
+    blocking = {spec.name for spec in specs if spec.blocking}
+    failed = [result for result in results if result.check_name in blocking and not result.passed]
+    if not failed:
+        return
+    yield from results
+    found = "; ".join(f"{result.check_name}: {result.description or 'failed'}" for result in failed)
+    raise dg.Failure(
+        description=f"{asset} {day} not published, blocking check failed on the staged rows: "
+        f"{found}. The published day is unchanged.",
+        allow_retries=False,
+    )
+
+
 def day_inputs_ready(
     context: dg.AssetExecutionContext, warehouse: Warehouse, day: date, needed: Sequence[Dataset]
 ) -> bool:
@@ -107,7 +132,7 @@ def day_window_asset(
     owners: Sequence[str] = OWNERS,
     pool: str | None = None,
     also: Sequence[dg.AssetSpec] = (),
-) -> Callable[[Callable[..., Iterator[dg.MaterializeResult]]], dg.AssetsDefinition]:
+) -> Callable[[Callable[..., Iterator[DayResult]]], dg.AssetsDefinition]:
     """A daily asset that reads other days through a partition mapping.
 
     Built as a `multi_asset` with `can_subset=True` so that its output and check results are
@@ -117,7 +142,7 @@ def day_window_asset(
     main = dg.AssetSpec(name, deps=deps, description=description)
 
     def decorate(
-        compute: Callable[..., Iterator[dg.MaterializeResult]],
+        compute: Callable[..., Iterator[DayResult]],
     ) -> dg.AssetsDefinition:
         return dg.multi_asset(
             name=name,

@@ -10,6 +10,7 @@ from adrecon_assets.assets.common import (
 )
 from adrecon_assets.checks.lake import lake_check_results, lake_check_specs
 from adrecon_assets.checks.thresholds import CheckThresholds
+from adrecon_assets.lake import LakeNotFoundError
 from adrecon_assets.partitions import daily_partitions, parse_day
 from adrecon_assets.resources.engine import EngineResource
 from adrecon_assets.resources.storage import StorageResource
@@ -61,7 +62,11 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
         check_thresholds: CheckThresholds,
     ) -> dg.MaterializeResult:
         day = parse_day(context.partition_key)
-        partition = storage.lake.partition(topic, day)
+        try:
+            partition = storage.lake.partition(topic, day)
+        except LakeNotFoundError as error:
+            # A wrong root or missing topic is never an empty day (contract 2): fail, no retry.
+            raise dg.Failure(description=str(error), allow_retries=False) from error
         warehouse = storage.warehouse
         output = warehouse.folder(RAW_DATASET[topic], day)
         quarantine = warehouse.quarantine_folder(topic, day)

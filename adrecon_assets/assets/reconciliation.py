@@ -7,11 +7,14 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
+from pydantic import Field
 
 from adrecon_assets import serving
 from adrecon_assets.assets.common import (
     OWNERS,
     SERVING_POOL,
+    DayResult,
+    audit_before_publish,
     day_asset,
     day_inputs_ready,
     day_window_asset,
@@ -42,6 +45,8 @@ from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
 from adrecon_assets.warehouse import Dataset, Warehouse, atomic_folder
+
+STATISTICS_CHECK_SPECS = statistics_check_specs()
 
 
 def require_output(warehouse: Warehouse, dataset: Dataset, day: date) -> Path:
@@ -215,46 +220,68 @@ def fraud_flags(
     )
 
 
+class PublishConfig(dg.Config):
+    """Run config of reconciled_statistics: the operator's explicit override of the empty-day
+    rule (contract 4)."""
+
+    publish_empty_day: bool = Field(
+        default=False,
+        description=(
+            "Publish the day even though it reconciles to no clicks while the online layer "
+            "counted some (only once the lake is known to be complete)."
+        ),
+    )
+
+
 @day_asset(
     group_name="reconciliation",
     kinds=engine_kinds({"duckdb"}),
     owners=OWNERS,
     pool=SERVING_POOL,
     deps=[fraud_flags, Dataset.EMISSION_COUNTS.value],
-    check_specs=statistics_check_specs(),
+    check_specs=STATISTICS_CHECK_SPECS,
     description=(
-        "Per (offer_id, placement) statistics of the day (rule 4), replacing the day's rows of "
-        "offer_placement_stats in one DuckDB transaction with source = 'offline'."
+        "Per (offer_id, placement) statistics of the day (rule 4). Staged, audited by the "
+        "blocking checks, then published: the warehouse folder swapped and the day's rows of "
+        "offer_placement_stats replaced in one transaction with source = 'offline'."
     ),
 )
 def reconciled_statistics(
     context: dg.AssetExecutionContext,
+    config: PublishConfig,
     storage: StorageResource,
     engine: EngineResource,
     serving_db: ServingResource,
     check_thresholds: CheckThresholds,
-) -> dg.MaterializeResult:
+) -> Iterator[DayResult]:
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
     flagged = require_output(warehouse, Dataset.FRAUD_FLAGS, day)
     counts = require_output(warehouse, Dataset.EMISSION_COUNTS, day)
     compute = engine.get_engine()
-    output = warehouse.folder(Dataset.RECONCILED_STATISTICS, day)
-    with atomic_folder(output) as scratch:
-        report, seconds = run_engine_step(lambda: compute.aggregate(day, flagged, counts, scratch))
-    rows = pq.read_table(output)
+    with atomic_folder(warehouse.folder(Dataset.RECONCILED_STATISTICS, day)) as staged:
+        report, seconds = run_engine_step(lambda: compute.aggregate(day, flagged, counts, staged))
+        rows = pq.read_table(staged)
+        with serving_db.get_connection() as connection:
+            previous = serving.day_totals(connection, day)
+            previous_rows = serving.day_rows(connection, day)
+        checks = statistics_check_results(
+            rows, previous, flagged, counts, check_thresholds, config.publish_empty_day
+        )
+        yield from audit_before_publish(
+            context.asset_key.to_user_string(), day, STATISTICS_CHECK_SPECS, checks
+        )
     with serving_db.get_connection() as connection:
-        previous = serving.day_totals(connection, day)
-        previous_rows = serving.day_rows(connection, day)
         serving.replace_day(
             connection,
             serving.OFFER_PLACEMENT_STATS,
             day,
             rows,
             {"source": serving.OFFLINE_SOURCE},
+            run_id=context.run_id,
         )
-    context.log.info(f"replaced {day} in offer_placement_stats with {report.rows} rows")
-    return dg.MaterializeResult(
+    context.log.info(f"published {day} to offer_placement_stats: {rows.num_rows} audited rows")
+    yield dg.MaterializeResult(
         metadata={
             "rows": report.rows,
             "emissions": report.emissions,
@@ -272,5 +299,5 @@ def reconciled_statistics(
             "engine": compute.name,
             "duration_seconds": round(seconds, 3),
         },
-        check_results=statistics_check_results(report, previous, flagged, check_thresholds),
+        check_results=checks,
     )

@@ -14,6 +14,8 @@ import dagster as dg
 from adrecon_assets import serving
 from adrecon_assets.assets.common import (
     SERVING_POOL,
+    DayResult,
+    audit_before_publish,
     day_asset,
     day_inputs_ready,
     day_window_asset,
@@ -37,6 +39,8 @@ from adrecon_assets.warehouse import Dataset
 OWNERS = ["team:ads-analytics"]
 KINDS = {"duckdb", "table"}
 PREVIEW_ROWS = 10
+PERFORMANCE_SPECS = placement_performance_check_specs()
+LEDGER_SPECS = refund_ledger_check_specs()
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.BetaWarning)
@@ -55,7 +59,7 @@ with warnings.catch_warnings():
     owners=OWNERS,
     pool=SERVING_POOL,
     deps=[dg.AssetDep(reconciled_statistics, partition_mapping=no_buyers_window)],
-    check_specs=placement_performance_check_specs(),
+    check_specs=PERFORMANCE_SPECS,
     description=(
         "Emissions, valid clicks, CTR and cost per placement and day, written to the serving "
         f"table placement_performance. Placements with emissions but no valid click over the "
@@ -65,7 +69,7 @@ with warnings.catch_warnings():
 )
 def placement_performance(
     context: dg.AssetExecutionContext, storage: StorageResource, serving_db: ServingResource
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[DayResult]:
     started = time.perf_counter()
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
@@ -76,8 +80,12 @@ def placement_performance(
     )
     rows = queries.placement_performance(day, folders)
     with serving_db.get_connection() as connection:
-        serving.replace_day(connection, PLACEMENT_PERFORMANCE, day, rows)
         published = serving.day_totals(connection, day)
+    # Audited against the day's published statistics before the report is published.
+    checks = placement_performance_check_results(rows, published)
+    yield from audit_before_publish("placement_performance", day, PERFORMANCE_SPECS, checks)
+    with serving_db.get_connection() as connection:
+        serving.replace_day(connection, PLACEMENT_PERFORMANCE, day, rows)
     buyerless = [row for row in rows.to_pylist() if row["attracts_no_buyers"]]
     yield dg.MaterializeResult(
         metadata={
@@ -99,7 +107,7 @@ def placement_performance(
             "table": f"{serving_db.database}:{PLACEMENT_PERFORMANCE.name}",
             "duration_seconds": round(time.perf_counter() - started, 3),
         },
-        check_results=placement_performance_check_results(rows, published),
+        check_results=checks,
     )
 
 
@@ -125,7 +133,7 @@ def performance_preview(rows: list[dict[str, Any]]) -> str:
     owners=OWNERS,
     pool=SERVING_POOL,
     deps=[fraud_flags, reconciled_statistics],
-    check_specs=refund_ledger_check_specs(),
+    check_specs=LEDGER_SPECS,
     description=(
         "What to credit each advertiser for the day: refunded clicks and money per offer and "
         "fraud reason (too_fast, denylisted_ip, click_flood), written to the serving table "
@@ -134,20 +142,22 @@ def performance_preview(rows: list[dict[str, Any]]) -> str:
 )
 def refund_ledger(
     context: dg.AssetExecutionContext, storage: StorageResource, serving_db: ServingResource
-) -> dg.MaterializeResult:
+) -> Iterator[DayResult]:
     started = time.perf_counter()
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
     flagged = require_output(warehouse, Dataset.FRAUD_FLAGS, day)
     statistics = require_output(warehouse, Dataset.RECONCILED_STATISTICS, day)
     rows = queries.refund_ledger(day, flagged)
+    checks = refund_ledger_check_results(rows, queries.refunds_by_offer(statistics))
+    yield from audit_before_publish("refund_ledger", day, LEDGER_SPECS, checks)
     with serving_db.get_connection() as connection:
         serving.replace_day(connection, REFUND_LEDGER, day, rows)
     by_reason: dict[str, tuple[int, int]] = {}
     for row in rows.to_pylist():
         clicks, micros = by_reason.get(row["fraud_reason"], (0, 0))
         by_reason[row["fraud_reason"]] = (clicks + row["clicks"], micros + row["refund_micros"])
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "rows_out": rows.num_rows,
             "offers_credited": len(set(rows["offer_id"].to_pylist())),
@@ -158,7 +168,7 @@ def refund_ledger(
             "table": f"{serving_db.database}:{REFUND_LEDGER.name}",
             "duration_seconds": round(time.perf_counter() - started, 3),
         },
-        check_results=refund_ledger_check_results(rows, queries.refunds_by_offer(statistics)),
+        check_results=checks,
     )
 
 

@@ -49,8 +49,7 @@ def lake_observations(
     events = []
     for topic in Topic:
         observed = latest_observations(instance, LAKE_SOURCE_KEYS[topic], days)
-        for day in days:
-            partition = lake.partition(topic, day)
+        for day, partition in sorted(lake.partitions(topic, days).items()):
             if not (partition.files or partition.closed):
                 continue
             record = observed.get(day)

@@ -72,8 +72,11 @@ def find_lake_changes(
     changes = []
     for topic in Topic:
         asset_key = dg.AssetKey(RAW_DATASET[topic].value)
-        for day, record in latest_materializations(instance, asset_key, days).items():
-            partition: LakePartition = lake.partition(topic, day)
+        materialized = latest_materializations(instance, asset_key, days)
+        # One listing of the topic per tick (on an object store: one paged LIST of the window).
+        partitions = lake.partitions(topic, materialized)
+        for day, record in materialized.items():
+            partition: LakePartition = partitions[day]
             recorded = recorded_fingerprint(record)
             if recorded is not None and recorded != partition.fingerprint:
                 changes.append(

@@ -14,11 +14,10 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from adrecon_assets.assets import CONTRACT_ASSET_NAMES
-from adrecon_assets.lake import Lake
+from adrecon_assets.lake import Lake, LakeSnapshot
 from adrecon_assets.partitions import previous_day
 from adrecon_assets.resources.automation import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
-from adrecon_assets.rules import Topic
 from adrecon_assets.run_tags import RUN_KEY_TAG
 from adrecon_assets.sensors.history import latest_materializations, live_run_days, recent_days
 
@@ -27,19 +26,10 @@ DAY_ASSETS = dg.AssetSelection.assets(*CONTRACT_ASSET_NAMES)
 RECONCILED = dg.AssetKey("reconciled_statistics")
 
 
-def is_closed(lake: Lake, day: date) -> bool:
+def is_closed(lake: LakeSnapshot, day: date) -> bool:
     """Both topics of `day` closed, and emissions of the day before (unless `day` is first, or
     the day before has no emissions folder at all: an empty day, contract section 2)."""
-    before = previous_day(day)
-    return (
-        lake.partition(Topic.CLICKS, day).closed
-        and lake.partition(Topic.EMISSIONS, day).closed
-        and (
-            before is None
-            or not lake.folder(Topic.EMISSIONS, before).exists()
-            or lake.partition(Topic.EMISSIONS, before).closed
-        )
-    )
+    return lake.is_closed(day, previous_day(day))
 
 
 def run_key(day: date) -> str:
@@ -54,7 +44,7 @@ def launched_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[dat
 
 
 def days_to_launch(
-    lake: Lake,
+    lake: LakeSnapshot,
     days: Sequence[date],
     reconciled: set[date],
     busy: set[date],
@@ -88,7 +78,7 @@ def evaluate_readiness(
     reconciled = set(latest_materializations(context.instance, RECONCILED, days))
     busy = live_run_days(context.instance, days)
     launched = launched_days(context.instance, days)
-    launchable = days_to_launch(lake, days, reconciled, busy, launched)
+    launchable = days_to_launch(lake.snapshot(days), days, reconciled, busy, launched)
     if not launchable:
         return dg.SkipReason("no closed, unreconciled day is due")
     return dg.SensorResult(
