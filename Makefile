@@ -1,4 +1,5 @@
-# The single entry point: `make run` (demo + Dagster UI) and `make test` (whole suite).
+# The single entry point: `make run` (demo + Dagster UI) and `make test` (whole suite);
+# `make test-fast` and `make lint` for quick feedback.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -84,6 +85,12 @@ prod-status:
 
 prod-stop:
 	$(PROD_ENV) $(BIN)/supervisorctl -c deploy/supervisord.conf shutdown
+
+# The quick loop while editing: everything but Spark, the browser and the dev-server/slow
+# end-to-end tests (no Java or Chromium needed); `make test` stays the complete check.
+FAST_TESTS := not spark and not browser and not slow
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "$(FAST_TESTS)"
 
 lint: install
 	$(BIN)/ruff check adrecon_assets adrecon_simulate adrecon_assets_tests benchmarks

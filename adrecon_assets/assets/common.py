@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any, TypeVar
@@ -12,7 +13,7 @@ import dagster as dg
 from adrecon_assets.contracts import LakeInputError
 from adrecon_assets.jobs import RECONCILE_DAYS, is_day_job_run
 from adrecon_assets.partitions import daily_partitions
-from adrecon_assets.settings import engine_name
+from adrecon_assets.settings import load_settings
 from adrecon_assets.warehouse import Dataset, Warehouse
 
 T = TypeVar("T")
@@ -41,13 +42,16 @@ DAY_ASSET_POLICIES: dict[str, Any] = {
 
 
 def day_asset(**asset_arguments: Any) -> Any:
-    """`dg.asset` for one daily partition per run, with the shared policies above."""
-    return dg.asset(code_version=CODE_VERSION, **DAY_ASSET_POLICIES, **asset_arguments)
+    """`dg.asset` for one daily partition per run, with the shared policies above (the
+    backfill policy is a beta parameter, used on purpose: its warning is silenced here only)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.asset(code_version=CODE_VERSION, **DAY_ASSET_POLICIES, **asset_arguments)
 
 
 def engine_kinds(extra: set[str]) -> set[str]:
     """The UI's kind tags: the engine chosen for this environment plus what the asset writes."""
-    return {engine_name(), *extra}
+    return {load_settings().engine.value, *extra}
 
 
 def run_engine_step(step: Callable[[], T]) -> tuple[T, float]:
@@ -133,12 +137,15 @@ def day_window_asset(
     kinds: set[str],
     owners: Sequence[str] = OWNERS,
     pool: str | None = None,
+    also: Sequence[dg.AssetSpec] = (),
 ) -> Callable[[Callable[..., Iterator[DayResult]]], dg.AssetsDefinition]:
     """A daily asset that reads other days through a partition mapping.
 
-    Built as a one-asset `multi_asset` with `can_subset=True` so that its output and check
-    results are optional: that is what lets `day_inputs_ready` skip a backfill's extra days.
+    Built as a `multi_asset` with `can_subset=True` so that its output and check results are
+    optional: that is what lets `day_inputs_ready` skip a backfill's extra days. `also` are
+    further datasets the same step writes (key, deps, description), so the lineage shows them.
     """
+    main = dg.AssetSpec(name, deps=deps, description=description)
 
     def decorate(
         compute: Callable[..., Iterator[DayResult]],
@@ -146,16 +153,14 @@ def day_window_asset(
         return dg.multi_asset(
             name=name,
             specs=[
-                dg.AssetSpec(
-                    name,
-                    deps=deps,
-                    description=description,
+                spec.replace_attributes(
                     group_name=group_name,
                     kinds=kinds,
                     owners=owners,
                     code_version=CODE_VERSION,
                     skippable=True,
                 )
+                for spec in (main, *also)
             ],
             check_specs=check_specs,
             can_subset=True,

@@ -27,7 +27,7 @@ from adrecon_assets.checks.reports import (
     refund_ledger_check_results,
     refund_ledger_check_specs,
 )
-from adrecon_assets.metadata import money
+from adrecon_assets.metadata.markdown import money
 from adrecon_assets.partitions import parse_day
 from adrecon_assets.reports import queries
 from adrecon_assets.reports.history import fraud_mix_chart_markdown, written_folders

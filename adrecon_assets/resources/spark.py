@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from adrecon_assets import settings
 from adrecon_assets.engines.base import Engine
 from adrecon_assets.lake import S3Settings
 from adrecon_assets.resources.engine import EngineResource
+from adrecon_assets.settings import load_settings
 from adrecon_assets.spark_s3a import is_s3_root, prepare_session, s3a_config
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class SparkEngineResource(EngineResource):
         from adrecon_assets.engines.spark_session import spark_config  # deferred: see module doc
 
         overrides = self.spark_config
-        if is_s3_root(settings.setting("ADRECON_LAKE_ROOT")):
+        if is_s3_root(load_settings().lake_root):
             overrides = {**s3a_config(S3Settings.from_env()), **overrides}
         return spark_config(self.spark_master, self.app_name, self.ui_enabled, overrides)
 
@@ -61,7 +61,7 @@ class SparkEngineResource(EngineResource):
         else:
             self._session = spark_session_from_config(self.full_spark_config)
         # An S3 lake needs S3A: fail at start with the fix, not at the first read.
-        prepare_session(self._session, settings.setting("ADRECON_LAKE_ROOT"))
+        prepare_session(self._session, load_settings().lake_root)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._owns_session and self._session is not None:
