@@ -44,7 +44,10 @@ RESOURCES_BY_ENGINE = {
     "polars": {**SHARED_RESOURCES, "engine": PolarsEngineResource()},
     "spark": {
         **SHARED_RESOURCES,
-        "engine": SparkEngineResource(spark_master=dg.EnvVar("ADRECON_SPARK_MASTER")),
+        "engine": SparkEngineResource(
+            spark_master=dg.EnvVar("ADRECON_SPARK_MASTER"),
+            spark_remote=dg.EnvVar("ADRECON_SPARK_REMOTE"),
+        ),
     },
 }
 

@@ -11,6 +11,7 @@ DEFAULTS: Final = {
     "ADRECON_SERVING_DB": "data/serving.duckdb",
     "ADRECON_ENGINE": "polars",
     "ADRECON_SPARK_MASTER": "local[*]",
+    "ADRECON_SPARK_REMOTE": "",
     "ADRECON_START_DATE": "2026-01-01",
     "ADRECON_LATE_DATA_QUIET_SECONDS": "600",
     "ADRECON_ALERT_WEBHOOK_URL": "",
