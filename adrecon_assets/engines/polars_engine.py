@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from functools import reduce
 from pathlib import Path
 from typing import Final
@@ -22,7 +22,7 @@ from adrecon_assets.engines.base import (
     StageReport,
 )
 from adrecon_assets.lake import LakePartition
-from adrecon_assets.rules import ColumnKind, FraudReason, IpRange, TopicSchema
+from adrecon_assets.rules import ColumnKind, FraudReason, IpRange, TopicSchema, day_bounds
 
 PART_FILE = "part-00000.parquet"
 KEY_HASH = "_key_hash"
@@ -39,11 +39,6 @@ POLARS_TYPES: dict[ColumnKind, pl.DataType] = {
 
 def polars_schema(schema: TopicSchema) -> pl.Schema:
     return pl.Schema({column.name: POLARS_TYPES[column.kind] for column in schema.columns})
-
-
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return start, start + timedelta(days=1)
 
 
 def scan(folder: Path) -> pl.LazyFrame:
@@ -306,24 +301,25 @@ class PolarsEngine:
         clicked = pl.col("clicked_at")
         window = pl.duration(microseconds=rules.FLOOD_WINDOW_MICROS)
         gap = pl.duration(microseconds=rules.MIN_CLICK_GAP_MICROS)
+        applies: dict[FraudReason, pl.Expr] = {
+            FraudReason.NO_EMISSION: pl.col("emitted_at").is_null(),
+            FraudReason.TOO_FAST: clicked - pl.col("emitted_at") < gap,
+            FraudReason.DENYLISTED_IP: pl.col("_denylisted"),
+            FraudReason.CLICK_FLOOD: pl.col("_flood_anchor") >= clicked - window,
+        }
+        # Built from the last reason outwards, so the first reason that applies is given.
+        reason: pl.Expr = pl.lit(None, dtype=pl.String)
+        for fraud_reason in reversed(rules.FRAUD_REASONS_IN_PRECEDENCE):
+            reason = (
+                pl.when(applies[fraud_reason]).then(pl.lit(fraud_reason.value)).otherwise(reason)
+            )
         flagged = (
             joined.with_columns(denylisted.alias("_denylisted"))
             .sort([*group, *rules.FLOOD_ORDER])
             .with_columns(
                 clicked.shift(rules.FLOOD_MIN_EARLIER_CLICKS).over(group).alias("_flood_anchor")
             )
-            .with_columns(
-                pl.when(pl.col("emitted_at").is_null())
-                .then(pl.lit(FraudReason.NO_EMISSION.value))
-                .when(clicked - pl.col("emitted_at") < gap)
-                .then(pl.lit(FraudReason.TOO_FAST.value))
-                .when(pl.col("_denylisted"))
-                .then(pl.lit(FraudReason.DENYLISTED_IP.value))
-                .when(pl.col("_flood_anchor") >= clicked - window)
-                .then(pl.lit(FraudReason.CLICK_FLOOD.value))
-                .otherwise(pl.lit(None, dtype=pl.String))
-                .alias("fraud_reason")
-            )
+            .with_columns(reason.alias("fraud_reason"))
             .select(rules.FLAGGED_COLUMNS)
             .sort("click_id")
         )
@@ -361,9 +357,7 @@ class PolarsEngine:
             scan(emission_counts_folder)
             .join(click_totals, on=list(rules.STATS_KEY), how="full", coalesce=True)
             .with_columns(
-                pl.col("emissions", "clicks", "cost_micros", "fraud_clicks", "refund_micros")
-                .fill_null(0)
-                .cast(pl.Int64),
+                pl.col(rules.STATS_MEASURES).fill_null(0).cast(pl.Int64),
                 pl.lit(day).alias("date"),
             )
             .select(rules.STATS_COLUMNS)
@@ -371,9 +365,7 @@ class PolarsEngine:
             .collect()
         )
         write(statistics, out_folder)
-        totals = statistics.select(
-            pl.col("emissions", "clicks", "cost_micros", "fraud_clicks", "refund_micros").sum()
-        ).row(0, named=True)
+        totals = statistics.select(pl.col(rules.STATS_MEASURES).sum()).row(0, named=True)
         return AggregateReport(rows=statistics.height, **{k: int(v) for k, v in totals.items()})
 
     def placement_anomalies(
@@ -404,29 +396,22 @@ class PolarsEngine:
         )
         history = len(history_days)
         clicks = pl.col("clicks").cast(pl.Float64)
-        floor = pl.max_horizontal(pl.col("baseline"), pl.lit(1.0)).sqrt()
+        base = pl.col("baseline")
         anomalies = (
             placements_of_day.join(baseline, on="placement", how="left")
             .with_columns(
                 pl.lit(day).alias("date"),
                 pl.lit(history).cast(pl.Int64).alias("history_days"),
                 pl.col("clicks").cast(pl.Int64),
-                ((clicks - pl.col("baseline")) / pl.max_horizontal(pl.col("stddev"), floor)).alias(
-                    "zscore"
-                ),
-            )
-            .with_columns(
+                rules.anomaly_zscore(
+                    clicks, base, pl.col("stddev"), pl.max_horizontal, pl.Expr.sqrt
+                ).alias("zscore"),
                 (
-                    pl.lit(history >= rules.ANOMALY_MIN_HISTORY_DAYS)
-                    & (pl.col("baseline") > 0)
-                    & (pl.max_horizontal(clicks, pl.col("baseline")) >= rules.ANOMALY_MIN_VOLUME)
-                    & (
-                        (clicks <= rules.ANOMALY_FALL_RATIO * pl.col("baseline"))
-                        | (clicks >= rules.ANOMALY_RISE_RATIO * pl.col("baseline"))
-                    )
+                    pl.lit(rules.has_anomaly_history(history))
+                    & rules.anomaly_condition(clicks, base, pl.max_horizontal)
                 )
                 .fill_null(False)
-                .alias("is_anomaly")
+                .alias("is_anomaly"),
             )
             .select(rules.ANOMALY_COLUMNS)
             .sort("placement")
