@@ -64,3 +64,13 @@ def apply_parity_conf(spark: SparkSession) -> None:
         spark.conf.set(key, value)
     if not is_connect_session(spark):  # a Connect server keeps its own log level
         spark.sparkContext.setLogLevel(LOG_LEVEL)
+
+
+def attach_remote(remote: str, config: dict[str, Any]) -> SparkSession:
+    """A new session of the caller's own on the Spark Connect server at `remote` (`sc://...`),
+    with the `spark.sql.*` settings of `config` (the parity settings included)."""
+    # `create`, not `getOrCreate`: one server-side session per run, never a shared one.
+    session = SparkSession.builder.remote(remote).create()
+    for key, value in runtime_sql_conf(config).items():
+        session.conf.set(key, value)
+    return session

@@ -65,15 +65,10 @@ class SparkEngineResource(EngineResource):
             self._session = spark_session_from_config(self.full_spark_config)
 
     def _attach_remote(self, context: dg.InitResourceContext) -> None:
-        from pyspark.sql import SparkSession
-
-        from adrecon_assets.engines.spark_session import runtime_sql_conf
+        from adrecon_assets.engines.spark_session import attach_remote
 
         started = time.monotonic()
-        # `create`, not `getOrCreate`: a session of this run's own on the shared server.
-        session = SparkSession.builder.remote(self.spark_remote).create()
-        for key, value in runtime_sql_conf(self.full_spark_config).items():
-            session.conf.set(key, value)
+        session = attach_remote(self.spark_remote, self.full_spark_config)
         self._session, self._owns_session = session, True
         if context.log is not None:
             context.log.info(
