@@ -44,7 +44,9 @@ ASSETS = [
 def engine_resource(settings: Settings) -> EngineResource:
     """The engine chosen by ADRECON_ENGINE."""
     if settings.engine is Engine.SPARK:
-        return SparkEngineResource(spark_master=settings.spark_master)
+        return SparkEngineResource(
+            spark_master=settings.spark_master, spark_remote=settings.spark_remote or ""
+        )
     return PolarsEngineResource()
 
 
