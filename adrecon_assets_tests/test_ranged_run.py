@@ -10,13 +10,14 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from adrecon_assets.checks.sla import reconciled_by_sla_hour
 from adrecon_assets.definitions import ASSETS
+from adrecon_assets.jobs import RECONCILE_DAYS, reconcile_days
 from adrecon_assets.partitions import first_day
 from adrecon_assets.rules import Topic
 from adrecon_assets.warehouse import Dataset, Warehouse
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.random_lake import build_random_lake
-from adrecon_assets_tests.test_backfill_day_window import day_job
 from adrecon_assets_tests.test_pipeline import expected_rows, serving_rows, write_online_rows
 
 DAYS = 4
@@ -26,6 +27,16 @@ RANGE_END = "dagster/asset_partition_range_end"
 
 def run_days() -> list[date]:
     return [first_day() + timedelta(days=offset) for offset in range(DAYS)]
+
+
+def day_job(resources: dict[str, object]) -> dg.JobDefinition:
+    """`reconcile_days` as deployed: every asset and the SLA check."""
+    return dg.Definitions(
+        assets=ASSETS,
+        asset_checks=[reconciled_by_sla_hour],
+        jobs=[reconcile_days],
+        resources=resources,
+    ).resolve_job_def(RECONCILE_DAYS)
 
 
 def ranged_run(resources: dict[str, object], days: list[date]) -> dg.ExecuteInProcessResult:
@@ -78,7 +89,13 @@ def test_ranged_run_equals_one_run_per_day_and_the_reference(
         day.isoformat(): sum(row[4] for row in per_day[day][0])  # type: ignore[misc]
         for day in days
     }
-    # Each check evaluated once per day, on that day.
+    # Each check evaluated once per day, on that day; the SLA too (reconciled in time).
+    sla = {
+        evaluation.partition: evaluation.passed
+        for evaluation in result.get_asset_check_evaluations()
+        if evaluation.check_name == "reconciled_by_sla_hour"
+    }
+    assert sla == {day.isoformat(): True for day in days}
     evaluations = [
         (evaluation.check_name, evaluation.partition)
         for evaluation in result.get_asset_check_evaluations()
