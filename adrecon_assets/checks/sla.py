@@ -56,6 +56,8 @@ class SlaStatus:
     deadline: datetime
     reconciled_at: datetime | None
     now: datetime
+    # Neither topic has a folder for the day: nothing arrived, which is not a late pipeline.
+    no_lake_data: bool = False
 
     @property
     def passed(self) -> bool:
@@ -68,6 +70,11 @@ class SlaStatus:
             return f"reconciled_statistics {self.day} materialized at {self.reconciled_at:{STAMP}}"
         if self.passed:
             return f"reconciled_statistics {self.day} is due by {self.deadline:{STAMP}}"
+        if self.no_lake_data:
+            return (
+                f"SLA missed: no lake data for {self.day} (no clicks or emissions folder by "
+                f"{self.deadline:{STAMP}}): check the event persister"
+            )
         return (
             f"SLA missed: reconciled_statistics {self.day} was not materialized by "
             f"{self.deadline:{STAMP}}"
@@ -84,8 +91,10 @@ class SlaStatus:
         }
 
 
-def sla_status(instance: dg.DagsterInstance, day: date, now: datetime, hour: int) -> SlaStatus:
-    return SlaStatus(day, deadline(day, hour), reconciled_at(instance, day), now)
+def sla_status(
+    instance: dg.DagsterInstance, day: date, now: datetime, hour: int, no_lake_data: bool = False
+) -> SlaStatus:
+    return SlaStatus(day, deadline(day, hour), reconciled_at(instance, day), now, no_lake_data)
 
 
 def sla_evaluation(status: SlaStatus) -> dg.AssetCheckEvaluation:

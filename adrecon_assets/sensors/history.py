@@ -7,12 +7,17 @@ cursor of their own, so a restart or a lost cursor neither repeats nor misses wo
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from adrecon_assets.partitions import daily_partitions
+
+# Dagster's tags of a ranged run (a single-run backfill, or a catch-up the readiness sensor
+# launches): the first and last partition key of the run.
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 # Runs in these states still own their partition: a second run of it would race the first.
 LIVE_RUN_STATUSES = [
@@ -53,10 +58,21 @@ def latest_materializations(
     }
 
 
+def run_days(tags: dict[str, str]) -> set[date]:
+    """The days a run covers, from its tags: its partition, or every day of its range."""
+    if PARTITION_NAME_TAG in tags:
+        return {date.fromisoformat(tags[PARTITION_NAME_TAG])}
+    if RANGE_START_TAG in tags and RANGE_END_TAG in tags:
+        first, last = (
+            date.fromisoformat(tags[RANGE_START_TAG]),
+            date.fromisoformat(tags[RANGE_END_TAG]),
+        )
+        return {first + timedelta(days=offset) for offset in range((last - first).days + 1)}
+    return set()
+
+
 def live_run_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[date]:
-    """Days among `days` with a queued or running run (one query)."""
-    keys = [day.isoformat() for day in days]
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(statuses=LIVE_RUN_STATUSES, tags={PARTITION_NAME_TAG: keys})
-    )
-    return {date.fromisoformat(run.tags[PARTITION_NAME_TAG]) for run in runs}
+    """Days among `days` with a queued or running run, one day or a range (one query: live
+    runs are few)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=LIVE_RUN_STATUSES))
+    return {day for run in runs for day in run_days(dict(run.tags))} & set(days)

@@ -8,7 +8,7 @@ check records it as passed.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -21,9 +21,16 @@ from adrecon_assets.checks.sla import (
     sla_hour,
     sla_status,
 )
+from adrecon_assets.lake import Lake
 from adrecon_assets.partitions import first_day
+from adrecon_assets.rules import Topic
+from adrecon_assets.sensors.history import live_run_days
+from adrecon_assets.sensors.readiness import is_closed, launched_days
 
 SLA_CHECK_KEY = dg.AssetCheckKey(RECONCILED_STATISTICS, SLA_CHECK)
+# How long after the lake closed a day the readiness sensor may take to launch it (a few of its
+# ticks); within it, a closed but unlaunched day is pending, not missed.
+READINESS_GRACE = timedelta(minutes=10)
 # Runless evaluations recorded per day; more than enough to see whether the day has one.
 RECENT_EVALUATIONS = 30
 
@@ -39,6 +46,19 @@ def already_recorded(instance: dg.DagsterInstance, day: date) -> bool:
         SLA_CHECK_KEY, limit=RECENT_EVALUATIONS
     )
     return any(not record.run_id and record.partition == day.isoformat() for record in history)
+
+
+def reconciliation_pending(
+    instance: dg.DagsterInstance, lake: Lake, day: date, now: datetime
+) -> bool:
+    """The day has a queued or running run, or the lake closed it moments ago and the readiness
+    sensor has not launched it yet (it will at its next tick): not a miss to alert yet."""
+    if day in live_run_days(instance, [day]):
+        return True
+    if not is_closed(lake, day) or day in launched_days(instance, [day]):
+        return False
+    newest_ns = max(lake.partition(topic, day).newest_mtime_ns for topic in Topic)
+    return now - datetime.fromtimestamp(newest_ns / 1e9, UTC) < READINESS_GRACE
 
 
 @dg.sensor(
@@ -57,7 +77,12 @@ def reconciled_statistics_sla_sensor(context: dg.SensorEvaluationContext) -> dg.
         return dg.SensorResult(skip_reason=f"no partition is due yet (first day {first_day()})")
     if context.cursor == day.isoformat() or already_recorded(context.instance, day):
         return dg.SensorResult(skip_reason=f"SLA of {day} already recorded")
-    status = sla_status(context.instance, day, now, sla_hour())
+    lake = Lake(settings.setting("ADRECON_LAKE_ROOT"))
+    no_data = not any(lake.folder(topic, day).exists() for topic in Topic)
+    if not no_data and reconciliation_pending(context.instance, lake, day, now):
+        # Its run records the check; a failed run alerts as a run failure.
+        return dg.SensorResult(skip_reason=f"{day} is being reconciled; its run records the SLA")
+    status = sla_status(context.instance, day, now, sla_hour(), no_lake_data=no_data)
     return dg.SensorResult(
         asset_events=[sla_evaluation(status)],
         cursor=day.isoformat(),
