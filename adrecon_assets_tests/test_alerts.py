@@ -18,8 +18,7 @@ from adrecon_assets.alerts.hooks import with_alert_hooks
 from adrecon_assets.alerts.resource import Alert, AlertKind, AlertResource
 from adrecon_assets.alerts.sensors import (
     CheckAlertCursor,
-    asset_check_alert_sensor,
-    run_failure_alert_sensor,
+    build_alert_sensors,
 )
 from adrecon_assets.definitions import ASSETS, defs
 from adrecon_assets.rules import Topic
@@ -30,6 +29,7 @@ from adrecon_assets_tests.webhook import Webhook, closed_port_url, webhook_serve
 DAY = date(2026, 1, 2)
 CONTRACT_FIELDS = {"kind", "asset", "check", "partition", "severity", "run_id", "message"}
 UI = "http://dagster.example:3000"
+run_failure_alert_sensor, asset_check_alert_sensor = build_alert_sensors(interval_seconds=30)
 
 
 @pytest.fixture

@@ -16,11 +16,32 @@ from adrecon_assets.assets.common import (
 )
 from adrecon_assets.checks.lake import lake_check_results, lake_check_specs
 from adrecon_assets.checks.thresholds import CheckThresholds
-from adrecon_assets.partitions import parse_day
+from adrecon_assets.lake import LakeNotFoundError
+from adrecon_assets.partitions import daily_partitions, parse_day
 from adrecon_assets.resources.engine import EngineResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
 from adrecon_assets.warehouse import RAW_DATASET, atomic_folder
+
+# The lake's topics as external assets, so the lineage starts at the lake. Their data version
+# per day is the folder's fingerprint (lake.py), recorded as an observation by late_data_sensor
+# whenever it changes (sensors/lake_observations.py); a late file thus shows on raw_clicks or
+# raw_emissions of that day as a changed upstream version.
+LAKE_SOURCE_KEYS = {topic: dg.AssetKey(f"lake_{topic.value}") for topic in Topic}
+LAKE_SOURCES = [
+    dg.AssetSpec(
+        key,
+        group_name="lake",
+        kinds={"parquet"},
+        partitions_def=daily_partitions,
+        description=(
+            f"The lake's `{topic.value}/date_partition=D/` folders (written by the persister, "
+            "never by this project). Data version: the folder's fingerprint; `_SUCCESS` in the "
+            "observation's `closed` metadata marks a day ready."
+        ),
+    )
+    for topic, key in LAKE_SOURCE_KEYS.items()
+]
 
 
 class KeepPrevious(Exception):
@@ -38,6 +59,7 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
         kinds=engine_kinds({"parquet"}),
         owners=OWNERS,
         check_specs=specs,
+        deps=[LAKE_SOURCE_KEYS[topic]],
         description=(
             f"Validated, typed copy of the lake's `{topic.value}` partition of the day. Rows "
             "that break the contract are quarantined and block reconciliation; structurally bad "
@@ -51,7 +73,11 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
         check_thresholds: CheckThresholds,
     ) -> Iterator[DayResult]:
         day = parse_day(context.partition_key)
-        partition = storage.lake.partition(topic, day)
+        try:
+            partition = storage.lake.partition(topic, day)
+        except LakeNotFoundError as error:
+            # A wrong root or missing topic is never an empty day (contract 2): fail, no retry.
+            raise dg.Failure(description=str(error), allow_retries=False) from error
         warehouse = storage.warehouse
         output = warehouse.folder(RAW_DATASET[topic], day)
         quarantine = warehouse.quarantine_folder(topic, day)

@@ -33,7 +33,9 @@ from adrecon_assets.checks.reconciliation import (
 )
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.engines.base import EmissionSource, Engine
-from adrecon_assets.metadata import corrections_metadata, lake_input_fingerprint, parquet_rows
+from adrecon_assets.metadata.lake_fingerprint import lake_input_fingerprint
+from adrecon_assets.metadata.markdown import corrections_metadata
+from adrecon_assets.metadata.parquet_rows import parquet_rows
 from adrecon_assets.partitions import (
     parse_day,
     previous_and_same_day,
@@ -106,9 +108,19 @@ def previous_day_emissions(
     check_specs=join_check_specs(),
     description=(
         "One row per deduplicated click of the day, joined to its deduplicated emission of the "
-        "same or the previous day (rules 1-2); also counts the day's deduplicated emissions per "
-        "(offer_id, placement)."
+        "same or the previous day (rules 1-2)."
     ),
+    # Written by the same engine call (one pass over the deduplicated emissions).
+    also=[
+        dg.AssetSpec(
+            Dataset.EMISSION_COUNTS.value,
+            deps=[dg.AssetDep(raw_emissions, partition_mapping=previous_and_same_day)],
+            description=(
+                "The day's deduplicated emissions per (offer_id, placement) (rule 1), the "
+                "`emissions` measure of reconciled_statistics; written with joined_clicks."
+            ),
+        )
+    ],
 )
 def joined_clicks(
     context: dg.AssetExecutionContext,
@@ -137,7 +149,16 @@ def joined_clicks(
         report, seconds = run_engine_step(
             lambda: compute.join_clicks(day, clicks, sources, joined, counts)
         )
+    if dg.AssetKey(Dataset.EMISSION_COUNTS.value) in context.selected_asset_keys:
+        counts_folder = warehouse.folder(Dataset.EMISSION_COUNTS, day)
+        yield dg.MaterializeResult(
+            asset_key=Dataset.EMISSION_COUNTS.value,
+            metadata={"rows": parquet_rows(counts_folder), "emissions": report.emissions_of_day},
+        )
+    if dg.AssetKey(Dataset.JOINED_CLICKS.value) not in context.selected_asset_keys:
+        return
     yield dg.MaterializeResult(
+        asset_key=Dataset.JOINED_CLICKS.value,
         metadata={
             "clicks_in": report.clicks_in,
             "clicks_deduplicated": report.clicks_deduplicated,
@@ -165,7 +186,7 @@ def joined_clicks(
     group_name="reconciliation",
     kinds=engine_kinds({"parquet"}),
     owners=OWNERS,
-    deps=[joined_clicks],
+    deps=[Dataset.JOINED_CLICKS.value],
     check_specs=flag_check_specs(),
     description=(
         "Each deduplicated click with at most one fraud_reason, the first that applies: "
@@ -222,7 +243,7 @@ class PublishConfig(dg.Config):
     kinds=engine_kinds({"duckdb"}),
     owners=OWNERS,
     pool=SERVING_POOL,
-    deps=[fraud_flags, joined_clicks],
+    deps=[fraud_flags, Dataset.EMISSION_COUNTS.value],
     check_specs=STATISTICS_CHECK_SPECS,
     description=(
         "Per (offer_id, placement) statistics of the day (rule 4). Staged, audited by the "
@@ -246,22 +267,20 @@ def reconciled_statistics(
     with atomic_folder(warehouse.folder(Dataset.RECONCILED_STATISTICS, day)) as staged:
         report, seconds = run_engine_step(lambda: compute.aggregate(day, flagged, counts, staged))
         rows = pq.read_table(staged)
-        with serving_db.get_connection() as connection:
-            previous = serving.day_totals(connection, day)
-            previous_rows = serving.day_rows(connection, day)
+        store = serving_db.get_store()
+        previous = store.day_totals(day)
+        previous_rows = store.day_rows(day)
         checks = statistics_check_results(
             rows, previous, flagged, counts, check_thresholds, config.publish_empty_day
         )
         yield from audit_before_publish(context, day, STATISTICS_CHECK_SPECS, checks)
-    with serving_db.get_connection() as connection:
-        serving.replace_day(
-            connection,
-            serving.OFFER_PLACEMENT_STATS,
-            day,
-            rows,
-            {"source": serving.OFFLINE_SOURCE},
-            run_id=context.run_id,
-        )
+    store.replace_day(
+        serving.OFFER_PLACEMENT_STATS,
+        day,
+        rows,
+        {"source": serving.OFFLINE_SOURCE},
+        run_id=context.run.run_id,
+    )
     context.log.info(f"published {day} to offer_placement_stats: {rows.num_rows} audited rows")
     yield dg.MaterializeResult(
         metadata={
