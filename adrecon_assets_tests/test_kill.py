@@ -27,9 +27,13 @@ import polars as pl
 import pytest
 
 from adrecon_assets.assets.common import PUBLISHING_MARK
-from adrecon_assets.reports.tables import PLACEMENT_PERFORMANCE, REFUND_LEDGER
 from adrecon_assets.rules import Topic
-from adrecon_assets.serving import OFFER_PLACEMENT_STATS, PLACEMENT_ANOMALIES
+from adrecon_assets.serving.tables import (
+    OFFER_PLACEMENT_STATS,
+    PLACEMENT_ANOMALIES,
+    PLACEMENT_PERFORMANCE,
+    REFUND_LEDGER,
+)
 from adrecon_assets.warehouse import Dataset, Warehouse, leftovers
 from adrecon_assets_tests.reference import reference_day
 
@@ -37,7 +41,8 @@ DAY = date(2026, 1, 1)
 KILLS = 20
 # Share of kills aimed at a publication (fired when a step logs its audit passed), the rest at
 # a uniformly random instant of the run's steps.
-AIMED_SHARE = 0.35
+AIMED_SHARE = 0.4
+PUBLICATIONS = 6
 SERVING_TABLES = [OFFER_PLACEMENT_STATS, PLACEMENT_ANOMALIES, PLACEMENT_PERFORMANCE, REFUND_LEDGER]
 
 pytestmark = pytest.mark.slow
@@ -186,14 +191,16 @@ def test_sigkill_at_random_points_never_tears_a_day(
         assert run.first_step.wait(timeout=120), "".join(run.lines[-30:])
         if kill < AIMED_SHARE * KILLS:
             run.publishing.clear()
-            # Skip 0-3 publications, then kill 0-40 ms into one (warehouse swap, serving write).
-            for _ in range(randomness.randint(0, 3)):
+            # Each of the 6 publications in turn (raw_clicks, raw_emissions,
+            # reconciled_statistics, anomaly_metrics and the two reports): skip the ones before
+            # it, then kill 0-40 ms into it.
+            for _ in range(kill % PUBLICATIONS):
                 run.publishing.wait(timeout=60)
                 run.publishing.clear()
             run.publishing.wait(timeout=60)
             time.sleep(randomness.uniform(0, 0.04))
         else:
-            time.sleep(randomness.uniform(0, step_seconds))
+            time.sleep(randomness.uniform(0, 0.9 * step_seconds))
         run.process.send_signal(signal.SIGKILL)
         run.process.wait(timeout=30)
         reader.join(timeout=30)
