@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from adrecon_assets.checks.thresholds import CheckThresholds
+from adrecon_assets.resources.automation import AutomationSettings
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
+from adrecon_assets.settings import Settings
 from adrecon_assets_tests import sensor_lakes
+from adrecon_assets_tests.postgres import PostgresServer, postgres_server
 from adrecon_assets_tests.s3_server import LakeMirror, s3_env, s3_server
 
 __all__ = ["s3_env", "s3_server"]  # fixtures of s3_server.py, shared by the whole suite
@@ -73,6 +76,7 @@ def polars_resources(paths: Paths) -> dict[str, object]:
         "serving_db": ServingResource(database=str(paths.serving_db)),
         "engine": PolarsEngineResource(),
         "check_thresholds": CheckThresholds(),
+        "automation": AutomationSettings.from_settings(Settings.from_env({})),
     }
 
 
@@ -93,3 +97,26 @@ def spark() -> Iterator[SparkSession]:
     session = spark_session_from_config(spark_config("local[2]", "adrecon-tests", False, overrides))
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the session (Debian's binaries, 127.0.0.1)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def serving_url(postgres: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database of the session's server for one test."""
+    name = postgres.create_database()
+    yield postgres.url(name)
+    postgres.drop_database(name)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the Spark session is a `spark` test even if nobody marked it, so
+    `make test-fast` (-m "not spark") never starts a JVM."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)

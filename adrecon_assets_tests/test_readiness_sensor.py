@@ -10,15 +10,14 @@ import pytest
 from dagster._core.storage.tags import RUN_KEY_TAG
 from dagster._core.test_utils import create_run_for_test
 
-from adrecon_assets.definitions import defs
 from adrecon_assets.rules import Topic
-from adrecon_assets.sensors.readiness import lake_readiness_sensor
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.lakes import emission, write_topic
 from adrecon_assets_tests.sensor_lakes import (
     days_ago,
     record_materializations,
     sync_lake,
+    tick,
     write_day,
 )
 
@@ -37,8 +36,7 @@ def instance(paths: Paths) -> Iterator[dg.DagsterInstance]:
 def launched(instance: dg.DagsterInstance) -> list[tuple[str | None, str | None]]:
     """One tick as the daemon runs it: (run key, partition) of each run requested."""
     sync_lake()
-    context = dg.build_sensor_context(instance=instance, definitions=defs)
-    requests = lake_readiness_sensor.evaluate_tick(context).run_requests or []
+    requests = tick(instance, "lake_readiness_sensor")
     return [(request.run_key, request.partition_key) for request in requests]
 
 

@@ -8,25 +8,19 @@ for any failed check.
 
 # No `from __future__ import annotations`: Dagster reads the check's context annotation.
 
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import dagster as dg
 
-from adrecon_assets import settings
 from adrecon_assets.partitions import daily_partitions, parse_day
+from adrecon_assets.resources.automation import AutomationSettings
 from adrecon_assets.warehouse import Dataset
 
 SLA_CHECK = "reconciled_by_sla_hour"
 RECONCILED_STATISTICS = dg.AssetKey(Dataset.RECONCILED_STATISTICS.value)
 STAMP = "%Y-%m-%d %H:%M UTC"
-
-
-def sla_hour() -> int:
-    hour = int(settings.setting("ADRECON_SLA_HOUR_UTC"))
-    if not 0 <= hour <= 23:
-        raise ValueError(f"ADRECON_SLA_HOUR_UTC must be an hour 0-23, not {hour}")
-    return hour
 
 
 def deadline(day: date, hour: int) -> datetime:
@@ -100,19 +94,14 @@ def sla_evaluation(status: SlaStatus) -> dg.AssetCheckEvaluation:
     )
 
 
-@dg.asset_check(
-    asset=RECONCILED_STATISTICS,
-    name=SLA_CHECK,
-    partitions_def=daily_partitions,
-    description=(
-        "Day D of reconciled_statistics is materialized by ADRECON_SLA_HOUR_UTC:00 UTC on D+1 "
-        "(default 07:00). Recorded as failed by reconciled_statistics_sla_sensor when the deadline "
-        "passes without it; passes once the day is reconciled."
-    ),
-)
-def reconciled_by_sla_hour(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+def evaluate_sla_check(
+    context: dg.AssetCheckExecutionContext, automation: AutomationSettings
+) -> dg.AssetCheckResult:
     status = sla_status(
-        context.instance, parse_day(context.partition_key), datetime.now(UTC), sla_hour()
+        context.instance,
+        parse_day(context.partition_key),
+        datetime.now(UTC),
+        automation.sla_hour_utc,
     )
     return dg.AssetCheckResult(
         passed=status.passed,
@@ -120,3 +109,19 @@ def reconciled_by_sla_hour(context: dg.AssetCheckExecutionContext) -> dg.AssetCh
         description=status.description,
         metadata=status.metadata,
     )
+
+
+# A partitioned asset check is a preview feature of Dagster; it is used on purpose, so its
+# warning is silenced here, for this definition only.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    reconciled_by_sla_hour = dg.asset_check(
+        asset=RECONCILED_STATISTICS,
+        name=SLA_CHECK,
+        partitions_def=daily_partitions,
+        description=(
+            "Day D of reconciled_statistics is materialized by ADRECON_SLA_HOUR_UTC:00 UTC on "
+            "D+1 (default 07:00). Recorded as failed by reconciled_statistics_sla_sensor when the "
+            "deadline passes without it; passes once the day is reconciled."
+        ),
+    )(evaluate_sla_check)

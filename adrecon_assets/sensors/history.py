@@ -10,9 +10,9 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 import dagster as dg
-from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from adrecon_assets.partitions import daily_partitions
+from adrecon_assets.run_tags import PARTITION_TAG
 
 # Runs in these states still own their partition: a second run of it would race the first.
 LIVE_RUN_STATUSES = [
@@ -35,17 +35,36 @@ def latest_materializations(
 ) -> dict[date, dg.EventLogRecord]:
     """The latest materialization record of each of `days` that has one, in two queries
     (latest storage id per partition, then those records) whatever the history's length."""
+    return _latest_records(instance, asset_key, days, dg.DagsterEventType.ASSET_MATERIALIZATION)
+
+
+def latest_observations(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, days: Iterable[date]
+) -> dict[date, dg.EventLogRecord]:
+    """The latest observation record of each of `days` that has one (two queries)."""
+    return _latest_records(instance, asset_key, days, dg.DagsterEventType.ASSET_OBSERVATION)
+
+
+def _latest_records(
+    instance: dg.DagsterInstance,
+    asset_key: dg.AssetKey,
+    days: Iterable[date],
+    event_type: dg.DagsterEventType,
+) -> dict[date, dg.EventLogRecord]:
     storage_ids = instance.get_latest_storage_id_by_partition(
-        asset_key,
-        dg.DagsterEventType.ASSET_MATERIALIZATION,
-        {day.isoformat() for day in days},
+        asset_key, event_type, {day.isoformat() for day in days}
     )
     if not storage_ids:
         return {}
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, storage_ids=list(storage_ids.values())),
-        limit=len(storage_ids),
-    ).records
+    records_filter = dg.AssetRecordsFilter(
+        asset_key=asset_key, storage_ids=list(storage_ids.values())
+    )
+    fetch = (
+        instance.fetch_observations
+        if event_type is dg.DagsterEventType.ASSET_OBSERVATION
+        else instance.fetch_materializations
+    )
+    records = fetch(records_filter, limit=len(storage_ids)).records
     return {
         date.fromisoformat(record.partition_key): record
         for record in records
@@ -57,6 +76,6 @@ def live_run_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[dat
     """Days among `days` with a queued or running run (one query)."""
     keys = [day.isoformat() for day in days]
     runs = instance.get_runs(
-        filters=dg.RunsFilter(statuses=LIVE_RUN_STATUSES, tags={PARTITION_NAME_TAG: keys})
+        filters=dg.RunsFilter(statuses=LIVE_RUN_STATUSES, tags={PARTITION_TAG: keys})
     )
-    return {date.fromisoformat(run.tags[PARTITION_NAME_TAG]) for run in runs}
+    return {date.fromisoformat(run.tags[PARTITION_TAG]) for run in runs}

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 import dagster as dg
-from dagster._core.storage.tags import RUN_KEY_TAG
 
-from adrecon_assets import settings
 from adrecon_assets.assets import CONTRACT_ASSET_NAMES
 from adrecon_assets.lake import Lake, LakeSnapshot
 from adrecon_assets.partitions import previous_day
+from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets.run_tags import RUN_KEY_TAG
 from adrecon_assets.sensors.history import latest_materializations, live_run_days, recent_days
 
 # The contract's six daily assets (section 5); a day's run reconciles and publishes it.
@@ -71,9 +72,9 @@ def days_to_launch(
 
 
 def evaluate_readiness(
-    context: dg.SensorEvaluationContext, lake: Lake, now: datetime
+    context: dg.SensorEvaluationContext, lake: Lake, now: datetime, lookback_days: int
 ) -> dg.SensorResult | dg.SkipReason:
-    days = recent_days(int(settings.setting("ADRECON_LATE_DATA_LOOKBACK_DAYS")), now)
+    days = recent_days(lookback_days, now)
     reconciled = set(latest_materializations(context.instance, RECONCILED, days))
     busy = live_run_days(context.instance, days)
     launched = launched_days(context.instance, days)
@@ -87,17 +88,26 @@ def evaluate_readiness(
     )
 
 
-@dg.sensor(
-    name="lake_readiness_sensor",
-    target=DAY_ASSETS,
-    minimum_interval_seconds=int(settings.setting("ADRECON_SENSOR_INTERVAL_SECONDS")),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Reconciles day D (all six assets) once the lake closed clicks and emissions of D and "
-        "emissions of D-1; once per day (run key), oldest first."
-    ),
-)
-def lake_readiness_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    return evaluate_readiness(
-        context, Lake(settings.setting("ADRECON_LAKE_ROOT")), datetime.now(UTC)
+def build_lake_readiness_sensor(interval_seconds: int) -> dg.SensorDefinition:
+    """The sensor, ticking at most every `interval_seconds` (ADRECON_SENSOR_INTERVAL_SECONDS)."""
+
+    @dg.sensor(
+        name="lake_readiness_sensor",
+        target=DAY_ASSETS,
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Reconciles day D (all six assets) once the lake closed clicks and emissions of D "
+            "and emissions of D-1; once per day (run key), oldest first."
+        ),
     )
+    def lake_readiness_sensor(
+        context: dg.SensorEvaluationContext,
+        storage: StorageResource,
+        automation: AutomationSettings,
+    ) -> dg.SensorResult | dg.SkipReason:
+        return evaluate_readiness(
+            context, storage.lake, datetime.now(UTC), automation.late_data_lookback_days
+        )
+
+    return lake_readiness_sensor

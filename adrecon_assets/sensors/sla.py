@@ -12,16 +12,15 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from adrecon_assets import settings
 from adrecon_assets.checks.sla import (
     RECONCILED_STATISTICS,
     SLA_CHECK,
     last_due_day,
     sla_evaluation,
-    sla_hour,
     sla_status,
 )
 from adrecon_assets.partitions import first_day
+from adrecon_assets.resources.automation import AutomationSettings
 
 SLA_CHECK_KEY = dg.AssetCheckKey(RECONCILED_STATISTICS, SLA_CHECK)
 # Runless evaluations recorded per day; more than enough to see whether the day has one.
@@ -41,23 +40,34 @@ def already_recorded(instance: dg.DagsterInstance, day: date) -> bool:
     return any(not record.run_id and record.partition == day.isoformat() for record in history)
 
 
-@dg.sensor(
-    name="reconciled_statistics_sla_sensor",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=int(settings.setting("ADRECON_SENSOR_INTERVAL_SECONDS")),
-    description=(
-        "Once ADRECON_SLA_HOUR_UTC (default 07:00 UTC) has passed, records reconciled_by_sla_hour "
-        "for yesterday: failed, and so alerted once, if reconciled_statistics is missing."
-    ),
-)
-def reconciled_statistics_sla_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    now = utc_now()
-    day = last_due_day(now, sla_hour())
+def build_sla_sensor(interval_seconds: int) -> dg.SensorDefinition:
+    """The sensor, ticking at most every `interval_seconds` (ADRECON_SENSOR_INTERVAL_SECONDS)."""
+
+    @dg.sensor(
+        name="reconciled_statistics_sla_sensor",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=interval_seconds,
+        description=(
+            "Once ADRECON_SLA_HOUR_UTC (default 07:00 UTC) has passed, records "
+            "reconciled_by_sla_hour for yesterday: failed, and so alerted once, if "
+            "reconciled_statistics is missing."
+        ),
+    )
+    def reconciled_statistics_sla_sensor(
+        context: dg.SensorEvaluationContext, automation: AutomationSettings
+    ) -> dg.SensorResult:
+        return evaluate_sla(context, automation.sla_hour_utc, utc_now())
+
+    return reconciled_statistics_sla_sensor
+
+
+def evaluate_sla(context: dg.SensorEvaluationContext, hour: int, now: datetime) -> dg.SensorResult:
+    day = last_due_day(now, hour)
     if day < first_day():
         return dg.SensorResult(skip_reason=f"no partition is due yet (first day {first_day()})")
     if context.cursor == day.isoformat() or already_recorded(context.instance, day):
         return dg.SensorResult(skip_reason=f"SLA of {day} already recorded")
-    status = sla_status(context.instance, day, now, sla_hour())
+    status = sla_status(context.instance, day, now, hour)
     return dg.SensorResult(
         asset_events=[sla_evaluation(status)],
         cursor=day.isoformat(),
