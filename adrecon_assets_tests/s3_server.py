@@ -93,6 +93,35 @@ def set_last_modified(bucket: str, key: str, when: datetime) -> None:
     backend.buckets[bucket].keys[key].last_modified = when.astimezone(UTC).replace(tzinfo=None)
 
 
+class ListRequests(logging.Handler):
+    """Counts the LIST (ListObjectsV2) requests the server answers while installed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "list-type=2" in record.getMessage():
+            self.count += 1
+
+
+@contextmanager
+def counting_list_requests() -> Iterator[ListRequests]:
+    """moto's server logs each request on the `werkzeug` logger at INFO: count LISTs there."""
+    logger = logging.getLogger("werkzeug")
+    counter = ListRequests()
+    level, propagate = logger.level, logger.propagate
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
 @dataclass
 class LakeMirror:
     """Keeps `s3://bucket/prefix` equal to a local lake folder: new or changed files are

@@ -17,7 +17,6 @@ listing per topic: ceil(objects / 1,000) pages) and must find exactly the late o
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import tempfile
 import time
@@ -28,20 +27,8 @@ from pathlib import Path
 from typing import Any
 
 
-class ListRequests(logging.Handler):
-    """Counts the LIST requests moto's server logs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "list-type=2" in record.getMessage():
-            self.count += 1
-
-
 @contextmanager
-def local_lake(root: Path) -> Iterator[tuple[Any, Callable[[str, date, str], None], None]]:
+def local_lake(root: Path) -> Iterator[tuple[Any, Callable[[str, date, str], None], Any]]:
     from adrecon_assets.lake import LocalLake
     from adrecon_assets.rules import Topic
 
@@ -56,14 +43,14 @@ def local_lake(root: Path) -> Iterator[tuple[Any, Callable[[str, date, str], Non
 
 
 @contextmanager
-def s3_lake() -> Iterator[tuple[Any, Callable[[str, date, str], None], ListRequests]]:
+def s3_lake() -> Iterator[tuple[Any, Callable[[str, date, str], None], Any]]:
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.s3.models import s3_backends
 
     from adrecon_assets.lake import Lake, partition_name
-    from adrecon_assets_tests.s3_server import running_s3_server
+    from adrecon_assets_tests.s3_server import counting_list_requests, running_s3_server
 
-    with running_s3_server() as server:
+    with running_s3_server() as server, counting_list_requests() as requests:
         os.environ.update(server.environment)
         bucket = server.new_bucket()
         backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
@@ -72,11 +59,6 @@ def s3_lake() -> Iterator[tuple[Any, Callable[[str, date, str], None], ListReque
             key = f"lake/{topic}/{partition_name(day)}/{name}"
             backend.put_object(bucket, key, b"PAR1")
 
-        requests = ListRequests()
-        werkzeug = logging.getLogger("werkzeug")
-        werkzeug.setLevel(logging.INFO)
-        werkzeug.addHandler(requests)
-        werkzeug.propagate = False
         yield Lake(f"s3://{bucket}/lake"), put, requests
 
 
