@@ -258,8 +258,9 @@ class S3Settings:
 
     endpoint: str | None = None
     access_key_id: str | None = None
-    secret_access_key: str | None = None
-    session_token: str | None = None
+    # Credentials never appear in logs or messages (contract 4.2): kept out of the repr.
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
     region: str | None = None
     allow_http: bool = False
 

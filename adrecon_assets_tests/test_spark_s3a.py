@@ -88,3 +88,10 @@ def test_spark_run_on_an_s3_lake_fails_at_start_with_the_fix(
     [failure] = [event for event in result.all_events if event.is_failure]
     message = str(failure.event_specific_data)
     assert_explains_the_fix(message)
+
+
+def test_s3_settings_never_show_the_secret() -> None:
+    settings = S3Settings.from_env(
+        {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "hunter2", "AWS_SESSION_TOKEN": "t0k"}
+    )
+    assert "hunter2" not in repr(settings) and "t0k" not in repr(settings)

@@ -67,6 +67,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=500)
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--lake", choices=("local", "s3"), default="local")
+    parser.add_argument(
+        "--window", type=int, default=0, help="scan only the newest N days (the sensor's lookback)"
+    )
     args = parser.parse_args()
     today = datetime.now(UTC).date()
     first = today - timedelta(days=args.days)
@@ -103,17 +106,19 @@ def main() -> None:
             f"generated {partitions} {args.lake} partitions x {args.files} files in "
             f"{time.perf_counter() - started:.1f} s"
         )
-        late_day = days[len(days) // 2]
+        scanned = days[-args.window :] if args.window else days
+        late_day = scanned[len(scanned) // 2]
         put(Topic.CLICKS.value, late_day, "late.parquet")
 
         lists_before = requests.count if requests else 0
         started = time.perf_counter()
-        changes = find_lake_changes(instance, lake, days)
+        changes = find_lake_changes(instance, lake, scanned)
         seconds = time.perf_counter() - started
         found = [(change.topic.value, change.day.isoformat()) for change in changes]
         listing = f", LIST requests: {requests.count - lists_before}" if requests else ""
         print(
-            f"scan of {partitions} partitions ({partitions * args.files} files): "
+            f"scan of {len(scanned) * len(Topic)} of {partitions} partitions "
+            f"({len(scanned) * len(Topic) * args.files} of {partitions * args.files} files): "
             f"{seconds:.3f} s{listing}, changes found: {found}"
         )
         if found != [("clicks", late_day.isoformat())]:
