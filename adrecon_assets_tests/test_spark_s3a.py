@@ -10,7 +10,13 @@ import dagster as dg
 import pytest
 
 from adrecon_assets.lake import S3Settings
-from adrecon_assets.spark_s3a import S3ASupportMissingError, require_s3a, s3a_config, spark_url
+from adrecon_assets.spark_s3a import (
+    S3ASupportMissingError,
+    lake_url,
+    require_s3a,
+    s3a_config,
+    spark_url,
+)
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.s3_server import S3Server
 
@@ -46,6 +52,11 @@ def test_contract_variables_become_s3a_settings() -> None:
 def test_lake_urls_are_read_through_s3a() -> None:
     assert spark_url("s3://lake/events/clicks/x.parquet") == "s3a://lake/events/clicks/x.parquet"
     assert spark_url("/data/lake/clicks/x.parquet") == "/data/lake/clicks/x.parquet"
+    # ... and named back as Polars names them in quarantined rows' source_file.
+    assert lake_url("s3a://lake/events/clicks/date_partition%3D2026-01-02/a+b.parquet") == (
+        "s3://lake/events/clicks/date_partition=2026-01-02/a+b.parquet"
+    )
+    assert lake_url("file:/data/lake/clicks/x.parquet") == "/data/lake/clicks/x.parquet"
 
 
 def assert_explains_the_fix(message: str) -> None:
