@@ -112,11 +112,20 @@ def compute_days(
     asset = ", ".join(key.to_user_string() for key in sorted(context.selected_asset_keys))
     outcomes: list[DayOutcome] = []
     for day in context.partition_keys:
+        events: list[Any] = []
         try:
-            events = body_events(compute_day(DayContext(context, day)))
+            returned = compute_day(DayContext(context, day))
+            # Appended one by one: a body that fails its audit yields its check results first.
+            for event in returned if isinstance(returned, Iterator) else body_events(returned):
+                events.append(event)
         except Exception as error:
             context.log.error(f"{asset} {day} failed: {error}")
             outcomes.append(DayOutcome(day, error=error))
+            yield from (
+                check_evaluation(context, event, day, context.assets_def.key)
+                for event in events
+                if isinstance(event, dg.AssetCheckResult)
+            )
             continue
         results = tuple(event for event in events if isinstance(event, dg.MaterializeResult))
         yield from (event for event in events if not isinstance(event, dg.MaterializeResult))
@@ -182,7 +191,10 @@ def over_run_days(compute: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
     @functools.wraps(compute)
     def each_day(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Iterator[Any]:
         if len(context.partition_keys) == 1:
-            yield from body_events(compute(context, *args, **kwargs))
+            returned = compute(context, *args, **kwargs)
+            # A generator is passed through as it runs, so what it yielded before raising (the
+            # check results of a failed audit) is recorded.
+            yield from returned if isinstance(returned, Iterator) else body_events(returned)
             return
         yield from compute_days(context, lambda day: compute(day, *args, **kwargs))
 
