@@ -94,9 +94,21 @@ class ProductionStack:
         return workers
 
     def query(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = requests.post(
-            self.url, json={"query": text, "variables": variables or {}}, timeout=30
-        )
+        """A GraphQL request; retried for up to 30 s while the server or its database restarts
+        (right after a PostgreSQL restart the webserver's first query can hit a dead pooled
+        connection)."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = requests.post(
+                    self.url, json={"query": text, "variables": variables or {}}, timeout=30
+                )
+                if response.ok or time.monotonic() > deadline:
+                    break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(1)
         assert response.ok, f"{response.status_code}: {response.text[:2000]}"
         body = response.json()
         assert "errors" not in body, body

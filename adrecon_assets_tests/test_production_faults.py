@@ -1,14 +1,14 @@
 """Faults under the production processes (deploy/: supervisord running the gRPC code server, the
 daemon and the webserver; Dagster's storage and the serving store on PostgreSQL) while a
-`reconcile_days` backfill of 7 days runs: SIGKILL the daemon, SIGKILL a run's worker, restart
-PostgreSQL, SIGKILL the code server. After each the backfill makes progress again (the recovery
+`reconcile_days` backfill of 8 days runs: SIGKILL the daemon, restart PostgreSQL, SIGKILL the
+code server, SIGKILL a run's worker. After each the backfill makes progress again (the recovery
 time is printed), and in the end it completes, every day is exact and no day ran twice at once."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from adrecon_assets_tests.test_pipeline import expected_rows, serving_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
-DAYS = 7
+DAYS = 8
 BACKFILL_DONE = {"COMPLETED", "COMPLETED_SUCCESS"}
 BACKFILL_FAILED = {"FAILED", "COMPLETED_FAILED", "CANCELED"}
 
@@ -118,6 +118,22 @@ class Backfill:
         assert self.status() not in BACKFILL_DONE | BACKFILL_FAILED, "backfill ended too early"
 
 
+def killed_worker_day(stack: ProductionStack, backfill: Backfill) -> str:
+    """SIGKILL the worker of the run executing its steps; returns that run's day."""
+    (running,) = [r for r in backfill.runs() if r.dagster_run.status == dg.DagsterRunStatus.STARTED]
+    for worker in stack.run_workers():
+        worker.kill()
+    return running.dagster_run.tags["dagster/partition"]
+
+
+def run_table(records: list[dg.RunRecord]) -> str:
+    return "\n".join(
+        f"{r.dagster_run.tags.get('dagster/partition')} {r.dagster_run.status.value} "
+        f"{r.start_time} {r.end_time} {r.dagster_run.run_id}"
+        for r in sorted(records, key=lambda r: r.create_timestamp)
+    )
+
+
 def test_backfill_survives_process_and_database_faults(
     stack: ProductionStack, paths: Paths, postgres: PostgresServer
 ) -> None:
@@ -127,26 +143,49 @@ def test_backfill_survives_process_and_database_faults(
     backfill = Backfill(stack, launch_backfill(stack, days))
     recoveries: dict[str, float] = {}
 
-    def fault(name: str, inject: object) -> None:
+    def fault(name: str, inject: Callable[[], object]) -> None:
+        """Inject a fault while a run executes; recovered once a run started after it
+        succeeds (the system takes new work again)."""
+        wait_for("a run executing its steps", backfill.started_run, 300, 0.5)
         backfill.not_finished()
         moment = time.time()
-        inject()  # type: ignore[operator]
+        inject()
         recoveries[name] = wait_for(
             f"progress after: {name}", lambda: backfill.succeeded_after(moment), 600, 2
         )
 
-    wait_for("a first reconciled day", lambda: backfill.succeeded_after(0), 600, 2)
-    fault("SIGKILL daemon", lambda: stack.kill("daemon"))
+    try:
+        wait_for("a first reconciled day", lambda: backfill.succeeded_after(0), 600, 2)
+        fault("SIGKILL daemon", lambda: stack.kill("daemon"))
+        fault("restart PostgreSQL", postgres.restart)
+        fault("SIGKILL code server", lambda: stack.kill("code_server"))
 
-    wait_for("a running run worker", lambda: bool(stack.run_workers()), 300, 0.5)
-    fault("SIGKILL run worker", lambda: [worker.kill() for worker in stack.run_workers()])
-
-    wait_for("a started run", backfill.started_run, 300, 1)
-    fault("restart PostgreSQL", postgres.restart)
-
-    fault("SIGKILL code server", lambda: stack.kill("code_server"))
-
-    wait_for("the backfill to finish", lambda: backfill.status() in BACKFILL_DONE, 900, 3)
+        # Last, while a run executes its steps: the code server marks the run failed, the
+        # daemon retries it (run_retries) and the retry, queued behind the backfill's other
+        # days, finishes the day.
+        wait_for(
+            "a run executing its steps",
+            lambda: backfill.started_run() and bool(stack.run_workers()),
+            300,
+            0.5,
+        )
+        time.sleep(2)
+        moment = time.time()
+        day = killed_worker_day(stack, backfill)
+        recoveries[f"SIGKILL run worker ({day})"] = wait_for(
+            f"the retry of {day}",
+            lambda: any(
+                r.dagster_run.tags["dagster/partition"] == day
+                and r.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+                and (r.start_time or 0) > moment
+                for r in backfill.runs()
+            ),
+            600,
+            2,
+        )
+        wait_for("the backfill to finish", lambda: backfill.status() in BACKFILL_DONE, 600, 3)
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\nruns:\n{run_table(backfill.runs())}") from None
     for name, seconds in recoveries.items():
         print(f"\n{name}: progress again after {seconds:.0f} s")
 
@@ -160,7 +199,6 @@ def test_backfill_survives_process_and_database_faults(
         spans = sorted((r.start_time or 0, r.end_time or float("inf")) for r in records)
         for (_, previous_end), (start, _) in zip(spans, spans[1:], strict=False):
             assert start >= previous_end, f"{day} ran twice at once: {spans}"
-    # A worker was killed: its day failed once and the run retry finished it.
     assert any(r.dagster_run.status == dg.DagsterRunStatus.FAILURE for r in runs)
 
     store = ServingResource(url=stack.env["ADRECON_SERVING_URL"]).get_store()
