@@ -26,8 +26,7 @@ from adrecon_assets_tests.test_pipeline import expected_rows, serving_rows
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 DAYS = 8
-BACKFILL_DONE = {"COMPLETED", "COMPLETED_SUCCESS"}
-BACKFILL_FAILED = {"FAILED", "COMPLETED_FAILED", "CANCELED"}
+BACKFILL_ENDED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
 def dagster_url(url: str) -> str:
@@ -115,7 +114,7 @@ class Backfill:
         )
 
     def not_finished(self) -> None:
-        assert self.status() not in BACKFILL_DONE | BACKFILL_FAILED, "backfill ended too early"
+        assert self.status() not in BACKFILL_ENDED, "backfill ended too early"
 
 
 def killed_worker_day(stack: ProductionStack, backfill: Backfill) -> str:
@@ -183,7 +182,9 @@ def test_backfill_survives_process_and_database_faults(
             600,
             2,
         )
-        wait_for("the backfill to finish", lambda: backfill.status() in BACKFILL_DONE, 600, 3)
+        # Dagster reports a backfill with a failed run COMPLETED_FAILED even when the run's
+        # retry succeeded; what matters is below: every day has a successful run.
+        wait_for("the backfill to finish", lambda: backfill.status() in BACKFILL_ENDED, 600, 3)
     except AssertionError as failure:
         raise AssertionError(f"{failure}\nruns:\n{run_table(backfill.runs())}") from None
     for name, seconds in recoveries.items():
@@ -194,8 +195,10 @@ def test_backfill_survives_process_and_database_faults(
     for record in runs:
         by_day.setdefault(record.dagster_run.tags["dagster/partition"], []).append(record)
     assert sorted(by_day) == [day.isoformat() for day in days]
+    assert backfill.status() != "CANCELED"
     for day, records in by_day.items():
-        assert any(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records), day
+        latest = max(records, key=lambda r: r.create_timestamp)
+        assert latest.dagster_run.status == dg.DagsterRunStatus.SUCCESS, day
         spans = sorted((r.start_time or 0, r.end_time or float("inf")) for r in records)
         for (_, previous_end), (start, _) in zip(spans, spans[1:], strict=False):
             assert start >= previous_end, f"{day} ran twice at once: {spans}"
