@@ -142,26 +142,8 @@ def test_backfill_survives_process_and_database_faults(
     backfill = Backfill(stack, launch_backfill(stack, days))
     recoveries: dict[str, float] = {}
 
-    def fault(name: str, inject: Callable[[], object]) -> None:
-        """Inject a fault while a run executes; recovered once a run started after it
-        succeeds (the system takes new work again)."""
-        wait_for("a run executing its steps", backfill.started_run, 300, 0.5)
-        backfill.not_finished()
-        moment = time.time()
-        inject()
-        recoveries[name] = wait_for(
-            f"progress after: {name}", lambda: backfill.succeeded_after(moment), 600, 2
-        )
-
-    try:
-        wait_for("a first reconciled day", lambda: backfill.succeeded_after(0), 600, 2)
-        fault("SIGKILL daemon", lambda: stack.kill("daemon"))
-        fault("restart PostgreSQL", postgres.restart)
-        fault("SIGKILL code server", lambda: stack.kill("code_server"))
-
-        # Last, while a run executes its steps: the code server marks the run failed, the
-        # daemon retries it (run_retries) and the retry, queued behind the backfill's other
-        # days, finishes the day.
+    def fault(name: str, inject: Callable[[], object]) -> float:
+        """Inject a fault while a run executes its steps; returns when."""
         wait_for(
             "a run executing its steps",
             lambda: backfill.started_run() and bool(stack.run_workers()),
@@ -169,21 +151,47 @@ def test_backfill_survives_process_and_database_faults(
             0.5,
         )
         time.sleep(2)
+        backfill.not_finished()
         moment = time.time()
-        day = killed_worker_day(stack, backfill)
-        recoveries[f"SIGKILL run worker ({day})"] = wait_for(
+        inject()
+        return moment
+
+    def recovered(name: str, moment: float) -> None:
+        """Recovered once a run started after the fault succeeds (new work is taken again)."""
+        recoveries[name] = (
+            time.time()
+            - moment
+            + wait_for(f"progress after: {name}", lambda: backfill.succeeded_after(moment), 600, 2)
+        )
+
+    try:
+        wait_for("a first reconciled day", lambda: backfill.succeeded_after(0), 600, 2)
+        recovered("SIGKILL daemon", fault("SIGKILL daemon", lambda: stack.kill("daemon")))
+        # The code server marks the killed run failed, the daemon retries it (run_retries); the
+        # retry queues behind the backfill's other days, so its recovery is checked last.
+        killed: list[str] = []
+        worker_moment = fault(
+            "SIGKILL run worker", lambda: killed.append(killed_worker_day(stack, backfill))
+        )
+        recovered("restart PostgreSQL", fault("restart PostgreSQL", postgres.restart))
+        recovered(
+            "SIGKILL code server", fault("SIGKILL code server", lambda: stack.kill("code_server"))
+        )
+        (day,) = killed
+        recoveries[f"SIGKILL run worker ({day}, retried last)"] = time.time() - worker_moment
+        recoveries[f"SIGKILL run worker ({day}, retried last)"] += wait_for(
             f"the retry of {day}",
             lambda: any(
                 r.dagster_run.tags["dagster/partition"] == day
                 and r.dagster_run.status == dg.DagsterRunStatus.SUCCESS
-                and (r.start_time or 0) > moment
+                and (r.start_time or 0) > worker_moment
                 for r in backfill.runs()
             ),
             600,
             2,
         )
         # Dagster reports a backfill with a failed run COMPLETED_FAILED even when the run's
-        # retry succeeded; what matters is below: every day has a successful run.
+        # retry succeeded; what matters is below: every day's latest run succeeded.
         wait_for("the backfill to finish", lambda: backfill.status() in BACKFILL_ENDED, 600, 3)
     except AssertionError as failure:
         raise AssertionError(f"{failure}\nruns:\n{run_table(backfill.runs())}") from None
