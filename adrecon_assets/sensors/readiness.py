@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from adrecon_assets.assets import CONTRACT_ASSET_NAMES
 from adrecon_assets.lake import Lake, LakeSnapshot
 from adrecon_assets.partitions import previous_day
 from adrecon_assets.resources.automation import AutomationSettings
@@ -21,8 +20,9 @@ from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.run_tags import RUN_KEY_TAG
 from adrecon_assets.sensors.history import latest_materializations, live_run_days, recent_days
 
-# The contract's six daily assets (section 5); a day's run reconciles and publishes it.
-DAY_ASSETS = dg.AssetSelection.assets(*CONTRACT_ASSET_NAMES)
+# Every asset of the day: the contract's six (section 5), emission_counts and the reports, so a
+# new day's run reconciles, publishes and reports it (the lake's source assets are external).
+DAY_ASSETS = dg.AssetSelection.all()
 RECONCILED = dg.AssetKey("reconciled_statistics")
 
 
@@ -97,8 +97,8 @@ def build_lake_readiness_sensor(interval_seconds: int) -> dg.SensorDefinition:
         minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            "Reconciles day D (all six assets) once the lake closed clicks and emissions of D "
-            "and emissions of D-1; once per day (run key), oldest first."
+            "Reconciles day D (every asset, reports included) once the lake closed clicks and "
+            "emissions of D and emissions of D-1; once per day (run key), oldest first."
         ),
     )
     def lake_readiness_sensor(
