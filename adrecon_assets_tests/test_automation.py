@@ -89,3 +89,12 @@ def test_days_never_materialized_are_left_to_the_readiness_sensor(
     assert daemon.tick() == set()
     materialize(instance, ["fraud_flags", "reconciled_statistics"], [D1])
     assert daemon.tick() == {("anomaly_metrics", D1), ("anomaly_metrics", D2)}
+
+
+def test_readiness_reconciles_every_asset_of_a_new_day_reports_included() -> None:
+    sensor = defs.resolve_sensor_def("lake_readiness_sensor")
+    target = defs.resolve_job_def(sensor.job_name or "")  # the sensor's asset target, as a job
+    assert set(target.asset_layer.selected_asset_keys) == set(DAY_KEYS)
+    assert {"placement_performance", "refund_ledger", "emission_counts"} <= {
+        key.to_user_string() for key in DAY_KEYS
+    }
