@@ -13,7 +13,7 @@ PORT := 3000
 
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: install java chromium run demo-lake test test-fast lint bench clean
+.PHONY: install java chromium postgresql run demo-lake test test-fast lint bench clean prod prod-status prod-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
+# The tests start throwaway PostgreSQL servers from Debian's binaries (adrecon_assets_tests/postgres.py).
+postgresql:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing postgresql for the PostgreSQL tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	fi
+
 demo-lake: install
 	@if [ ! -d $(DEMO_LAKE) ]; then \
 		echo "generating a $(DEMO_DAYS)-day demo lake in $(DEMO_LAKE)"; \
@@ -54,8 +61,30 @@ run: install demo-lake
 	ADRECON_LATE_DATA_LOOKBACK_DAYS=$${ADRECON_LATE_DATA_LOOKBACK_DAYS:-$(DEMO_LOOKBACK)} \
 		$(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
-test: install chromium
+test: install chromium postgresql
 	$(BIN)/pytest -q
+
+# Production (README "Production"): code server, daemon and webserver as separate processes under
+# supervisor, Dagster's storage and the serving store on PostgreSQL. `make prod` runs in the
+# foreground (Ctrl-C stops all three); from another shell `make prod-status`, `make prod-stop`.
+PROD_DIR ?= $(CURDIR)/.prod
+PROD_HOME ?= $(PROD_DIR)/dagster_home
+CODE_SERVER_PORT ?= 4266
+PROD_ENV = DAGSTER_HOME=$(PROD_HOME) ADRECON_PROD_DIR=$(PROD_DIR) ADRECON_BIN=$(CURDIR)/$(BIN) \
+	ADRECON_DEPLOY=$(CURDIR)/deploy ADRECON_CODE_SERVER_PORT=$(CODE_SERVER_PORT) \
+	ADRECON_WEBSERVER_HOST=$(HOST) ADRECON_WEBSERVER_PORT=$(PORT)
+
+prod: install
+	@test -n "$$ADRECON_DAGSTER_PG_URL" || { echo "set ADRECON_DAGSTER_PG_URL (Dagster's storage)"; exit 2; }
+	@test -n "$$ADRECON_SERVING_URL" || echo "ADRECON_SERVING_URL unset: serving from $${ADRECON_SERVING_DB:-data/serving.duckdb}"
+	mkdir -p $(PROD_HOME) && cp deploy/dagster.yaml $(PROD_HOME)/dagster.yaml
+	$(PROD_ENV) $(BIN)/supervisord -c deploy/supervisord.conf
+
+prod-status:
+	$(PROD_ENV) $(BIN)/supervisorctl -c deploy/supervisord.conf status
+
+prod-stop:
+	$(PROD_ENV) $(BIN)/supervisorctl -c deploy/supervisord.conf shutdown
 
 # The quick loop while editing: everything but Spark, the browser and the dev-server/slow
 # end-to-end tests (no Java or Chromium needed); `make test` stays the complete check.

@@ -45,14 +45,21 @@ ASSETS = [
 def engine_resource(settings: Settings) -> EngineResource:
     """The engine chosen by ADRECON_ENGINE."""
     if settings.engine is Engine.SPARK:
-        return SparkEngineResource(spark_master=settings.spark_master)
+        return SparkEngineResource(
+            spark_master=settings.spark_master, spark_remote=settings.spark_remote or ""
+        )
     return PolarsEngineResource()
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "storage": StorageResource(lake_root=settings.lake_root, warehouse_root=settings.warehouse),
-        "serving_db": ServingResource(database=settings.serving_db),
+        # PostgreSQL when ADRECON_SERVING_URL is set, else the DuckDB file. The URL goes in as
+        # an EnvVar so its credentials never show in the UI's resource config (contract 4.2).
+        "serving_db": ServingResource(
+            database=settings.serving_db,
+            url=dg.EnvVar("ADRECON_SERVING_URL") if settings.serving_url else "",
+        ),
         "check_thresholds": CheckThresholds(),
         "alerts": AlertResource(
             webhook_url=settings.alert_webhook_url or "",

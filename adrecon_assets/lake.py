@@ -341,7 +341,9 @@ class S3Lake(Lake):
             for chunk in obstore.list(self.store, prefix, offset=offset, chunk_size=1000):
                 yield from chunk
         except Exception as error:  # obstore raises its own error types (NotFound, Generic...)
-            raise LakeNotFoundError(f"cannot list lake root {self.root}: {error}") from error
+            # Its first line says what failed (e.g. a 404 on the bucket); the rest is debug.
+            reason = str(error).split(": <?xml", 1)[0].splitlines()[0][:400]
+            raise LakeNotFoundError(f"cannot list lake root {self.root}: {reason}") from error
 
     def require_topic(self, topic: Topic) -> None:
         if next(iter(self._list(f"{topic.value}/")), None) is None:

@@ -17,6 +17,7 @@ from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
 from adrecon_assets.settings import Settings
 from adrecon_assets_tests import sensor_lakes
+from adrecon_assets_tests.postgres import PostgresServer, postgres_server
 from adrecon_assets_tests.s3_server import LakeMirror, s3_env, s3_server
 
 __all__ = ["s3_env", "s3_server"]  # fixtures of s3_server.py, shared by the whole suite
@@ -96,6 +97,21 @@ def spark() -> Iterator[SparkSession]:
     session = spark_session_from_config(spark_config("local[2]", "adrecon-tests", False, overrides))
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the session (Debian's binaries, 127.0.0.1)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def serving_url(postgres: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database of the session's server for one test."""
+    name = postgres.create_database()
+    yield postgres.url(name)
+    postgres.drop_database(name)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

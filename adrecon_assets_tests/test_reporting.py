@@ -134,7 +134,12 @@ def failure_text(result: dg.ExecuteInProcessResult) -> str:
 
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    [event] = result.asset_materializations_for_node(asset)
+    # A node may materialize several assets (joined_clicks also writes emission_counts).
+    [event] = [
+        event
+        for event in result.asset_materializations_for_node(asset)
+        if event.asset_key == dg.AssetKey(asset)
+    ]
     return {key: value.value for key, value in event.metadata.items()}
 
 

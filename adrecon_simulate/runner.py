@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import polars as pl
 
@@ -21,7 +20,7 @@ from adrecon_simulate.clicks import ClickDraft
 from adrecon_simulate.config import SimulationConfig
 from adrecon_simulate.emission_copies import COPY_KIND_COLUMN, EmissionCopyCounts
 from adrecon_simulate.labels import EMISSION_COPY_KINDS, FAULT_KINDS, NO_FAULT, ORIGINAL
-from adrecon_simulate.online import online_statistics
+from adrecon_simulate.online import online_statistics, publish_online_statistics
 from adrecon_simulate.traffic import (
     MICROS_PER_DAY,
     EmissionRows,
@@ -191,15 +190,7 @@ class SimulationSummary:
 
 
 def write_online(database: Path, day: date, rows: object) -> None:
-    database.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(database)) as connection:
-        serving.replace_day(
-            connection,
-            serving.OFFER_PLACEMENT_STATS,
-            day,
-            rows,  # type: ignore[arg-type]
-            {"source": serving.ONLINE_SOURCE},
-        )
+    publish_online_statistics(serving.DuckDBServingStore(database), rows)  # type: ignore[arg-type]
 
 
 def simulate(config: SimulationConfig, progress: Iterable[date] | None = None) -> SimulationSummary:

@@ -69,6 +69,13 @@ OWNERS = ["team:ads-data-platform"]
 BACKFILL_TAG = "dagster/backfill"
 
 
+def failed_blocking_checks(
+    specs: Sequence[dg.AssetCheckSpec], results: Sequence[dg.AssetCheckResult]
+) -> list[dg.AssetCheckResult]:
+    blocking = {spec.name for spec in specs if spec.blocking}
+    return [result for result in results if result.check_name in blocking and not result.passed]
+
+
 def audit_before_publish(
     asset: str,
     day: date,
@@ -79,8 +86,7 @@ def audit_before_publish(
     anything is published. If a blocking check failed, every result is reported (so the UI and
     the check alerts show them) and the step fails naming the failed checks and what they found;
     the caller's publication below never runs, so the published day stays as it was."""
-    blocking = {spec.name for spec in specs if spec.blocking}
-    failed = [result for result in results if result.check_name in blocking and not result.passed]
+    failed = failed_blocking_checks(specs, results)
     if not failed:
         return
     yield from results

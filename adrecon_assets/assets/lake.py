@@ -1,11 +1,16 @@
 """Stage 1: validated, typed copies of a day of the lake (raw_clicks, raw_emissions)."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 
 from adrecon_assets.assets.common import (
     OWNERS,
+    DayResult,
+    audit_before_publish,
     day_asset,
     engine_kinds,
+    failed_blocking_checks,
     run_engine_step,
 )
 from adrecon_assets.checks.lake import lake_check_results, lake_check_specs
@@ -38,16 +43,21 @@ LAKE_SOURCES = [
 ]
 
 
+class KeepPrevious(Exception):
+    """Leaves a staged output unpublished (atomic_folder discards it) without failing yet."""
+
+
 def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
     """The staging asset of one lake topic; both topics share this definition."""
     name = RAW_DATASET[topic].value
+    specs = lake_check_specs(name)
 
     @day_asset(
         name=name,
         group_name="lake",
         kinds=engine_kinds({"parquet"}),
         owners=OWNERS,
-        check_specs=lake_check_specs(name),
+        check_specs=specs,
         deps=[LAKE_SOURCE_KEYS[topic]],
         description=(
             f"Validated, typed copy of the lake's `{topic.value}` partition of the day. Rows "
@@ -60,7 +70,7 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
         storage: StorageResource,
         engine: EngineResource,
         check_thresholds: CheckThresholds,
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[DayResult]:
         day = parse_day(context.partition_key)
         try:
             partition = storage.lake.partition(topic, day)
@@ -74,11 +84,25 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
             f"staging {len(partition.files)} {topic.value} files "
             f"({partition.total_bytes / 1e6:.1f} MB) from {partition.folder}"
         )
-        with atomic_folder(output) as scratch, atomic_folder(quarantine) as quarantine_scratch:
-            report, seconds = run_engine_step(
-                lambda: engine.get_engine().stage_topic(partition, scratch, quarantine_scratch)
-            )
-        return dg.MaterializeResult(
+        # Write, audit, publish: the quarantined rows are published for the on-call to read,
+        # the staged rows only once the blocking checks passed on them.
+        with atomic_folder(quarantine) as quarantine_scratch:
+            try:
+                with atomic_folder(output) as staged:
+                    report, seconds = run_engine_step(
+                        lambda: engine.get_engine().stage_topic(
+                            partition, staged, quarantine_scratch
+                        )
+                    )
+                    checks = lake_check_results(
+                        report, quarantine, staged, topic, day, check_thresholds
+                    )
+                    if failed_blocking_checks(specs, checks):
+                        raise KeepPrevious
+            except KeepPrevious:
+                pass
+        yield from audit_before_publish(name, day, specs, checks)
+        yield dg.MaterializeResult(
             metadata={
                 "lake_fingerprint": partition.fingerprint,
                 "lake_files": len(partition.files),
@@ -92,9 +116,7 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
                 "duration_seconds": round(seconds, 3),
                 "path": dg.MetadataValue.path(str(output)),
             },
-            check_results=lake_check_results(
-                report, quarantine, output, topic, day, check_thresholds
-            ),
+            check_results=checks,
         )
 
     return _raw_topic

@@ -75,8 +75,7 @@ def anomaly_metrics(
             anomaly_rows_audit(rows, day, folders[day]),
         ]
         yield from audit_before_publish("anomaly_metrics", day, ANOMALY_CHECK_SPECS, checks)
-    with serving_db.get_connection() as connection:
-        serving.replace_day(connection, serving.PLACEMENT_ANOMALIES, day, rows)
+    serving_db.get_store().replace_day(serving.PLACEMENT_ANOMALIES, day, rows)
     yield dg.MaterializeResult(
         metadata={
             "placements": report.placements,

@@ -22,6 +22,7 @@ from adrecon_assets.assets.common import (
     run_engine_step,
 )
 from adrecon_assets.assets.lake import raw_clicks, raw_emissions
+from adrecon_assets.checks.lake import quarantine_summary
 from adrecon_assets.checks.reconciliation import (
     flag_check_results,
     flag_check_specs,
@@ -89,7 +90,8 @@ def previous_day_emissions(
     if report.quarantined_rows:
         raise dg.Failure(
             f"raw_emissions {before} has {report.quarantined_rows} rows that break the contract "
-            f"({report.quarantined}); materialize raw_emissions for {before} to see them",
+            f"({quarantine_summary(report)}); materialize raw_emissions for {before} to see "
+            "them in its quarantine folder",
             allow_retries=False,
         )
     return [EmissionSource(before, scratch / "emissions")]
@@ -133,17 +135,20 @@ def joined_clicks(
     clicks = warehouse.folder(Dataset.RAW_CLICKS, day)
     emissions_today = warehouse.folder(Dataset.RAW_EMISSIONS, day)
     compute = engine.get_engine()
-    warehouse.root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=warehouse.root, prefix=".staging-") as scratch:
+    output = warehouse.folder(Dataset.JOINED_CLICKS, day)
+    with (
+        atomic_folder(output) as joined,
+        atomic_folder(warehouse.folder(Dataset.EMISSION_COUNTS, day)) as counts,
+        # Named after the output, so the next write of this day removes it after a crash.
+        tempfile.TemporaryDirectory(
+            dir=output.parent, prefix=f".{output.name}.staging-"
+        ) as scratch,
+    ):
         sources = previous_day_emissions(context, storage, compute, day, Path(scratch))
         sources.append(EmissionSource(day, emissions_today))
-        with (
-            atomic_folder(warehouse.folder(Dataset.JOINED_CLICKS, day)) as joined,
-            atomic_folder(warehouse.folder(Dataset.EMISSION_COUNTS, day)) as counts,
-        ):
-            report, seconds = run_engine_step(
-                lambda: compute.join_clicks(day, clicks, sources, joined, counts)
-            )
+        report, seconds = run_engine_step(
+            lambda: compute.join_clicks(day, clicks, sources, joined, counts)
+        )
     if dg.AssetKey(Dataset.EMISSION_COUNTS.value) in context.selected_asset_keys:
         counts_folder = warehouse.folder(Dataset.EMISSION_COUNTS, day)
         yield dg.MaterializeResult(
@@ -262,24 +267,22 @@ def reconciled_statistics(
     with atomic_folder(warehouse.folder(Dataset.RECONCILED_STATISTICS, day)) as staged:
         report, seconds = run_engine_step(lambda: compute.aggregate(day, flagged, counts, staged))
         rows = pq.read_table(staged)
-        with serving_db.get_connection() as connection:
-            previous = serving.day_totals(connection, day)
-            previous_rows = serving.day_rows(connection, day)
+        store = serving_db.get_store()
+        previous = store.day_totals(day)
+        previous_rows = store.day_rows(day)
         checks = statistics_check_results(
             rows, previous, flagged, counts, check_thresholds, config.publish_empty_day
         )
         yield from audit_before_publish(
             context.asset_key.to_user_string(), day, STATISTICS_CHECK_SPECS, checks
         )
-    with serving_db.get_connection() as connection:
-        serving.replace_day(
-            connection,
-            serving.OFFER_PLACEMENT_STATS,
-            day,
-            rows,
-            {"source": serving.OFFLINE_SOURCE},
-            run_id=context.run_id,
-        )
+    store.replace_day(
+        serving.OFFER_PLACEMENT_STATS,
+        day,
+        rows,
+        {"source": serving.OFFLINE_SOURCE},
+        run_id=context.run.run_id,
+    )
     context.log.info(f"published {day} to offer_placement_stats: {rows.num_rows} audited rows")
     yield dg.MaterializeResult(
         metadata={

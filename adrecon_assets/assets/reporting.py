@@ -31,7 +31,6 @@ from adrecon_assets.metadata.markdown import money
 from adrecon_assets.partitions import parse_day
 from adrecon_assets.reports import queries
 from adrecon_assets.reports.history import fraud_mix_chart_markdown, written_folders
-from adrecon_assets.reports.tables import PLACEMENT_PERFORMANCE, REFUND_LEDGER
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.warehouse import Dataset
@@ -79,13 +78,12 @@ def placement_performance(
         warehouse, Dataset.RECONCILED_STATISTICS, day, queries.NO_BUYERS_TRAILING_DAYS
     )
     rows = queries.placement_performance(day, folders)
-    with serving_db.get_connection() as connection:
-        published = serving.day_totals(connection, day)
+    store = serving_db.get_store()
+    published = store.day_totals(day)
     # Audited against the day's published statistics before the report is published.
     checks = placement_performance_check_results(rows, published)
     yield from audit_before_publish("placement_performance", day, PERFORMANCE_SPECS, checks)
-    with serving_db.get_connection() as connection:
-        serving.replace_day(connection, PLACEMENT_PERFORMANCE, day, rows)
+    store.replace_day(serving.PLACEMENT_PERFORMANCE, day, rows)
     buyerless = [row for row in rows.to_pylist() if row["attracts_no_buyers"]]
     yield dg.MaterializeResult(
         metadata={
@@ -104,7 +102,7 @@ def placement_performance(
                 else "Every placement got a valid click."
             ),
             "preview": dg.MetadataValue.md(performance_preview(rows.to_pylist())),
-            "table": f"{serving_db.database}:{PLACEMENT_PERFORMANCE.name}",
+            "table": f"{serving_db.location}:{serving.PLACEMENT_PERFORMANCE.name}",
             "duration_seconds": round(time.perf_counter() - started, 3),
         },
         check_results=checks,
@@ -151,8 +149,7 @@ def refund_ledger(
     rows = queries.refund_ledger(day, flagged)
     checks = refund_ledger_check_results(rows, queries.refunds_by_offer(statistics))
     yield from audit_before_publish("refund_ledger", day, LEDGER_SPECS, checks)
-    with serving_db.get_connection() as connection:
-        serving.replace_day(connection, REFUND_LEDGER, day, rows)
+    serving_db.get_store().replace_day(serving.REFUND_LEDGER, day, rows)
     by_reason: dict[str, tuple[int, int]] = {}
     for row in rows.to_pylist():
         clicks, micros = by_reason.get(row["fraud_reason"], (0, 0))
@@ -165,7 +162,7 @@ def refund_ledger(
             **{f"refund_micros_{reason}": micros for reason, (_, micros) in by_reason.items()},
             "fraud_mix": dg.MetadataValue.md(fraud_mix_chart_markdown(warehouse, day)),
             "largest_credits": dg.MetadataValue.md(ledger_preview(rows.to_pylist())),
-            "table": f"{serving_db.database}:{REFUND_LEDGER.name}",
+            "table": f"{serving_db.location}:{serving.REFUND_LEDGER.name}",
             "duration_seconds": round(time.perf_counter() - started, 3),
         },
         check_results=checks,
