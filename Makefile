@@ -108,10 +108,11 @@ prod-stop:
 	$(PROD_ENV) $(BIN)/supervisorctl -c deploy/supervisord.conf shutdown
 
 # The quick loop while editing: everything but Spark, the browser and the dev-server/slow
-# end-to-end tests (no Java or Chromium needed); `make test` stays the complete check.
+# end-to-end tests (no Java or Chromium needed), on both cores (pytest-xdist); `make test`
+# stays the complete check.
 FAST_TESTS := not spark and not browser and not slow
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -m "$(FAST_TESTS)"
+	$(BIN)/pytest -q -n 2 -m "$(FAST_TESTS)"
 
 lint: install
 	$(BIN)/ruff check adrecon_assets adrecon_simulate adrecon_assets_tests benchmarks
