@@ -35,7 +35,9 @@ REPORT_ASSETS = [
     "refund_ledger",
 ]
 # A warning of any kind (Python's, Dagster's, an alert logged without a webhook).
-WARNING_LINE = re.compile(r"warn|alert|ignored|deprecat|superseded", re.IGNORECASE)
+WARNING_LINE = re.compile(
+    r"warning|\bwarn\b|\balert \(|will not be used|deprecat|supersed", re.IGNORECASE
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
