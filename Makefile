@@ -1,4 +1,5 @@
-# The single entry point: `make run` (demo + Dagster UI) and `make test` (whole suite).
+# The single entry point: `make run` (demo + Dagster UI) and `make test` (whole suite);
+# `make test-fast` and `make lint` for quick feedback.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -20,7 +21,7 @@ PORT ?= 3000
 
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install java chromium run demo demo-lake screenshots test test-fast lint bench bench-catch-up clean
+.PHONY: install java chromium postgresql run demo demo-lake screenshots test test-fast lint bench bench-catch-up clean prod prod-status prod-stop
 
 $(STAMP): pyproject.toml
 	@echo "==> creating the virtual environment $(VENV)"
@@ -45,6 +46,13 @@ chromium:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 		echo "installing chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+# The tests start throwaway PostgreSQL servers from Debian's binaries (adrecon_assets_tests/postgres.py).
+postgresql:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing postgresql for the PostgreSQL tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	fi
 
 # Writes the days the lake lacks (all of them the first time): a lake made days ago is extended
@@ -74,8 +82,36 @@ demo: demo-lake
 screenshots: install chromium
 	ADRECON_README_SCREENSHOTS=1 $(BIN)/pytest -q adrecon_assets_tests/browser/test_readme_screenshots.py
 
-test: install chromium
+test: install chromium postgresql
 	$(BIN)/pytest -q
+
+# Production (README "Production"): code server, daemon and webserver as separate processes under
+# supervisor, Dagster's storage and the serving store on PostgreSQL. `make prod` runs in the
+# foreground (Ctrl-C stops all three); from another shell `make prod-status`, `make prod-stop`.
+PROD_DIR ?= $(CURDIR)/.prod
+PROD_HOME ?= $(PROD_DIR)/dagster_home
+CODE_SERVER_PORT ?= 4266
+PROD_ENV = DAGSTER_HOME=$(PROD_HOME) ADRECON_PROD_DIR=$(PROD_DIR) ADRECON_BIN=$(CURDIR)/$(BIN) \
+	ADRECON_DEPLOY=$(CURDIR)/deploy ADRECON_CODE_SERVER_PORT=$(CODE_SERVER_PORT) \
+	ADRECON_WEBSERVER_HOST=$(HOST) ADRECON_WEBSERVER_PORT=$(PORT)
+
+prod: install
+	@test -n "$$ADRECON_DAGSTER_PG_URL" || { echo "set ADRECON_DAGSTER_PG_URL (Dagster's storage)"; exit 2; }
+	@test -n "$$ADRECON_SERVING_URL" || echo "ADRECON_SERVING_URL unset: serving from $${ADRECON_SERVING_DB:-data/serving.duckdb}"
+	mkdir -p $(PROD_HOME) && cp deploy/dagster.yaml $(PROD_HOME)/dagster.yaml
+	$(PROD_ENV) $(BIN)/supervisord -c deploy/supervisord.conf
+
+prod-status:
+	$(PROD_ENV) $(BIN)/supervisorctl -c deploy/supervisord.conf status
+
+prod-stop:
+	$(PROD_ENV) $(BIN)/supervisorctl -c deploy/supervisord.conf shutdown
+
+# The quick loop while editing: everything but Spark, the browser and the dev-server/slow
+# end-to-end tests (no Java or Chromium needed); `make test` stays the complete check.
+FAST_TESTS := not spark and not browser and not slow
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "$(FAST_TESTS)"
 
 lint: install
 	$(BIN)/ruff check adrecon_assets adrecon_simulate adrecon_assets_tests benchmarks

@@ -10,12 +10,19 @@ import pytest
 from dagster._core.storage.tags import RUN_KEY_TAG
 from dagster._core.test_utils import create_run_for_test
 
-from adrecon_assets.definitions import defs
 from adrecon_assets.rules import Topic
-from adrecon_assets.sensors.readiness import lake_readiness_sensor
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.lakes import emission, write_topic
-from adrecon_assets_tests.sensor_lakes import days_ago, record_materializations, write_day
+from adrecon_assets_tests.sensor_lakes import (
+    days_ago,
+    record_materializations,
+    sync_lake,
+    tick,
+    write_day,
+)
+
+# Every test runs on a local lake and on the same lake in an S3 bucket (contract 2.1).
+pytestmark = pytest.mark.usefixtures("lake_kind")
 
 D0, D1, D2, D3 = days_ago(4), days_ago(3), days_ago(2), days_ago(1)
 
@@ -28,8 +35,8 @@ def instance(paths: Paths) -> Iterator[dg.DagsterInstance]:
 
 def launched(instance: dg.DagsterInstance) -> list[tuple[str | None, str | None]]:
     """One tick as the daemon runs it: (run key, partition) of each run requested."""
-    context = dg.build_sensor_context(instance=instance, definitions=defs)
-    requests = lake_readiness_sensor.evaluate_tick(context).run_requests or []
+    sync_lake()
+    requests = tick(instance, "lake_readiness_sensor")
     return [(request.run_key, request.partition_key) for request in requests]
 
 
@@ -56,8 +63,8 @@ def test_consecutive_due_days_are_one_ranged_catch_up_run(
 ) -> None:
     for day in (D0, D1, D2):
         write_day(paths.lake, day)
-    context = dg.build_sensor_context(instance=instance, definitions=defs)
-    requests = lake_readiness_sensor.evaluate_tick(context).run_requests or []
+    sync_lake()
+    requests = tick(instance, "lake_readiness_sensor")
     assert [(request.run_key, request.partition_key) for request in requests] == [
         (f"ready-{D0}..{D2}", None)
     ]

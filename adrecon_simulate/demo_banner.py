@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from adrecon_assets.lake import Lake
+from adrecon_assets.lake import LocalLake
 from adrecon_simulate.extend import lake_days
 
 WAIT_SECONDS = 300
@@ -26,7 +26,7 @@ def ui_answers(url: str) -> bool:
 
 
 def banner(url: str, lake: str) -> str:
-    days = lake_days(Lake(lake))
+    days = lake_days(LocalLake(lake))
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     covered = f"{days[0]} .. {days[-1]}" if days else "no days"
     return "\n".join(

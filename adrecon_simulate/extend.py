@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import date
 
-from adrecon_assets.lake import Lake
+from adrecon_assets.lake import LocalLake
 from adrecon_assets.rules import Topic
 from adrecon_simulate.config import SimulationConfig
 from adrecon_simulate.runner import SimulationSummary, simulate
@@ -20,7 +20,7 @@ from adrecon_simulate.runner import SimulationSummary, simulate
 DAY_FOLDER_PREFIX = "date_partition="
 
 
-def lake_days(lake: Lake) -> list[date]:
+def lake_days(lake: LocalLake) -> list[date]:
     """The days that have an emissions folder, oldest first."""
     topic_folder = lake.folder(Topic.EMISSIONS, date.today()).parent
     if not topic_folder.is_dir():
@@ -41,7 +41,7 @@ def extend(
     Generation starts at the lake's first day (or `config.start`, if earlier) with the same
     seed, so the new days equal those of a single run over the whole range.
     """
-    existing = lake_days(Lake(config.lake))
+    existing = lake_days(LocalLake(config.lake))
     wanted = config.days_list
     if set(wanted) <= set(existing):
         return None

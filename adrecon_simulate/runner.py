@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import polars as pl
 
 from adrecon_assets import serving
-from adrecon_assets.lake import Lake
+from adrecon_assets.lake import LocalLake
 from adrecon_assets.rules import JOIN_KEY, Topic
 from adrecon_simulate import emission_copies, faults
 from adrecon_simulate.catalogue import Catalogue, build_catalogue
@@ -22,7 +21,7 @@ from adrecon_simulate.clicks import ClickDraft
 from adrecon_simulate.config import SimulationConfig
 from adrecon_simulate.emission_copies import COPY_KIND_COLUMN, EmissionCopyCounts
 from adrecon_simulate.labels import EMISSION_COPY_KINDS, FAULT_KINDS, NO_FAULT, ORIGINAL
-from adrecon_simulate.online import online_statistics
+from adrecon_simulate.online import online_statistics, publish_online_statistics
 from adrecon_simulate.traffic import (
     MICROS_PER_DAY,
     EmissionRows,
@@ -192,15 +191,7 @@ class SimulationSummary:
 
 
 def write_online(database: Path, day: date, rows: object) -> None:
-    database.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(database)) as connection:
-        serving.replace_day(
-            connection,
-            serving.OFFER_PLACEMENT_STATS,
-            day,
-            rows,  # type: ignore[arg-type]
-            {"source": serving.ONLINE_SOURCE},
-        )
+    publish_online_statistics(serving.DuckDBServingStore(database), rows)  # type: ignore[arg-type]
 
 
 def simulate(
@@ -215,7 +206,7 @@ def simulate(
     exactly as in one run, so extending a lake gives the days one run would have written.
     """
     began = time.perf_counter()
-    lake = Lake(config.lake)
+    lake = LocalLake(config.lake)
     if not lake.denylist_path.exists():
         write_denylist(lake)
     catalogue = build_catalogue(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any, TypeVar
@@ -13,10 +14,12 @@ from adrecon_assets.assets.run_days import over_run_days
 from adrecon_assets.contracts import LakeInputError
 from adrecon_assets.jobs import RECONCILE_DAYS, is_day_job_run
 from adrecon_assets.partitions import daily_partitions
-from adrecon_assets.settings import engine_name
+from adrecon_assets.settings import load_settings
 from adrecon_assets.warehouse import Dataset, Warehouse
 
 T = TypeVar("T")
+# What a daily asset yields: check results on their own only when an audit stops publication.
+DayResult = dg.MaterializeResult | dg.AssetCheckResult
 
 # Transient I/O (a busy DuckDB file, a flaky object store) is retried with backoff; bad input
 # is raised as a non-retryable Failure, since retrying cannot fix a file.
@@ -40,15 +43,18 @@ DAY_ASSET_POLICIES: dict[str, Any] = {
 
 
 def day_asset(**asset_arguments: Any) -> Any:
-    """`dg.asset` for daily partitions, with the shared policies above; the body computes one
+    """`dg.asset` for daily partitions, with the shared policies above (the backfill policy is a
+    beta parameter, used on purpose: its warning is silenced here only); the body computes one
     day (`context.partition_key`) and runs once per day of a ranged run."""
-    asset = dg.asset(code_version=CODE_VERSION, **DAY_ASSET_POLICIES, **asset_arguments)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        asset = dg.asset(code_version=CODE_VERSION, **DAY_ASSET_POLICIES, **asset_arguments)
     return lambda compute: asset(over_run_days(compute))
 
 
 def engine_kinds(extra: set[str]) -> set[str]:
     """The UI's kind tags: the engine chosen for this environment plus what the asset writes."""
-    return {engine_name(), *extra}
+    return {load_settings().engine.value, *extra}
 
 
 def run_engine_step(step: Callable[[], T]) -> tuple[T, float]:
@@ -64,6 +70,35 @@ def run_engine_step(step: Callable[[], T]) -> tuple[T, float]:
 OWNERS = ["team:ads-data-platform"]
 # Set by Dagster on every run launched by a backfill.
 BACKFILL_TAG = "dagster/backfill"
+
+
+def failed_blocking_checks(
+    specs: Sequence[dg.AssetCheckSpec], results: Sequence[dg.AssetCheckResult]
+) -> list[dg.AssetCheckResult]:
+    blocking = {spec.name for spec in specs if spec.blocking}
+    return [result for result in results if result.check_name in blocking and not result.passed]
+
+
+def audit_before_publish(
+    asset: str,
+    day: date,
+    specs: Sequence[dg.AssetCheckSpec],
+    results: Sequence[dg.AssetCheckResult],
+) -> Iterator[dg.AssetCheckResult]:
+    """Write, audit, publish (contract 4): called with the checks of the staged rows before
+    anything is published. If a blocking check failed, every result is reported (so the UI and
+    the check alerts show them) and the step fails naming the failed checks and what they found;
+    the caller's publication below never runs, so the published day stays as it was."""
+    failed = failed_blocking_checks(specs, results)
+    if not failed:
+        return
+    yield from results
+    found = "; ".join(f"{result.check_name}: {result.description or 'failed'}" for result in failed)
+    raise dg.Failure(
+        description=f"{asset} {day} not published, blocking check failed on the staged rows: "
+        f"{found}. The published day is unchanged.",
+        allow_retries=False,
+    )
 
 
 def day_inputs_ready(
@@ -105,29 +140,30 @@ def day_window_asset(
     kinds: set[str],
     owners: Sequence[str] = OWNERS,
     pool: str | None = None,
-) -> Callable[[Callable[..., Iterator[dg.MaterializeResult]]], dg.AssetsDefinition]:
+    also: Sequence[dg.AssetSpec] = (),
+) -> Callable[[Callable[..., Iterator[DayResult]]], dg.AssetsDefinition]:
     """A daily asset that reads other days through a partition mapping.
 
-    Built as a one-asset `multi_asset` with `can_subset=True` so that its output and check
-    results are optional: that is what lets `day_inputs_ready` skip a backfill's extra days.
+    Built as a `multi_asset` with `can_subset=True` so that its output and check results are
+    optional: that is what lets `day_inputs_ready` skip a backfill's extra days. `also` are
+    further datasets the same step writes (key, deps, description), so the lineage shows them.
     """
+    main = dg.AssetSpec(name, deps=deps, description=description)
 
     def decorate(
-        compute: Callable[..., Iterator[dg.MaterializeResult]],
+        compute: Callable[..., Iterator[DayResult]],
     ) -> dg.AssetsDefinition:
         return dg.multi_asset(
             name=name,
             specs=[
-                dg.AssetSpec(
-                    name,
-                    deps=deps,
-                    description=description,
+                spec.replace_attributes(
                     group_name=group_name,
                     kinds=kinds,
                     owners=owners,
                     code_version=CODE_VERSION,
                     skippable=True,
                 )
+                for spec in (main, *also)
             ],
             check_specs=check_specs,
             can_subset=True,

@@ -14,16 +14,14 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 import dagster as dg
-from dagster._core.storage.tags import RUN_KEY_TAG
 
-from adrecon_assets import settings
 from adrecon_assets.jobs import reconcile_days
-from adrecon_assets.lake import Lake
+from adrecon_assets.lake import Lake, LakeSnapshot
 from adrecon_assets.partitions import previous_day
-from adrecon_assets.rules import Topic
+from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets.run_tags import RANGE_END_TAG, RANGE_START_TAG, RUN_KEY_TAG
 from adrecon_assets.sensors.history import (
-    RANGE_END_TAG,
-    RANGE_START_TAG,
     latest_materializations,
     live_run_days,
     recent_days,
@@ -35,19 +33,10 @@ RECONCILED = dg.AssetKey("reconciled_statistics")
 TRIGGER_TAG, CATCH_UP = "adrecon/trigger", "readiness_catch_up"
 
 
-def is_closed(lake: Lake, day: date) -> bool:
+def is_closed(lake: LakeSnapshot, day: date) -> bool:
     """Both topics of `day` closed, and emissions of the day before (unless `day` is first, or
     the day before has no emissions folder at all: an empty day, contract section 2)."""
-    before = previous_day(day)
-    return (
-        lake.partition(Topic.CLICKS, day).closed
-        and lake.partition(Topic.EMISSIONS, day).closed
-        and (
-            before is None
-            or not lake.folder(Topic.EMISSIONS, before).exists()
-            or lake.partition(Topic.EMISSIONS, before).closed
-        )
-    )
+    return lake.is_closed(day, previous_day(day))
 
 
 def run_key(day: date) -> str:
@@ -65,7 +54,7 @@ def launched_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[dat
 
 
 def days_to_launch(
-    lake: Lake,
+    lake: LakeSnapshot,
     days: Sequence[date],
     reconciled: set[date],
     busy: set[date],
@@ -94,13 +83,13 @@ def days_to_launch(
 
 
 def evaluate_readiness(
-    context: dg.SensorEvaluationContext, lake: Lake, now: datetime
+    context: dg.SensorEvaluationContext, lake: Lake, now: datetime, lookback_days: int
 ) -> dg.SensorResult | dg.SkipReason:
-    days = recent_days(int(settings.setting("ADRECON_LATE_DATA_LOOKBACK_DAYS")), now)
+    days = recent_days(lookback_days, now)
     reconciled = set(latest_materializations(context.instance, RECONCILED, days))
     busy = live_run_days(context.instance, days)
     launched = launched_days(context.instance, days)
-    launchable = days_to_launch(lake, days, reconciled, busy, launched)
+    launchable = days_to_launch(lake.snapshot(days), days, reconciled, busy, launched)
     if not launchable:
         return dg.SkipReason("no closed, unreconciled day is due")
     return dg.SensorResult(run_requests=[run_request(days) for days in consecutive(launchable)])
@@ -129,18 +118,27 @@ def run_request(days: list[date]) -> dg.RunRequest:
     )
 
 
-@dg.sensor(
-    name="lake_readiness_sensor",
-    job=reconcile_days,
-    minimum_interval_seconds=int(settings.setting("ADRECON_SENSOR_INTERVAL_SECONDS")),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Reconciles day D (every asset, reports included) once the lake closed clicks and "
-        "emissions of D and emissions of D-1; once per day (run key), oldest first; consecutive "
-        "due days (a catch-up) in one ranged run."
-    ),
-)
-def lake_readiness_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    return evaluate_readiness(
-        context, Lake(settings.setting("ADRECON_LAKE_ROOT")), datetime.now(UTC)
+def build_lake_readiness_sensor(interval_seconds: int) -> dg.SensorDefinition:
+    """The sensor, ticking at most every `interval_seconds` (ADRECON_SENSOR_INTERVAL_SECONDS)."""
+
+    @dg.sensor(
+        name="lake_readiness_sensor",
+        job=reconcile_days,
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Reconciles day D (every asset, reports included) once the lake closed clicks and "
+            "emissions of D and emissions of D-1; once per day (run key), oldest first; "
+            "consecutive due days (a catch-up) in one ranged run."
+        ),
     )
+    def lake_readiness_sensor(
+        context: dg.SensorEvaluationContext,
+        storage: StorageResource,
+        automation: AutomationSettings,
+    ) -> dg.SensorResult | dg.SkipReason:
+        return evaluate_readiness(
+            context, storage.lake, datetime.now(UTC), automation.late_data_lookback_days
+        )
+
+    return lake_readiness_sensor
