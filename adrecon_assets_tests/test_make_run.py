@@ -150,5 +150,7 @@ def test_make_run_reconciles_the_demo_days_quietly_within_three_minutes(
 
     terminal = make_run.output.read_text().splitlines()
     assert [line for line in terminal if WARNING_LINE.search(line)] == []
+    # Runs print their INFO lines (what was staged and replaced), not every DEBUG event.
+    assert [line for line in terminal if " - DEBUG - " in line] == []
     assert f"==> adrecon is up: {make_run.url}" in terminal
     assert any("click first" in line for line in terminal)
