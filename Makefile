@@ -23,7 +23,7 @@ PORT ?= 3000
 
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install java chromium postgresql run demo demo-lake test test-fast lint bench clean prod prod-status prod-stop
+.PHONY: install java chromium postgresql run demo demo-lake screenshots test test-fast lint bench bench-catch-up clean prod prod-status prod-stop
 
 $(STAMP): pyproject.toml
 	@echo "==> creating the virtual environment $(VENV)"
@@ -80,6 +80,10 @@ demo: demo-lake
 		set -o pipefail; $(BIN)/dg dev --no-check-yaml --log-level warning -h $(HOST) -p $(PORT) 2>&1 \
 		| grep --line-buffered -v -e "$(FIRST_START_NOTICE)" -e "$(COPIED_YAML_NOTICE)"
 
+# The README's "First ten minutes" pictures, taken by the browser tests on a fresh `make demo`.
+screenshots: install chromium
+	ADRECON_README_SCREENSHOTS=1 $(BIN)/pytest -q adrecon_assets_tests/browser/test_readme_screenshots.py
+
 test: install chromium postgresql
 	$(BIN)/pytest -q
 
@@ -124,6 +128,11 @@ lint: install
 # BENCH_ARGS=--quick smoke-tests the harness on a tiny day.
 bench: install
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# Issue 15 target 2: re-reconciling 30 demo days with a reconcile_days backfill under dagster dev
+# against a do-nothing daily backfill of one run per day (benchmarks/CATCH_UP.md).
+bench-catch-up: install
+	$(BIN)/python -m benchmarks.catch_up
 
 clean:
 	rm -rf $(VENV) data/warehouse
