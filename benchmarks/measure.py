@@ -28,6 +28,9 @@ class Measurement:
     process_seconds: float
     """Wall time of the whole process, interpreter start and imports included."""
     peak_rss_bytes: int
+    cpu_seconds: float
+    """User plus system CPU time of the process and its children: what the work cost, whatever
+    else the shared machine ran at the time."""
     """Largest RSS of the process and its children together (Spark's JVM too), sampled every
     50 ms, or the kernel's peak of its largest single process if that is higher."""
     steps: dict[str, float] = field(default_factory=dict)
@@ -67,12 +70,13 @@ def measure(
             [*command, day.isoformat()], cwd=REPO_ROOT, stdout=stdout, stderr=stderr
         )
     process = psutil.Process(child.pid)
-    peak, status, max_rss_kib = 0, 0, 0
+    peak, status, max_rss_kib, cpu_seconds = 0, 0, 0, 0.0
     while True:
         pid, status, usage = os.wait4(child.pid, os.WNOHANG)
         if pid:
             # ru_maxrss: the largest single process of the tree, in KiB on Linux.
             max_rss_kib = usage.ru_maxrss
+            cpu_seconds = usage.ru_utime + usage.ru_stime
             break
         with contextlib.suppress(psutil.Error):
             peak = max(peak, tree_rss(process))
@@ -90,5 +94,6 @@ def measure(
         seconds=result["seconds"],
         process_seconds=round(process_seconds, 3),
         peak_rss_bytes=max(peak, max_rss_kib * 1024),
+        cpu_seconds=round(cpu_seconds, 3),
         steps=result["steps"],
     )
