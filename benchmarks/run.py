@@ -115,6 +115,19 @@ def run_benchmark(
     return BenchmarkRun(measurements, exact, cli_seconds, machine, load_average())
 
 
+def warm_up(cache_root: Path, log: Callable[[str], object]) -> None:
+    tiny = lake_for_size(TINY_DAY_SIZE, cache_root)
+    run = measure(
+        "connect",
+        tiny.lake,
+        prestaged_warehouse(tiny),
+        cache_root / "work" / "connect",
+        tiny.day,
+        TINY_DAY_SIZE,
+    )
+    log(f"  warm-up  connect  {run.seconds:7.2f} s on a {TINY_DAY_SIZE:,}-row day (not counted)")
+
+
 def run_sizes(
     sizes: list[int],
     repeats: int,
@@ -141,16 +154,9 @@ def run_sizes(
                 if limit is not None and not limit.allows(size, round_number):
                     continue
                 if workload == "connect" and not warmed:
-                    # Warm: one unmeasured run, so the measured ones find a warm JVM.
-                    warm_up = measure(
-                        workload,
-                        lake.lake,
-                        prestaged,
-                        cache_root / "work" / workload,
-                        lake.day,
-                        size,
-                    )
-                    log(f"  warm-up  connect  {warm_up.seconds:7.2f} s (not counted)")
+                    # One unmeasured run on a tiny day, so the measured ones find a warm JVM
+                    # (classes loaded, code generated) as a long-running server would.
+                    warm_up(cache_root, log)
                     warmed = True
                 work = cache_root / "work" / workload
                 result = measure(workload, lake.lake, prestaged, work, lake.day, size)
