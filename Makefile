@@ -23,7 +23,7 @@ PORT ?= 3000
 
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install java chromium postgresql run demo demo-lake test test-fast lint bench clean prod prod-status prod-stop
+.PHONY: install java chromium postgresql run demo demo-lake screenshots test test-fast lint bench bench-catch-up clean prod prod-status prod-stop
 
 $(STAMP): pyproject.toml
 	@echo "==> creating the virtual environment $(VENV)"
@@ -80,6 +80,10 @@ demo: demo-lake
 		set -o pipefail; $(BIN)/dg dev --no-check-yaml --log-level warning -h $(HOST) -p $(PORT) 2>&1 \
 		| grep --line-buffered -v -e "$(FIRST_START_NOTICE)" -e "$(COPIED_YAML_NOTICE)"
 
+# The README's "First ten minutes" pictures, taken by the browser tests on a fresh `make demo`.
+screenshots: install chromium
+	ADRECON_README_SCREENSHOTS=1 $(BIN)/pytest -q adrecon_assets_tests/browser/test_readme_screenshots.py
+
 test: install chromium postgresql
 	$(BIN)/pytest -q
 
@@ -89,7 +93,9 @@ test: install chromium postgresql
 PROD_DIR ?= $(CURDIR)/.prod
 PROD_HOME ?= $(PROD_DIR)/dagster_home
 CODE_SERVER_PORT ?= 4266
-PROD_ENV = DAGSTER_HOME=$(PROD_HOME) ADRECON_PROD_DIR=$(PROD_DIR) ADRECON_BIN=$(CURDIR)/$(BIN) \
+# dagster-postgres needs its psycopg2 driver: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3.
+PROD_ENV = ADRECON_DAGSTER_PG_URL="$$(echo "$$ADRECON_DAGSTER_PG_URL" | sed 's|^postgresql://|postgresql+psycopg2://|')" \
+	DAGSTER_HOME=$(PROD_HOME) ADRECON_PROD_DIR=$(PROD_DIR) ADRECON_BIN=$(CURDIR)/$(BIN) \
 	ADRECON_DEPLOY=$(CURDIR)/deploy ADRECON_CODE_SERVER_PORT=$(CODE_SERVER_PORT) \
 	ADRECON_WEBSERVER_HOST=$(HOST) ADRECON_WEBSERVER_PORT=$(PORT)
 
@@ -106,10 +112,11 @@ prod-stop:
 	$(PROD_ENV) $(BIN)/supervisorctl -c deploy/supervisord.conf shutdown
 
 # The quick loop while editing: everything but Spark, the browser and the dev-server/slow
-# end-to-end tests (no Java or Chromium needed); `make test` stays the complete check.
+# end-to-end tests (no Java or Chromium needed), on both cores (pytest-xdist); `make test`
+# stays the complete check.
 FAST_TESTS := not spark and not browser and not slow
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -m "$(FAST_TESTS)"
+	$(BIN)/pytest -q -n 2 -m "$(FAST_TESTS)"
 
 lint: install
 	$(BIN)/ruff check adrecon_assets adrecon_simulate adrecon_assets_tests benchmarks
@@ -121,6 +128,11 @@ lint: install
 # BENCH_ARGS=--quick smoke-tests the harness on a tiny day.
 bench: install
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# Issue 15 target 2: re-reconciling 30 demo days with a reconcile_days backfill under dagster dev
+# against a do-nothing daily backfill of one run per day (benchmarks/CATCH_UP.md).
+bench-catch-up: install
+	$(BIN)/python -m benchmarks.catch_up
 
 clean:
 	rm -rf $(VENV) data/warehouse

@@ -41,11 +41,6 @@ ASSETS = [
 ]
 
 
-# Runs print their steps' INFO lines (what was staged, replaced, skipped) to the terminal of
-# `make run`, not every DEBUG event of a month-long catch-up; the UI keeps the full event log.
-RUN_CONSOLE_LOGGERS = {"console": dg.colored_console_logger.configured({"log_level": "INFO"})}
-
-
 def engine_resource(settings: Settings) -> EngineResource:
     """The engine chosen by ADRECON_ENGINE."""
     if settings.engine is Engine.SPARK:
@@ -95,7 +90,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         # One process per run instead of one per step: six steps share the engine's imports and
         # warm-up, which saves ~30 s per partition (see benchmarks/).
         executor=dg.in_process_executor,
-        loggers=RUN_CONSOLE_LOGGERS,
     )
 
 

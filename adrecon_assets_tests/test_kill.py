@@ -28,7 +28,7 @@ import pytest
 
 from adrecon_assets.assets.common import PUBLISHING_MARK
 from adrecon_assets.rules import Topic
-from adrecon_assets.serving.tables import (
+from adrecon_assets.serving import (
     OFFER_PLACEMENT_STATS,
     PLACEMENT_ANOMALIES,
     PLACEMENT_PERFORMANCE,

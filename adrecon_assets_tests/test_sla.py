@@ -31,8 +31,8 @@ _, asset_check_alert_sensor = build_alert_sensors(interval_seconds=30)
 reconciled_statistics_sla_sensor = build_sla_sensor(interval_seconds=30)
 # The SLA hour of the default settings (07:00 UTC), as the deployed sensor gets it.
 AUTOMATION = AutomationSettings.from_settings(Settings.from_env({}))
-# A lake root that does not exist: the sensor still records a miss (it cannot tell "no data").
-STORAGE = StorageResource(lake_root="/nonexistent/adrecon-lake", warehouse_root="/tmp/unused")
+# No lake here: the sensor records the miss without the lake's view of the day.
+NO_LAKE = StorageResource(lake_root="/nonexistent/lake", warehouse_root="/nonexistent/warehouse")
 
 
 def utc(text: str) -> datetime:
@@ -64,7 +64,7 @@ class Clock:
         context = dg.build_sensor_context(
             instance=self.instance,
             cursor=self.cursor,
-            resources={"automation": AUTOMATION, "storage": STORAGE},
+            resources={"automation": AUTOMATION, "storage": NO_LAKE},
         )
         result = reconciled_statistics_sla_sensor(context)
         assert isinstance(result, dg.SensorResult)

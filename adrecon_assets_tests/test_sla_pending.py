@@ -11,15 +11,10 @@ import dagster as dg
 import pytest
 from dagster._core.test_utils import create_run_for_test
 
-from adrecon_assets.resources.automation import AutomationSettings
-from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.sensors import sla as sla_sensor_module
-from adrecon_assets.sensors.sla import build_sla_sensor
-from adrecon_assets.settings import Settings
 from adrecon_assets_tests.conftest import Paths
-from adrecon_assets_tests.sensor_lakes import days_ago, write_day
+from adrecon_assets_tests.sensor_lakes import days_ago, tick_result, write_day
 
-reconciled_statistics_sla_sensor = build_sla_sensor(interval_seconds=30)
 YESTERDAY = days_ago(1)
 # After yesterday's deadline (07:00 today), whatever the hour the test runs at.
 NOW = datetime.combine(YESTERDAY + timedelta(days=1), datetime.min.time(), UTC) + timedelta(
@@ -34,23 +29,15 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 def tick(instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> dg.SensorResult:
+    """One tick of the deployed sensor at NOW, on the test's lake (the `paths` fixture)."""
     monkeypatch.setattr(sla_sensor_module, "utc_now", lambda: NOW)
-    settings = Settings.from_env()  # the `paths` fixture points the lake at the test's folder
-    resources = {
-        "automation": AutomationSettings.from_settings(settings),
-        "storage": StorageResource(lake_root=settings.lake_root, warehouse_root=settings.warehouse),
-    }
-    result = reconciled_statistics_sla_sensor(
-        dg.build_sensor_context(instance=instance, resources=resources)
-    )
-    assert isinstance(result, dg.SensorResult)
-    return result
+    return tick_result(instance, "reconciled_statistics_sla_sensor")
 
 
 def test_day_without_lake_data_is_missed_naming_it(
     instance: dg.DagsterInstance, paths: Paths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    paths.lake.mkdir(exist_ok=True)
+    # The `paths` fixture's lake has both topic folders and no day in them.
     (missed,) = tick(instance, monkeypatch).asset_events
     assert isinstance(missed, dg.AssetCheckEvaluation) and not missed.passed
     assert f"no lake data for {YESTERDAY}" in str(missed.description)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -46,43 +46,34 @@ class DayContext:
         return getattr(self._context, name)
 
 
-@dataclass(frozen=True)
+@dataclass
 class DayOutcome:
     day: str
-    # One result per asset of the step (a multi-asset step materializes several); none and no
-    # error: the body skipped the day.
-    results: tuple[dg.MaterializeResult, ...] = ()
+    # Metadata of each asset the body materialized that day (none: the day was skipped).
+    materialized: dict[dg.AssetKey, Any] = field(default_factory=dict)
+    checks: list[dg.AssetCheckResult] = field(default_factory=list)
     error: Exception | None = None
 
 
-def result_key(context: dg.AssetExecutionContext, result: dg.MaterializeResult) -> dg.AssetKey:
-    """The asset a result is of: its own key, or the step's only asset."""
-    if result.asset_key is not None:
-        return dg.AssetKey.from_coercible(result.asset_key)
-    return context.assets_def.key
-
-
-def body_events(returned: Any) -> list[Any]:
+def body_events(returned: Any) -> Iterator[Any]:
     """What a body produced: it returns one result, yields some, or returns nothing."""
-    if returned is None:
-        return []
     if isinstance(returned, Iterator):
-        return list(returned)
-    return [returned]
+        yield from returned
+    elif returned is not None:
+        yield returned
 
 
 def check_evaluation(
-    context: dg.AssetExecutionContext,
-    result: dg.AssetCheckResult,
-    day: str,
-    default_key: dg.AssetKey,
+    context: dg.AssetExecutionContext, result: dg.AssetCheckResult, day: str
 ) -> dg.AssetCheckEvaluation:
     """A check result of one day, as the evaluation Dagster records for a one-day run."""
-    asset_key = dg.AssetKey.from_coercible(result.asset_key) if result.asset_key else default_key
-    specs = [spec for spec in context.assets_def.check_specs if spec.asset_key == asset_key]
-    spec = next(spec for spec in specs if result.check_name in (None, spec.name))
+    spec = next(
+        spec
+        for spec in context.assets_def.check_specs
+        if result.check_name in (None, spec.name) and result.asset_key in (None, spec.asset_key)
+    )
     return dg.AssetCheckEvaluation(
-        asset_key=asset_key,
+        asset_key=spec.asset_key,
         check_name=spec.name,
         passed=result.passed,
         metadata=result.metadata,
@@ -105,78 +96,79 @@ def retryable(error: Exception) -> bool:
     return not (isinstance(error, dg.Failure) and not error.allow_retries)
 
 
+def compute_day(
+    context: dg.AssetExecutionContext, day: str, compute_day: Callable[[DayContext], Any]
+) -> tuple[DayOutcome, list[Any]]:
+    """One day of the body: what it recorded, and other events to pass on. A failing day keeps
+    the check results it reported before failing (write-audit-publish reports them first)."""
+    outcome, passed_on = DayOutcome(day), []
+    try:
+        for event in body_events(compute_day(DayContext(context, day))):
+            if isinstance(event, dg.MaterializeResult):
+                key = event.asset_key or context.assets_def.key
+                outcome.materialized[dg.AssetKey.from_coercible(key)] = event.metadata or {}
+                outcome.checks.extend(event.check_results or [])
+            elif isinstance(event, dg.AssetCheckResult):
+                outcome.checks.append(event)
+            else:
+                passed_on.append(event)
+    except Exception as error:
+        context.log.error(f"{context.assets_def.node_def.name} {day} failed: {error}")
+        outcome.error = error
+    return outcome, passed_on
+
+
 def compute_days(
-    context: dg.AssetExecutionContext, compute_day: Callable[[DayContext], Any]
+    context: dg.AssetExecutionContext, compute_day_body: Callable[[DayContext], Any]
 ) -> Iterator[Any]:
     """Run the one-day body for each day of the run, yielding Dagster's per-day records."""
-    asset = ", ".join(key.to_user_string() for key in sorted(context.selected_asset_keys))
+    step = context.assets_def.node_def.name
     outcomes: list[DayOutcome] = []
     for day in context.partition_keys:
-        events: list[Any] = []
-        try:
-            returned = compute_day(DayContext(context, day))
-            # Appended one by one: a body that fails its audit yields its check results first.
-            for event in returned if isinstance(returned, Iterator) else body_events(returned):
-                events.append(event)
-        except Exception as error:
-            context.log.error(f"{asset} {day} failed: {error}")
-            outcomes.append(DayOutcome(day, error=error))
-            yield from (
-                check_evaluation(context, event, day, context.assets_def.key)
-                for event in events
-                if isinstance(event, dg.AssetCheckResult)
-            )
-            continue
-        results = tuple(event for event in events if isinstance(event, dg.MaterializeResult))
-        yield from (event for event in events if not isinstance(event, dg.MaterializeResult))
-        outcomes.append(DayOutcome(day, results=results))
+        outcome, passed_on = compute_day(context, day, compute_day_body)
+        yield from passed_on
+        outcomes.append(outcome)
 
-    done = [outcome for outcome in outcomes if outcome.results]
-    failed = [outcome for outcome in outcomes if outcome.error is not None]
-    evaluations = [
-        check_evaluation(context, check_result, outcome.day, result_key(context, result))
-        for outcome in done
-        for result in outcome.results
-        for check_result in result.check_results or []
-    ]
-    if len(done) == len(outcomes):
-        # Every day materialized: one output per asset for the range, with each day's own
-        # metadata.
-        for outcome in done:
-            for result in outcome.results:
-                if result.metadata:
-                    context.add_asset_metadata(
-                        result.metadata,
-                        asset_key=result_key(context, result),
-                        partition_key=outcome.day,
-                    )
-        for key in sorted({result_key(context, r) for o in done for r in o.results}):
+    keys = set(context.selected_asset_keys)
+    if all(outcome.error is None and set(outcome.materialized) == keys for outcome in outcomes):
+        # Every day materialized: one output per asset for the range, each day's own metadata.
+        for outcome in outcomes:
+            for key, metadata in outcome.materialized.items():
+                if metadata:
+                    context.add_asset_metadata(metadata, asset_key=key, partition_key=outcome.day)
+        for key in sorted(keys, key=lambda key: key.to_user_string()):
             yield dg.MaterializeResult(asset_key=key)
         # A check's output (what Dagster would derive from an AssetCheckResult) stands for all
         # the days; the days' evaluations themselves are the records below.
         for output_name in context.assets_def.check_specs_by_output_name:
             yield dg.Output(None, output_name=output_name)
     else:
-        # Some day was skipped or failed: record the days that were done, one by one.
-        for outcome in done:
-            for result in outcome.results:
+        # Some day was skipped or failed: record what each day did, one by one.
+        for outcome in outcomes:
+            for key, metadata in outcome.materialized.items():
                 yield dg.AssetMaterialization(
-                    asset_key=result_key(context, result),
-                    partition=outcome.day,
-                    metadata=result.metadata,
+                    asset_key=key, partition=outcome.day, metadata=metadata
                 )
+    evaluations = [
+        check_evaluation(context, result, outcome.day)
+        for outcome in outcomes
+        for result in outcome.checks
+    ]
     yield from evaluations
 
     blocked: dict[str, list[str]] = {}
     for evaluation in filter(blocks, evaluations):
         blocked.setdefault(evaluation.partition or "", []).append(evaluation.check_name)
+    failed = [outcome for outcome in outcomes if outcome.error is not None]
     reasons = [f"{outcome.day}: {outcome.error}" for outcome in failed] + [
-        f"{day}: blocking check {', '.join(checks)} failed" for day, checks in blocked.items()
+        f"{day}: blocking check {', '.join(checks)} failed"
+        for day, checks in blocked.items()
+        if day not in {outcome.day for outcome in failed}
     ]
     if reasons:
         raise dg.Failure(
             description=(
-                f"{asset}: {len(reasons)} of {len(outcomes)} days failed ("
+                f"{step}: {len(reasons)} of {len(outcomes)} days failed ("
                 + "; ".join(reasons)
                 + f"); the other {len(outcomes) - len(reasons)} days of this step are recorded"
             ),
@@ -191,10 +183,7 @@ def over_run_days(compute: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
     @functools.wraps(compute)
     def each_day(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Iterator[Any]:
         if len(context.partition_keys) == 1:
-            returned = compute(context, *args, **kwargs)
-            # A generator is passed through as it runs, so what it yielded before raising (the
-            # check results of a failed audit) is recorded.
-            yield from returned if isinstance(returned, Iterator) else body_events(returned)
+            yield from body_events(compute(context, *args, **kwargs))
             return
         yield from compute_days(context, lambda day: compute(day, *args, **kwargs))
 

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from adrecon_assets.jobs import reconcile_days
+from adrecon_assets.jobs import RUN_CONFIG, reconcile_days
 from adrecon_assets.lake import Lake, LakeSnapshot
 from adrecon_assets.partitions import previous_day
 from adrecon_assets.resources.automation import AutomationSettings
@@ -110,11 +110,14 @@ def run_request(days: list[date]) -> dg.RunRequest:
     """One day as before; several consecutive days as one ranged run (Dagster's tags of a
     single-run backfill), a catch-up that pays a run's fixed cost once."""
     if len(days) == 1:
-        return dg.RunRequest(run_key=run_key(days[0]), partition_key=days[0].isoformat())
+        return dg.RunRequest(
+            run_key=run_key(days[0]), partition_key=days[0].isoformat(), run_config=RUN_CONFIG
+        )
     first, last = days[0].isoformat(), days[-1].isoformat()
     return dg.RunRequest(
         run_key=f"ready-{first}..{last}",
         tags={RANGE_START_TAG: first, RANGE_END_TAG: last, TRIGGER_TAG: CATCH_UP},
+        run_config=RUN_CONFIG,
     )
 
 

@@ -20,7 +20,7 @@ from adrecon_assets.checks.sla import (
     sla_status,
 )
 from adrecon_assets.lake import Lake, LakeNotFoundError, LakeSnapshot
-from adrecon_assets.partitions import first_day
+from adrecon_assets.partitions import first_day, previous_day
 from adrecon_assets.resources.automation import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
@@ -48,6 +48,29 @@ def already_recorded(instance: dg.DagsterInstance, day: date) -> bool:
     return any(not record.run_id and record.partition == day.isoformat() for record in history)
 
 
+def build_sla_sensor(interval_seconds: int) -> dg.SensorDefinition:
+    """The sensor, ticking at most every `interval_seconds` (ADRECON_SENSOR_INTERVAL_SECONDS)."""
+
+    @dg.sensor(
+        name="reconciled_statistics_sla_sensor",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=interval_seconds,
+        description=(
+            "Once ADRECON_SLA_HOUR_UTC (default 07:00 UTC) has passed, records "
+            "reconciled_by_sla_hour for yesterday: failed, and so alerted once, if "
+            "reconciled_statistics is missing."
+        ),
+    )
+    def reconciled_statistics_sla_sensor(
+        context: dg.SensorEvaluationContext,
+        automation: AutomationSettings,
+        storage: StorageResource,
+    ) -> dg.SensorResult:
+        return evaluate_sla(context, automation.sla_hour_utc, utc_now(), storage.lake)
+
+    return reconciled_statistics_sla_sensor
+
+
 def reconciliation_pending(
     instance: dg.DagsterInstance, lake: LakeSnapshot, day: date, now: datetime
 ) -> bool:
@@ -61,41 +84,21 @@ def reconciliation_pending(
     return now - datetime.fromtimestamp(newest_ns / 1e9, UTC) < READINESS_GRACE
 
 
-def build_sla_sensor(interval_seconds: int) -> dg.SensorDefinition:
-    """The sensor, ticking at most every `interval_seconds` (ADRECON_SENSOR_INTERVAL_SECONDS)."""
-
-    @dg.sensor(
-        name="reconciled_statistics_sla_sensor",
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=interval_seconds,
-        description=(
-            "Once ADRECON_SLA_HOUR_UTC (default 07:00 UTC) has passed, records "
-            "reconciled_by_sla_hour for yesterday: failed, and so alerted once, if "
-            "reconciled_statistics is missing (naming a day with no lake data at all)."
-        ),
-    )
-    def reconciled_statistics_sla_sensor(
-        context: dg.SensorEvaluationContext,
-        storage: StorageResource,
-        automation: AutomationSettings,
-    ) -> dg.SensorResult:
-        return evaluate_sla(context, storage.lake, automation.sla_hour_utc, utc_now())
-
-    return reconciled_statistics_sla_sensor
-
-
 def evaluate_sla(
-    context: dg.SensorEvaluationContext, lake: Lake, hour: int, now: datetime
+    context: dg.SensorEvaluationContext, hour: int, now: datetime, lake: Lake
 ) -> dg.SensorResult:
     day = last_due_day(now, hour)
     if day < first_day():
         return dg.SensorResult(skip_reason=f"no partition is due yet (first day {first_day()})")
     if context.cursor == day.isoformat() or already_recorded(context.instance, day):
         return dg.SensorResult(skip_reason=f"SLA of {day} already recorded")
+    before = previous_day(day)
     try:
-        snapshot: LakeSnapshot | None = lake.snapshot([day])
-    except LakeNotFoundError:
-        snapshot = None  # a misconfigured lake: the miss is still recorded (and alerted)
+        snapshot = lake.snapshot([day] if before is None else [before, day])
+    except LakeNotFoundError as error:
+        # A misconfigured lake: the readiness sensor fails on it; the miss is still recorded.
+        context.log.error(f"SLA of {day} recorded without the lake: {error}")
+        snapshot = None
     no_data = snapshot is not None and not any(
         snapshot.partition(topic, day).exists for topic in Topic
     )
