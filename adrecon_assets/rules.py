@@ -7,11 +7,19 @@ both engines' parity tests say whether they still agree.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 MICROS_PER_SECOND: Final = 1_000_000
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """A UTC day as the half-open instant range [start, end) its partition holds."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start, start + timedelta(days=1)
 
 
 class Topic(StrEnum):
@@ -167,16 +175,8 @@ FLOOD_MIN_EARLIER_CLICKS: Final = 3
 
 # Rule 4: serving table key and measures.
 STATS_KEY: Final = ("offer_id", "placement")
-STATS_COLUMNS: Final = (
-    "date",
-    "offer_id",
-    "placement",
-    "emissions",
-    "clicks",
-    "cost_micros",
-    "fraud_clicks",
-    "refund_micros",
-)
+STATS_MEASURES: Final = ("emissions", "clicks", "cost_micros", "fraud_clicks", "refund_micros")
+STATS_COLUMNS: Final = ("date", *STATS_KEY, *STATS_MEASURES)
 
 # Joined and flagged click columns (warehouse layout shared by both engines).
 JOINED_COLUMNS: Final = (
@@ -191,7 +191,7 @@ JOINED_COLUMNS: Final = (
     "emitted_at",
 )
 FLAGGED_COLUMNS: Final = (*JOINED_COLUMNS, "fraud_reason")
-EMISSION_COUNT_COLUMNS: Final = ("offer_id", "placement", "emissions")
+EMISSION_COUNT_COLUMNS: Final = (*STATS_KEY, "emissions")
 
 # Anomaly rule (contract 4: a tenth of a steady history or tenfold is an anomaly).
 ANOMALY_TRAILING_DAYS: Final = 7
@@ -200,6 +200,8 @@ ANOMALY_FALL_RATIO: Final = 0.1
 ANOMALY_RISE_RATIO: Final = 10.0
 # Below this many clicks on both sides a ratio is noise (0 after 2 is not an incident).
 ANOMALY_MIN_VOLUME: Final = 5.0
+# The z-score's noise floor is Poisson's sqrt(baseline), with at least this baseline.
+ANOMALY_STDDEV_FLOOR_MIN_BASELINE: Final = 1.0
 ANOMALY_COLUMNS: Final = (
     "date",
     "placement",
@@ -247,15 +249,32 @@ def parse_denylist(cidrs: list[str]) -> list[IpRange]:
     return merged
 
 
-def is_anomaly(clicks: float, baseline: float | None, history_days: int) -> bool:
-    """Reference form of the anomaly rule (engines implement the same expression)."""
-    if baseline is None or history_days < ANOMALY_MIN_HISTORY_DAYS or baseline <= 0:
-        return False
-    if max(clicks, baseline) < ANOMALY_MIN_VOLUME:
-        return False
-    return clicks <= ANOMALY_FALL_RATIO * baseline or clicks >= ANOMALY_RISE_RATIO * baseline
+# The anomaly rule over numbers or engine expressions (Polars `Expr`, Spark `Column`): both
+# support the comparisons, arithmetic and `&`/`|` used here; the engine supplies `greatest`
+# (and `sqrt`), whose spelling differs. A null baseline (no history) gives a null result,
+# which engines read as "no anomaly".
+Greatest = Callable[[Any, Any], Any]
 
 
-def anomaly_stddev_floor(baseline: float) -> float:
-    """Poisson noise floor for the z-score, so a perfectly steady history does not divide by 0."""
-    return max(baseline, 1.0) ** 0.5
+def has_anomaly_history(history_days: int) -> bool:
+    """Whether a day has enough reconciled trailing days for the anomaly rule to apply."""
+    return history_days >= ANOMALY_MIN_HISTORY_DAYS
+
+
+def anomaly_condition(clicks: Any, baseline: Any, greatest: Greatest) -> Any:
+    """Contract 4 on a day with enough history: clicks fell to a tenth of a positive baseline or
+    rose tenfold, with at least `ANOMALY_MIN_VOLUME` clicks on one side."""
+    return (
+        (baseline > 0)
+        & (greatest(clicks, baseline) >= ANOMALY_MIN_VOLUME)
+        & ((clicks <= ANOMALY_FALL_RATIO * baseline) | (clicks >= ANOMALY_RISE_RATIO * baseline))
+    )
+
+
+def anomaly_zscore(
+    clicks: Any, baseline: Any, stddev: Any, greatest: Greatest, sqrt: Callable[[Any], Any]
+) -> Any:
+    """(clicks - baseline) / stddev, with the Poisson floor so a steady history does not
+    divide by 0."""
+    floor = sqrt(greatest(baseline, ANOMALY_STDDEV_FLOOR_MIN_BASELINE))
+    return (clicks - baseline) / greatest(stddev, floor)

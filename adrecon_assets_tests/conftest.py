@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from adrecon_assets.checks.thresholds import CheckThresholds
+from adrecon_assets.resources.automation import AutomationSettings
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
+from adrecon_assets.settings import Settings
 from adrecon_assets_tests import sensor_lakes
 from adrecon_assets_tests.postgres import PostgresServer, postgres_server
 from adrecon_assets_tests.s3_server import LakeMirror, s3_env, s3_server
@@ -74,6 +76,7 @@ def polars_resources(paths: Paths) -> dict[str, object]:
         "serving_db": ServingResource(database=str(paths.serving_db)),
         "engine": PolarsEngineResource(),
         "check_thresholds": CheckThresholds(),
+        "automation": AutomationSettings.from_settings(Settings.from_env({})),
     }
 
 
@@ -109,3 +112,11 @@ def serving_url(postgres: PostgresServer) -> Iterator[str]:
     name = postgres.create_database()
     yield postgres.url(name)
     postgres.drop_database(name)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the Spark session is a `spark` test even if nobody marked it, so
+    `make test-fast` (-m "not spark") never starts a JVM."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)

@@ -4,10 +4,13 @@ the contract's counts and report numbers, computed here by hand."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import polars as pl
+import pytest
 
-from adrecon_assets.engines.polars_engine import repeated_values
+from adrecon_assets.engines import polars_engine
+from adrecon_assets.engines.polars_engine import emission_rounds, key_bucket_files, repeated_values
 from adrecon_assets.rules import Topic
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.engine_runs import reconcile
@@ -65,4 +68,90 @@ def test_repeats_within_and_across_days_count_once_with_the_first_rows_placement
         (DAY, "o1", "p1", 0, 1, 100, 0, 0),
         (DAY, "o1", "p2", 1, 0, 0, 0, 0),
         (DAY, "o1", "p3", 1, 1, 200, 0, 0),
+    ]
+
+
+def write_repeats_across_days(paths: Paths) -> None:
+    """Keys repeated within and across days, more keys than buckets would leave empty."""
+    write_topic(
+        paths.lake,
+        Topic.EMISSIONS,
+        FIRST,
+        [emission(f"e{n}", "o1", "p1", 100, f"{FIRST}T23:00:00") for n in range(40)],
+    )
+    write_topic(
+        paths.lake,
+        Topic.EMISSIONS,
+        D,
+        [emission(f"e{n}", "o1", "p2", 100, f"{D}T00:00:01") for n in range(0, 40, 2)]
+        + [emission(f"f{n}", "o1", "p2", 300, f"{D}T07:00:00") for n in range(30)]
+        + [emission(f"f{n}", "o1", "p3", 200, f"{D}T06:00:00") for n in range(0, 30, 3)],
+    )
+    write_topic(
+        paths.lake,
+        Topic.CLICKS,
+        D,
+        [click("c1", "f3", "o1", f"{D}T07:10:00"), click("c2", "e4", "o1", f"{D}T00:10:00")],
+    )
+
+
+def staged_emission_folders(paths: Paths) -> list[Path]:
+    return sorted({path.parent for path in paths.warehouse.rglob("part-k*.parquet")}, key=str)
+
+
+def test_staged_emissions_are_key_bucket_files_and_no_key_spans_two_rounds(
+    paths: Paths,
+) -> None:
+    write_repeats_across_days(paths)
+    reconcile(paths.lake, paths.warehouse, D)
+    folders = staged_emission_folders(paths)
+
+    assert len(folders) == 2  # raw_emissions of D-1 and of D
+    assert all(key_bucket_files(folder) is not None for folder in folders)
+    assert len(emission_rounds(folders)) == 1  # 100 rows: far below ROWS_PER_ROUND
+    rounds = emission_rounds(folders, rows_per_round=30)
+    assert len(rounds) == 4  # ceil(100 / 30)
+    keys = [
+        set(pl.read_parquet(files).select(pl.concat_str("emission_id", "offer_id")).to_series())
+        for files in rounds
+    ]
+    assert sum(len(files) for files in rounds) == sum(
+        len(list(folder.glob("*.parquet"))) for folder in folders
+    )
+    assert all(not (a & b) for i, a in enumerate(keys) for b in keys[i + 1 :])
+
+
+def test_deduplication_in_many_rounds_gives_the_hand_computed_day(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(polars_engine, "ROWS_PER_ROUND", 7)  # 100 rows: 15 rounds
+    write_repeats_across_days(paths)
+
+    run = reconcile(paths.lake, paths.warehouse, D)
+
+    assert run.join.emissions_in == 100  # 40 on D-1, 20 + 30 + 10 on D
+    assert run.join.emissions_deduplicated == 70  # e0-e39, f0-f29
+    assert run.join.emissions_of_day == 30  # the f keys; e keys belong to D-1
+    assert run.join.matched_previous_day == 1  # c2 on e4 of D-1
+    # f0, f3, ..., f27 are first seen at 06:00 on p3 (cost 200), the other f keys on p2.
+    assert run.statistics == [
+        (DAY, "o1", "p1", 0, 1, 100, 0, 0),
+        (DAY, "o1", "p2", 20, 0, 0, 0, 0),
+        (DAY, "o1", "p3", 10, 1, 200, 0, 0),
+    ]
+
+
+def test_folders_bucketed_otherwise_are_deduplicated_in_one_round(paths: Paths) -> None:
+    write_repeats_across_days(paths)
+    reconcile(paths.lake, paths.warehouse, D)
+    folders = staged_emission_folders(paths)
+    # As another engine (or Polars version) would leave D-1: one file, no bucketing tag.
+    merged = pl.read_parquet(list(folders[0].glob("*.parquet")))
+    for path in folders[0].glob("*.parquet"):
+        path.unlink()
+    merged.write_parquet(folders[0] / "part-00000.parquet")
+
+    assert key_bucket_files(folders[0]) is None
+    assert emission_rounds(folders, rows_per_round=30) == [
+        sorted(path for folder in folders for path in folder.glob("*.parquet"))
     ]

@@ -17,7 +17,8 @@ import pytest
 
 from adrecon_assets import serving
 from adrecon_assets.definitions import ASSETS
-from adrecon_assets.metadata import KeyTotals, drift, drift_markdown, largest_corrections_markdown
+from adrecon_assets.metadata.drift import KeyTotals, drift
+from adrecon_assets.metadata.markdown import drift_markdown, largest_corrections_markdown
 from adrecon_assets.rules import Topic
 from adrecon_assets.warehouse import Dataset, Warehouse
 from adrecon_assets_tests.conftest import Paths
@@ -133,7 +134,12 @@ def failure_text(result: dg.ExecuteInProcessResult) -> str:
 
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    [event] = result.asset_materializations_for_node(asset)
+    # A node may materialize several assets (joined_clicks also writes emission_counts).
+    [event] = [
+        event
+        for event in result.asset_materializations_for_node(asset)
+        if event.asset_key == dg.AssetKey(asset)
+    ]
     return {key: value.value for key, value in event.metadata.items()}
 
 

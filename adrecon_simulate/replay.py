@@ -23,10 +23,10 @@ from datetime import date
 from itertools import islice
 from pathlib import Path
 
-from adrecon_assets import settings
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.serving import ServingStore, add_online_increments
 from adrecon_assets.serving.duckdb_store import read_with_retry
+from adrecon_assets.settings import load_settings
 
 Increment = tuple[date, str, str, int, int, int]
 
@@ -121,10 +121,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
-    settings.apply_defaults()
+    settings = load_settings()
     store = ServingResource(
-        database=settings.setting("ADRECON_SERVING_DB"),
-        url=settings.setting("ADRECON_SERVING_URL"),
+        database=settings.serving_db, url=settings.serving_url or ""
     ).get_store()
     rows = online_rows(arguments.source)
     report = replay(

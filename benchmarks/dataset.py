@@ -7,6 +7,11 @@ import shutil
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Final
+
+import polars as pl
+import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from adrecon_simulate import SimulationConfig, simulate
 
@@ -19,6 +24,11 @@ MARKER = "benchmark-lake.json"
 # (measured: 12,518 click rows on D at 2M rows/day with this seed), so every placement's CTR is
 # scaled by 6.4. Clicks grow with the emission rows: ~0.2M at 1/4 size, ~0.4M at 1/2.
 CTR_SCALE = 6.4
+# The simulator holds a whole day in memory (~6.3 GB at 20M rows/day), so bigger days are built
+# from shards of this size, each simulated with its own seed; every id is prefixed with its
+# shard, so shards share no key, no click and no user (offers and placements are shared).
+SHARD_ROWS: Final = 10_000_000
+SHARDED_ID_COLUMNS: Final = ("emission_id", "click_id", "user_id")
 
 
 @dataclass(frozen=True)
@@ -56,23 +66,16 @@ def lake_for_size(emissions_per_day: int, cache_root: Path = CACHE_ROOT) -> Benc
         if fields.get("ctr_scale") == CTR_SCALE:
             return BenchmarkLake(root=root, **fields)
     shutil.rmtree(root, ignore_errors=True)
-    summary = simulate(
-        SimulationConfig(
-            lake=root / "lake",
-            serving_db=None,
-            labels=root / "ground_truth",
-            start=FIRST_DAY,
-            days=2,
-            emissions_per_day=emissions_per_day,
-            seed=SEED,
-            ctr_scale=CTR_SCALE,
-        )
-    )
+    if emissions_per_day > 2 * SHARD_ROWS:
+        emission_rows, click_rows = simulate_in_shards(root, emissions_per_day)
+    else:
+        summary = simulate(simulation_config(root, emissions_per_day, SEED))
+        emission_rows, click_rows = summary.emission_rows, summary.click_rows
     result = BenchmarkLake(
         root=root,
         emissions_per_day=emissions_per_day,
-        emission_rows=summary.emission_rows,
-        click_rows=summary.click_rows,
+        emission_rows=emission_rows,
+        click_rows=click_rows,
         ctr_scale=CTR_SCALE,
     )
     fields = {k: v for k, v in asdict(result).items() if k != "root"}
@@ -80,10 +83,58 @@ def lake_for_size(emissions_per_day: int, cache_root: Path = CACHE_ROOT) -> Benc
     return result
 
 
+def simulation_config(root: Path, emissions_per_day: int, seed: int) -> SimulationConfig:
+    return SimulationConfig(
+        lake=root / "lake",
+        serving_db=None,
+        labels=root / "ground_truth",
+        start=FIRST_DAY,
+        days=2,
+        emissions_per_day=emissions_per_day,
+        seed=seed,
+        ctr_scale=CTR_SCALE,
+    )
+
+
+def simulate_in_shards(root: Path, emissions_per_day: int) -> tuple[int, int]:
+    """Simulate the lake as shards of SHARD_ROWS rows/day and move each shard's files into
+    `root/lake` with shard-prefixed ids and file names. Returns (emission rows, click rows)."""
+    shards = -(-emissions_per_day // SHARD_ROWS)
+    emission_rows = click_rows = 0
+    for shard in tqdm(
+        range(shards), desc=f"simulating {emissions_per_day:,} rows/day", unit="shard"
+    ):
+        scratch = root / ".shard"
+        shutil.rmtree(scratch, ignore_errors=True)
+        rows = min(SHARD_ROWS, emissions_per_day - shard * SHARD_ROWS)
+        summary = simulate(simulation_config(scratch, rows, SEED + shard))
+        emission_rows += summary.emission_rows
+        click_rows += summary.click_rows
+        for source in sorted((scratch / "lake").rglob("*")):
+            target = root / "lake" / source.relative_to(scratch / "lake")
+            if source.is_dir():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.suffix != ".parquet":  # _SUCCESS markers and the (fixed) denylist
+                shutil.copy2(source, target)
+                continue
+            table = pq.read_table(source)
+            prefixed = pl.DataFrame(pl.from_arrow(table)).with_columns(
+                (pl.lit(f"s{shard}-") + pl.col(name)).alias(name)
+                for name in SHARDED_ID_COLUMNS
+                if name in table.column_names
+            )
+            pq.write_table(
+                prefixed.to_arrow().cast(table.schema), target.with_name(f"s{shard}-{source.name}")
+            )
+        shutil.rmtree(scratch)
+    return emission_rows, click_rows
+
+
 def prestaged_warehouse(benchmark_lake: BenchmarkLake) -> Path:
     """D-1's raw_emissions staged once by the Polars engine (as yesterday's run left them);
     every timed run starts from a hard-linked copy of this warehouse."""
-    from adrecon_assets.engines.polars_engine import PolarsEngine
+    from adrecon_assets.engines.polars_engine import PolarsEngine, key_bucket_files
     from adrecon_assets.lake import Lake
     from adrecon_assets.rules import Topic
     from adrecon_assets.warehouse import Dataset, Warehouse
@@ -91,7 +142,9 @@ def prestaged_warehouse(benchmark_lake: BenchmarkLake) -> Path:
     root = benchmark_lake.root / "prestaged-warehouse"
     warehouse = Warehouse(root)
     day = benchmark_lake.previous_day
-    if not warehouse.exists(Dataset.RAW_EMISSIONS, day):
+    # Staged again when staged by another engine version (its key buckets would not match).
+    staged = warehouse.exists(Dataset.RAW_EMISSIONS, day)
+    if not staged or key_bucket_files(warehouse.folder(Dataset.RAW_EMISSIONS, day)) is None:
         shutil.rmtree(root, ignore_errors=True)
         scratch = benchmark_lake.root / ".prestaging"
         shutil.rmtree(scratch, ignore_errors=True)

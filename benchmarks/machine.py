@@ -32,14 +32,20 @@ def java_version() -> str:
     return lines[0] if lines else "unknown"
 
 
+def load_average() -> str:
+    """The machine's load (1, 5, 15 min) and available memory: it is shared with other jobs."""
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    available = psutil.virtual_memory().available / 2**30
+    return f"{load}; {available:.1f} GiB available"
+
+
 def describe() -> dict[str, str]:
     memory = psutil.virtual_memory().total / 2**30
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     return {
         "cpus (nproc)": str(os.cpu_count()),
         "cpu model": cpu_model(),
         "memory": f"{memory:.1f} GiB",
-        "load average (1, 5, 15 min) at start": load,
+        "load average (1, 5, 15 min) at start": load_average(),
         "os": platform.platform(),
         "python": platform.python_version(),
         **{package: metadata.version(package) for package in PACKAGES},

@@ -1,6 +1,6 @@
 """One timed workload in its own process (so its peak memory is its own):
 
-    python -m benchmarks.workload {polars,dagster,spark,duckdb} LAKE WORK DAY
+    python -m benchmarks.workload {polars,dagster,cli,spark,connect,duckdb} LAKE WORK DAY
 
 WORK holds a warehouse with D-1's raw_emissions pre-staged; the workload writes the day's
 serving rows to WORK/serving.duckdb and WORK/statistics.parquet, and prints one JSON line
@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -37,6 +39,9 @@ CONTRACT_ASSETS = (
 SPARK_MASTER = "local[2]"
 # Spark's default 1 GB driver heap cannot hold a 20M-row shuffle in local mode.
 SPARK_DRIVER_MEMORY = "6g"
+# The reference job's memory cap on a shared 24 GB machine (DuckDB's default is 80 % of RAM);
+# beyond it DuckDB spills to WORK/duckdb_tmp.
+DUCKDB_MEMORY_LIMIT = "10GB"
 
 
 def contract_environment(lake: Path, work: Path) -> None:
@@ -89,6 +94,66 @@ def spark_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
     return {"spark_session": session_seconds, **steps}
 
 
+def connect_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
+    """The Spark engine on the warm Spark Connect server at ADRECON_SPARK_REMOTE (the runner
+    starts it once); attaching a session is timed as its own step."""
+    from adrecon_assets.engines.spark_engine import SparkEngine
+    from adrecon_assets.engines.spark_session import attach_remote, spark_config
+    from benchmarks.engine_chain import run_engine_chain
+
+    started = time.perf_counter()
+    config = spark_config(SPARK_MASTER, "adrecon-benchmark", False)
+    session = attach_remote(os.environ["ADRECON_SPARK_REMOTE"], config)
+    attach_seconds = round(time.perf_counter() - started, 3)
+    try:
+        steps = run_engine_chain(
+            SparkEngine(session), lake, work / "warehouse", work / "serving.duckdb", day
+        )
+    finally:
+        session.stop()
+    return {"spark_attach": attach_seconds, **steps}
+
+
+def cli_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
+    """The whole `dagster asset materialize --select '*' --partition D` CLI run (a child
+    process: its memory counts in the measured process tree), in a fresh DAGSTER_HOME."""
+    (work / "dagster_home").mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, "DAGSTER_HOME": str(work / "dagster_home")}
+    dagster = Path(sys.executable).parent / "dagster"
+    command = [str(dagster), "asset", "materialize", "-m", "adrecon_assets.definitions"]
+    started = time.perf_counter()
+    with (work / "cli.log").open("w") as log:
+        result = subprocess.run(
+            [*command, "--select", "*", "--partition", day.isoformat()],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise RuntimeError(f"dagster CLI run failed, see {work / 'cli.log'}")
+    seconds = round(time.perf_counter() - started, 3)
+    return {"cli_run": seconds, **step_seconds((work / "cli.log").read_text(errors="replace"))}
+
+
+# Dagster's durations: 533ms, 5.6s, 4m52s (format_duration).
+STEP_FINISHED = re.compile(
+    r'Finished execution of step "(\w+)" in (?:(\d+)m(\d+)s|([0-9.]+)s|([0-9.]+)ms)\.'
+)
+
+
+def step_seconds(log: str) -> dict[str, float]:
+    """Seconds per step from a Dagster run's log: the profile of a CLI run."""
+    steps = {}
+    for name, minutes, whole_seconds, seconds, milliseconds in STEP_FINISHED.findall(log):
+        if minutes:
+            value = int(minutes) * 60 + int(whole_seconds)
+        else:
+            value = float(seconds) if seconds else float(milliseconds) / 1000
+        steps[name] = round(value, 3)
+    return steps
+
+
 def dagster_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
     import dagster as dg
 
@@ -113,6 +178,8 @@ def duckdb_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
     started = time.perf_counter()
     query = reference_queries(lake, day, FIRST_DAY).statistics
     with duckdb.connect(str(work / "serving.duckdb")) as connection:
+        connection.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+        connection.execute(f"SET temp_directory = '{work / 'duckdb_tmp'}'")
         rows = connection.sql(query).to_arrow_table()
         query_seconds = round(time.perf_counter() - started, 3)
         serving.replace_day(
@@ -125,8 +192,14 @@ def duckdb_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
 IMPORTS = {
     "polars": ("adrecon_assets.engines.polars_engine", "benchmarks.engine_chain"),
     "dagster": ("dagster", "adrecon_assets.definitions"),
+    "cli": (),
     "spark": (
         "dagster_pyspark.resources",
+        "adrecon_assets.engines.spark_engine",
+        "benchmarks.engine_chain",
+    ),
+    "connect": (
+        "pyspark.sql.connect.session",
         "adrecon_assets.engines.spark_engine",
         "benchmarks.engine_chain",
     ),
@@ -136,7 +209,9 @@ IMPORTS = {
 WORKLOADS: dict[str, Callable[[Path, Path, date], dict[str, float]]] = {
     "polars": polars_workload,
     "dagster": dagster_workload,
+    "cli": cli_workload,
     "spark": spark_workload,
+    "connect": connect_workload,
     "duckdb": duckdb_workload,
 }
 

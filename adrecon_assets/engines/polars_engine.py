@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import operator
-from datetime import UTC, date, datetime, timedelta
+import re
+from dataclasses import dataclass
+from datetime import date
 from functools import reduce
 from pathlib import Path
 from typing import Final
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from adrecon_assets import rules
 from adrecon_assets.contracts import read_file_schema
@@ -22,10 +25,21 @@ from adrecon_assets.engines.base import (
     StageReport,
 )
 from adrecon_assets.lake import LakePartition
-from adrecon_assets.rules import ColumnKind, FraudReason, IpRange, TopicSchema
+from adrecon_assets.rules import ColumnKind, FraudReason, IpRange, TopicSchema, day_bounds
 
 PART_FILE = "part-00000.parquet"
 KEY_HASH = "_key_hash"
+# Staged emissions are written as KEY_BUCKETS files by the hash of rule 1's key, so every row of
+# a key is in the same-numbered file of each day. Deduplication then runs in rounds of a few
+# buckets (D-1's and D's files of those buckets), and its memory is that of a round, not of
+# the day. ROWS_PER_ROUND rows of D-1 and D together make one round.
+KEY_BUCKETS: Final = 32
+ROWS_PER_ROUND: Final = 20_000_000
+BUCKET_FILE: Final = re.compile(r"^part-k(\d{3})\.parquet$")
+# Each bucket file records how it was bucketed (Polars' hash is stable within a version only);
+# folders bucketed otherwise (another version, the Spark engine) are read in one round.
+BUCKETING_KEY: Final = "adrecon.key_buckets"
+BUCKETING: Final = f"polars-{pl.__version__}/{rules.EMISSION_DEDUP_KEY[0]}/{KEY_BUCKETS}"
 # Warehouse files are intermediates read back within the hour: LZ4 writes a 20M-row day about
 # 3.5x faster than zstd (benchmarks/RESULTS.md) for files about 1.5x larger.
 WAREHOUSE_COMPRESSION: Final = "lz4"
@@ -39,11 +53,6 @@ POLARS_TYPES: dict[ColumnKind, pl.DataType] = {
 
 def polars_schema(schema: TopicSchema) -> pl.Schema:
     return pl.Schema({column.name: POLARS_TYPES[column.kind] for column in schema.columns})
-
-
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return start, start + timedelta(days=1)
 
 
 def scan(folder: Path) -> pl.LazyFrame:
@@ -154,6 +163,83 @@ def in_ranges(addresses: pl.Series, ranges: list[IpRange]) -> pl.Series:
     return pl.Series(inside)
 
 
+def emission_bucket() -> pl.Expr:
+    """A row's key bucket. Hashing `emission_id` alone keeps every row of a (emission_id,
+    offer_id) key in one bucket and costs half of hashing both columns."""
+    emission_id = rules.EMISSION_DEDUP_KEY[0]
+    return (pl.col(emission_id).hash(seed=0) % KEY_BUCKETS).alias("_bucket")
+
+
+def valid_rows_target(topic: rules.Topic, folder: Path) -> Path | pl.PartitionBy:
+    """Where staging writes a topic's valid rows: emissions as key-bucket files."""
+    if topic is not rules.Topic.EMISSIONS:
+        return folder / PART_FILE
+    return pl.PartitionBy(
+        folder,
+        key=emission_bucket(),
+        include_key=False,
+        file_path_provider=lambda args: f"part-k{args.partition_keys.item(0, 0):03d}.parquet",
+    )
+
+
+def bucketing_metadata(topic: rules.Topic) -> dict[str, str] | None:
+    return {BUCKETING_KEY: BUCKETING} if topic is rules.Topic.EMISSIONS else None
+
+
+def parquet_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.parquet"))
+
+
+def key_bucket_files(folder: Path) -> dict[int, Path] | None:
+    """A folder's files by key bucket, or None if it is not bucketed as this engine buckets.
+    A folder without rows counts as bucketed (it holds no bucket)."""
+    files = parquet_files(folder)
+    buckets: dict[int, Path] = {}
+    for path in files:
+        metadata = pq.ParquetFile(path).metadata
+        match = BUCKET_FILE.match(path.name)
+        if metadata.num_rows == 0:
+            continue
+        tags = metadata.metadata or {}
+        if match is None or tags.get(BUCKETING_KEY.encode()) != BUCKETING.encode():
+            return None
+        buckets[int(match.group(1))] = path
+    return buckets
+
+
+def emission_rounds(folders: list[Path], rows_per_round: int | None = None) -> list[list[Path]]:
+    """The emission files to deduplicate together, round by round: each round holds whole key
+    buckets of every folder (so every row of a key), about `rows_per_round` rows
+    (ROWS_PER_ROUND by default). Folders not bucketed alike are one round."""
+    rows_per_round = rows_per_round or ROWS_PER_ROUND
+    bucketed = [key_bucket_files(folder) for folder in folders]
+    all_files = [path for folder in folders for path in parquet_files(folder)]
+    if any(buckets is None for buckets in bucketed):
+        return [all_files]
+    total_rows = sum(pq.ParquetFile(path).metadata.num_rows for path in all_files)
+    rounds = max(1, min(KEY_BUCKETS, -(-total_rows // rows_per_round)))
+    return [
+        [
+            path
+            for buckets in bucketed
+            for bucket, path in sorted((buckets or {}).items())
+            if bucket % rounds == round_number
+        ]
+        for round_number in range(rounds)
+    ]
+
+
+@dataclass(frozen=True)
+class DedupRound:
+    """What one round of emission deduplication contributes to the day."""
+
+    rows: int
+    dropped_rows_of_day: pl.DataFrame
+    survivors_of_day: pl.DataFrame
+    dropped_rows: int
+    matches: pl.DataFrame
+
+
 class PolarsEngine:
     name = "polars"
 
@@ -183,18 +269,24 @@ class PolarsEngine:
         quarantine_existed = quarantine_folder.is_dir()
         quarantine_folder.mkdir(parents=True, exist_ok=True)
         quarantine_file = quarantine_folder / PART_FILE
+        valid_rows = rows.filter(reason.is_null()).select(schema.column_names)
         # Both sinks in one streaming query: the lake is read once, not once per output.
         pl.collect_all(
             [
-                rows.filter(reason.is_null())
-                .select(schema.column_names)
-                .sink_parquet(out_folder / PART_FILE, compression=WAREHOUSE_COMPRESSION, lazy=True),
+                valid_rows.sink_parquet(
+                    valid_rows_target(partition.topic, out_folder),
+                    compression=WAREHOUSE_COMPRESSION,
+                    metadata=bucketing_metadata(partition.topic),
+                    lazy=True,
+                ),
                 rows.filter(reason.is_not_null()).sink_parquet(
                     quarantine_file, compression=WAREHOUSE_COMPRESSION, lazy=True
                 ),
             ],
             engine="streaming",
         )
+        if not any(out_folder.glob("*.parquet")):  # no valid row at all: one empty file
+            write(pl.DataFrame(schema=polars_schema(schema)), out_folder)
         rows_out = scan(out_folder).select(pl.len()).collect().item()
         counts: dict[str, int] = dict(
             pl.scan_parquet(quarantine_file)
@@ -222,54 +314,38 @@ class PolarsEngine:
     ) -> JoinReport:
         clicks = scan(clicks_folder).collect()
         deduplicated_clicks = dedup_first(clicks, rules.CLICK_DEDUP_KEY, rules.CLICK_DEDUP_ORDER)
-
-        # Sorting all 40M emission rows of D-1 and D to deduplicate them is what makes a naive
-        # job slow. Instead one pass hashes every key: a key whose hash occurs once occurs once,
-        # so its row is its own deduplicated row. Only the rows of repeated hashes and of the
-        # keys that clicks reference are read in full and deduplicated exactly on the keys.
-        emission_key = key_hash(rules.EMISSION_DEDUP_KEY)
-        all_emissions = (
-            pl.concat([scan(source.folder) for source in emissions])
-            if emissions
-            else pl.LazyFrame(schema=polars_schema(rules.EMISSIONS_SCHEMA))
-        )
-        hashes = all_emissions.select(emission_key).collect(engine="streaming").to_series()
-        repeated = repeated_values(hashes)
-        wanted = pl.concat(
-            [repeated, deduplicated_clicks.select(key_hash(rules.JOIN_KEY)).to_series()]
-        ).unique()
-        candidate_rows = (
-            all_emissions.with_columns(emission_key)
-            .join(wanted.to_frame().lazy(), on=KEY_HASH, how="semi")
-            .collect(engine="streaming")
-        )
-        # Every row of every day of a candidate key is here, so its first row is exact.
-        candidates = dedup_first(
-            candidate_rows, rules.EMISSION_DEDUP_KEY, rules.EMISSION_DEDUP_ORDER
-        )
-
-        # Rows of D per (offer_id, placement), minus the rows of repeated keys, plus the
-        # deduplicated rows of those keys that fall on D (a key seen on D-1 keeps that row).
+        click_hashes = deduplicated_clicks.select(key_hash(rules.JOIN_KEY)).to_series().unique()
         start, end = day_bounds(day)
         emitted = pl.col("emitted_at")
         of_day = (emitted >= start) & (emitted < end)
-        repeated_key = pl.col(KEY_HASH).is_in(repeated.implode())
-        repeated_rows = candidate_rows.filter(repeated_key)
-        repeated_survivors = candidates.filter(repeated_key)
-        day_folders = [source.folder for source in emissions if source.day == day]
+        rounds = [
+            self._dedup_round(files, click_hashes, of_day)
+            for files in emission_rounds([source.folder for source in emissions])
+        ]
+
+        # Rows of D per (offer_id, placement), minus the rows of repeated keys, plus the
+        # deduplicated rows of those keys that fall on D (a key seen on D-1 keeps that row).
+        day_files = [
+            path
+            for source in emissions
+            if source.day == day
+            for path in parquet_files(source.folder)
+        ]
         day_rows = (
-            pl.concat([scan(folder) for folder in day_folders]) if day_folders else all_emissions
+            pl.scan_parquet(day_files)
+            if day_files
+            else pl.LazyFrame(schema=polars_schema(rules.EMISSIONS_SCHEMA))
         )
-        counts = (
-            pl.concat(
-                [
-                    emissions_per_stats_key(day_rows.filter(of_day)),
-                    emissions_per_stats_key(repeated_rows.lazy().filter(of_day)).with_columns(
-                        -pl.col("emissions")
-                    ),
-                    emissions_per_stats_key(repeated_survivors.lazy().filter(of_day)),
-                ]
+        corrections = [
+            frame.lazy()
+            for part in rounds
+            for frame in (
+                part.dropped_rows_of_day.with_columns(-pl.col("emissions")),
+                part.survivors_of_day,
             )
+        ]
+        counts = (
+            pl.concat([emissions_per_stats_key(day_rows.filter(of_day)), *corrections])
             .group_by(rules.STATS_KEY)
             .agg(pl.col("emissions").sum())
             .filter(pl.col("emissions") > 0)
@@ -278,24 +354,63 @@ class PolarsEngine:
         )
         write(counts, emission_counts_folder)
 
+        matches = pl.concat([part.matches for part in rounds])
         joined = (
-            deduplicated_clicks.join(
-                candidates.select(*rules.JOIN_KEY, "placement", "click_cost_micros", "emitted_at"),
-                on=list(rules.JOIN_KEY),
-                how="left",
-            )
+            deduplicated_clicks.join(matches, on=list(rules.JOIN_KEY), how="left")
             .select(rules.JOINED_COLUMNS)
             .sort("click_id")
         )
         write(joined, joined_folder)
+        emissions_in = sum(part.rows for part in rounds)
         return JoinReport(
             clicks_in=clicks.height,
             clicks_deduplicated=joined.height,
-            emissions_in=len(hashes),
-            emissions_deduplicated=len(hashes) - repeated_rows.height + repeated_survivors.height,
+            emissions_in=emissions_in,
+            emissions_deduplicated=emissions_in - sum(part.dropped_rows for part in rounds),
             emissions_of_day=int(counts["emissions"].sum()),
             matched_clicks=joined.filter(emitted.is_not_null()).height,
             matched_previous_day=joined.filter(emitted < start).height,
+        )
+
+    @staticmethod
+    def _dedup_round(files: list[Path], click_hashes: pl.Series, of_day: pl.Expr) -> DedupRound:
+        """Deduplicate the emission rows of some whole key buckets (every row of their keys).
+
+        Sorting every emission row of D-1 and D to deduplicate them is what makes a naive
+        job slow. Instead one pass hashes every key: a key whose hash occurs once occurs once,
+        so its row is its own deduplicated row. Only the rows of repeated hashes and of the
+        keys that clicks reference are read in full and deduplicated exactly on the keys."""
+        rows = (
+            pl.scan_parquet(files)
+            if files
+            else pl.LazyFrame(schema=polars_schema(rules.EMISSIONS_SCHEMA))
+        )
+        emission_key = key_hash(rules.EMISSION_DEDUP_KEY)
+        hashes = rows.select(emission_key).collect(engine="streaming").to_series()
+        repeated = repeated_values(hashes)
+        wanted = pl.concat([repeated, click_hashes])  # a semi join keeps each row once
+        candidate_rows = (
+            rows.with_columns(emission_key)
+            .join(wanted.to_frame().lazy(), on=KEY_HASH, how="semi")
+            .collect(engine="streaming")
+        )
+        # Every row of every day of a candidate key is here, so its first row is exact.
+        candidates = dedup_first(
+            candidate_rows, rules.EMISSION_DEDUP_KEY, rules.EMISSION_DEDUP_ORDER
+        )
+        repeated_key = pl.col(KEY_HASH).is_in(repeated.implode())
+        repeated_rows = candidate_rows.filter(repeated_key)
+        survivors = candidates.filter(repeated_key)
+        return DedupRound(
+            rows=len(hashes),
+            dropped_rows_of_day=emissions_per_stats_key(
+                repeated_rows.lazy().filter(of_day)
+            ).collect(),
+            survivors_of_day=emissions_per_stats_key(survivors.lazy().filter(of_day)).collect(),
+            dropped_rows=repeated_rows.height - survivors.height,
+            matches=candidates.select(
+                *rules.JOIN_KEY, "placement", "click_cost_micros", "emitted_at"
+            ),
         )
 
     def flag_fraud(
@@ -307,24 +422,25 @@ class PolarsEngine:
         clicked = pl.col("clicked_at")
         window = pl.duration(microseconds=rules.FLOOD_WINDOW_MICROS)
         gap = pl.duration(microseconds=rules.MIN_CLICK_GAP_MICROS)
+        applies: dict[FraudReason, pl.Expr] = {
+            FraudReason.NO_EMISSION: pl.col("emitted_at").is_null(),
+            FraudReason.TOO_FAST: clicked - pl.col("emitted_at") < gap,
+            FraudReason.DENYLISTED_IP: pl.col("_denylisted"),
+            FraudReason.CLICK_FLOOD: pl.col("_flood_anchor") >= clicked - window,
+        }
+        # Built from the last reason outwards, so the first reason that applies is given.
+        reason: pl.Expr = pl.lit(None, dtype=pl.String)
+        for fraud_reason in reversed(rules.FRAUD_REASONS_IN_PRECEDENCE):
+            reason = (
+                pl.when(applies[fraud_reason]).then(pl.lit(fraud_reason.value)).otherwise(reason)
+            )
         flagged = (
             joined.with_columns(denylisted.alias("_denylisted"))
             .sort([*group, *rules.FLOOD_ORDER])
             .with_columns(
                 clicked.shift(rules.FLOOD_MIN_EARLIER_CLICKS).over(group).alias("_flood_anchor")
             )
-            .with_columns(
-                pl.when(pl.col("emitted_at").is_null())
-                .then(pl.lit(FraudReason.NO_EMISSION.value))
-                .when(clicked - pl.col("emitted_at") < gap)
-                .then(pl.lit(FraudReason.TOO_FAST.value))
-                .when(pl.col("_denylisted"))
-                .then(pl.lit(FraudReason.DENYLISTED_IP.value))
-                .when(pl.col("_flood_anchor") >= clicked - window)
-                .then(pl.lit(FraudReason.CLICK_FLOOD.value))
-                .otherwise(pl.lit(None, dtype=pl.String))
-                .alias("fraud_reason")
-            )
+            .with_columns(reason.alias("fraud_reason"))
             .select(rules.FLAGGED_COLUMNS)
             .sort("click_id")
         )
@@ -362,9 +478,7 @@ class PolarsEngine:
             scan(emission_counts_folder)
             .join(click_totals, on=list(rules.STATS_KEY), how="full", coalesce=True)
             .with_columns(
-                pl.col("emissions", "clicks", "cost_micros", "fraud_clicks", "refund_micros")
-                .fill_null(0)
-                .cast(pl.Int64),
+                pl.col(rules.STATS_MEASURES).fill_null(0).cast(pl.Int64),
                 pl.lit(day).alias("date"),
             )
             .select(rules.STATS_COLUMNS)
@@ -372,9 +486,7 @@ class PolarsEngine:
             .collect()
         )
         write(statistics, out_folder)
-        totals = statistics.select(
-            pl.col("emissions", "clicks", "cost_micros", "fraud_clicks", "refund_micros").sum()
-        ).row(0, named=True)
+        totals = statistics.select(pl.col(rules.STATS_MEASURES).sum()).row(0, named=True)
         return AggregateReport(rows=statistics.height, **{k: int(v) for k, v in totals.items()})
 
     def placement_anomalies(
@@ -405,29 +517,22 @@ class PolarsEngine:
         )
         history = len(history_days)
         clicks = pl.col("clicks").cast(pl.Float64)
-        floor = pl.max_horizontal(pl.col("baseline"), pl.lit(1.0)).sqrt()
+        base = pl.col("baseline")
         anomalies = (
             placements_of_day.join(baseline, on="placement", how="left")
             .with_columns(
                 pl.lit(day).alias("date"),
                 pl.lit(history).cast(pl.Int64).alias("history_days"),
                 pl.col("clicks").cast(pl.Int64),
-                ((clicks - pl.col("baseline")) / pl.max_horizontal(pl.col("stddev"), floor)).alias(
-                    "zscore"
-                ),
-            )
-            .with_columns(
+                rules.anomaly_zscore(
+                    clicks, base, pl.col("stddev"), pl.max_horizontal, pl.Expr.sqrt
+                ).alias("zscore"),
                 (
-                    pl.lit(history >= rules.ANOMALY_MIN_HISTORY_DAYS)
-                    & (pl.col("baseline") > 0)
-                    & (pl.max_horizontal(clicks, pl.col("baseline")) >= rules.ANOMALY_MIN_VOLUME)
-                    & (
-                        (clicks <= rules.ANOMALY_FALL_RATIO * pl.col("baseline"))
-                        | (clicks >= rules.ANOMALY_RISE_RATIO * pl.col("baseline"))
-                    )
+                    pl.lit(rules.has_anomaly_history(history))
+                    & rules.anomaly_condition(clicks, base, pl.max_horizontal)
                 )
                 .fill_null(False)
-                .alias("is_anomaly")
+                .alias("is_anomaly"),
             )
             .select(rules.ANOMALY_COLUMNS)
             .sort("placement")

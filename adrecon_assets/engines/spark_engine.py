@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -30,7 +30,8 @@ from adrecon_assets.engines.base import (
 )
 from adrecon_assets.engines.spark_session import apply_parity_conf
 from adrecon_assets.lake import LakePartition
-from adrecon_assets.rules import ColumnKind, FraudReason, IpRange, TopicSchema
+from adrecon_assets.rules import ColumnKind, FraudReason, IpRange, TopicSchema, day_bounds
+from adrecon_assets.spark_s3a import lake_url, spark_url
 
 SPARK_TYPES: dict[ColumnKind, T.DataType] = {
     ColumnKind.STRING: T.StringType(),
@@ -47,7 +48,6 @@ KEY_HASH = "_key_hash"
 # against ~8 s for a Spark aggregation whose partial phase cannot reduce near-unique keys).
 # Beyond it (160 MB of hashes), a Spark aggregation finds them without the driver.
 DRIVER_SORT_MAX_ROWS = 20_000_000 * 2
-MEASURES = ("emissions", "clicks", "cost_micros", "fraud_clicks", "refund_micros")
 # Every warehouse column's type, so outputs are read back with a known schema (no inference job).
 WAREHOUSE_TYPES: dict[str, T.DataType] = {
     **{
@@ -55,7 +55,7 @@ WAREHOUSE_TYPES: dict[str, T.DataType] = {
         for schema in rules.SCHEMAS.values()
         for column in schema.columns
     },
-    **{measure: T.LongType() for measure in MEASURES},
+    **{measure: T.LongType() for measure in rules.STATS_MEASURES},
     "fraud_reason": T.StringType(),
     "date": T.DateType(),
     "baseline": T.DoubleType(),
@@ -70,9 +70,9 @@ def warehouse_schema(columns: Iterable[str]) -> T.StructType:
     return T.StructType([T.StructField(name, WAREHOUSE_TYPES[name]) for name in columns])
 
 
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return start, start + timedelta(days=1)
+def greatest(first: Any, second: Any) -> Column:
+    """`F.greatest` of columns or numbers (the rules' `greatest`)."""
+    return F.greatest(*(v if isinstance(v, Column) else F.lit(v) for v in (first, second)))
 
 
 def micros(column: str | Column) -> Column:
@@ -166,7 +166,7 @@ def plain_paths(uris: Iterable[str]) -> Column:
 
     Spark's URI escaping differs from `Path.as_uri` (e.g. for `=`), so the URIs Spark reported
     are decoded here (Python's `unquote`, unlike Spark's `url_decode`, keeps a `+`)."""
-    pairs = [(uri, unquote(urlparse(uri).path)) for uri in sorted(uris)]
+    pairs = [(uri, lake_url(uri)) for uri in sorted(uris)]
     lookup = F.create_map(*[F.lit(item) for pair in pairs for item in pair])
     return F.coalesce(lookup[F.col("_uri")], F.col("_uri"))
 
@@ -213,10 +213,10 @@ class SparkEngine:
         schema = rules.SCHEMAS[partition.topic]
         # Files are read together when their contract columns have the same types (one scan
         # per layout); each file's footer is checked first so a bad file is named.
-        groups: dict[tuple[str, ...], list[Path]] = defaultdict(list)
+        groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
         for lake_file in partition.files:
-            file_schema = read_file_schema(lake_file.path, schema)
-            groups[_schema_signature(file_schema, schema)].append(lake_file.path)
+            file_schema = read_file_schema(lake_file.url, schema, partition.filesystem)
+            groups[_schema_signature(file_schema, schema)].append(spark_url(lake_file.url))
         if not groups:
             self.write(
                 self.spark.createDataFrame([], warehouse_schema(schema.column_names)), out_folder
@@ -251,8 +251,8 @@ class SparkEngine:
             rows_in=rows_in, rows_out=rows_in - sum(quarantined.values()), quarantined=quarantined
         )
 
-    def _typed_files(self, paths: list[Path], schema: TopicSchema) -> DataFrame:
-        raw = self.spark.read.parquet(*(str(path) for path in paths))
+    def _typed_files(self, paths: list[str], schema: TopicSchema) -> DataFrame:
+        raw = self.spark.read.parquet(*paths)
         source_types = {field.name: field.dataType for field in raw.schema.fields}
         return raw.select(
             *[_typed_column(c.name, c.kind, source_types[c.name]) for c in schema.columns],
@@ -425,13 +425,18 @@ class SparkEngine:
             .select(
                 F.lit(day).alias("date"),
                 *rules.STATS_KEY,
-                *[F.coalesce(F.col(m), F.lit(0)).cast("long").alias(m) for m in MEASURES],
+                *[
+                    F.coalesce(F.col(m), F.lit(0)).cast("long").alias(m)
+                    for m in rules.STATS_MEASURES
+                ],
             )
             .select(*rules.STATS_COLUMNS)
         )
         counting = Observation()
         statistics = statistics.observe(
-            counting, F.count(F.lit(1)).alias("rows"), *[F.sum(m).alias(m) for m in MEASURES]
+            counting,
+            F.count(F.lit(1)).alias("rows"),
+            *[F.sum(m).alias(m) for m in rules.STATS_MEASURES],
         )
         self.write(statistics, out_folder, rules.STATS_KEY, small=True)
         return AggregateReport(**observed(counting))
@@ -459,15 +464,8 @@ class SparkEngine:
         )
         clicks = F.col("clicks").cast("double")
         base = F.col("baseline")
-        floor = F.sqrt(F.greatest(base, F.lit(1.0)))
-        is_anomaly = (
-            F.lit(len(history_days) >= rules.ANOMALY_MIN_HISTORY_DAYS)
-            & (base > 0)
-            & (F.greatest(clicks, base) >= rules.ANOMALY_MIN_VOLUME)
-            & (
-                (clicks <= rules.ANOMALY_FALL_RATIO * base)
-                | (clicks >= rules.ANOMALY_RISE_RATIO * base)
-            )
+        is_anomaly = F.lit(rules.has_anomaly_history(len(history_days))) & rules.anomaly_condition(
+            clicks, base, greatest
         )
         anomalies = (
             placements_of_day.join(baseline, on="placement", how="left")
@@ -477,7 +475,9 @@ class SparkEngine:
                 F.col("clicks").cast("long").alias("clicks"),
                 "baseline",
                 "stddev",
-                ((clicks - base) / F.greatest(F.col("stddev"), floor)).alias("zscore"),
+                rules.anomaly_zscore(clicks, base, F.col("stddev"), greatest, F.sqrt).alias(
+                    "zscore"
+                ),
                 F.lit(len(history_days)).cast("long").alias("history_days"),
                 F.coalesce(is_anomaly, F.lit(False)).alias("is_anomaly"),
             )

@@ -48,8 +48,29 @@ def spark_config(
     }
 
 
+def is_connect_session(spark: SparkSession) -> bool:
+    """Whether `spark` is a Spark Connect client (no SparkContext, no JVM in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def runtime_sql_conf(config: dict[str, Any]) -> dict[str, Any]:
+    """The `spark.sql.*` part of a session config: what a client may set on a server's session."""
+    return {key: value for key, value in config.items() if key.startswith("spark.sql.")}
+
+
 def apply_parity_conf(spark: SparkSession) -> None:
     """Force the parity settings on a session someone else built (they are runtime settings)."""
     for key, value in PARITY_SQL_CONF.items():
         spark.conf.set(key, value)
-    spark.sparkContext.setLogLevel(LOG_LEVEL)
+    if not is_connect_session(spark):  # a Connect server keeps its own log level
+        spark.sparkContext.setLogLevel(LOG_LEVEL)
+
+
+def attach_remote(remote: str, config: dict[str, Any]) -> SparkSession:
+    """A new session of the caller's own on the Spark Connect server at `remote` (`sc://...`),
+    with the `spark.sql.*` settings of `config` (the parity settings included)."""
+    # `create`, not `getOrCreate`: one server-side session per run, never a shared one.
+    session = SparkSession.builder.remote(remote).create()
+    for key, value in runtime_sql_conf(config).items():
+        session.conf.set(key, value)
+    return session

@@ -1,4 +1,5 @@
-"""The Spark engine resource: one SparkSession per run process, stopped when the run ends.
+"""The Spark engine resource: a session per run, either a JVM of the run's own (stopped when the
+run ends) or, with ADRECON_SPARK_REMOTE, a session on a warm Spark Connect server.
 
 pyspark, dagster-pyspark and the Spark engine are imported only when a run uses this resource:
 the definitions module builds it for every environment, and importing pyspark costs ~0.5-1 s
@@ -7,13 +8,17 @@ on every CLI, webserver and daemon start, also where the Polars engine is select
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from adrecon_assets.engines.base import Engine
+from adrecon_assets.lake import S3Settings
 from adrecon_assets.resources.engine import EngineResource
+from adrecon_assets.settings import load_settings
+from adrecon_assets.spark_s3a import is_s3_root, prepare_session, s3a_config
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -25,9 +30,13 @@ class SparkEngineResource(EngineResource):
     `spark_master` comes from ADRECON_SPARK_MASTER; `spark_config` overrides the tuning of
     `engines/spark_session.py` (never the parity settings). A session already running in the
     process (a test suite's) is reused and left running; one created here is stopped at teardown.
+    With `spark_remote` (ADRECON_SPARK_REMOTE, `sc://host:port`) the run attaches to that Spark
+    Connect server instead: a new server-side session with the `spark.sql.*` settings (parity
+    ones included), released at teardown; the server and its JVM keep running.
     """
 
     spark_master: str = "local[*]"
+    spark_remote: str = ""
     spark_config: dict[str, Any] = {}
     ui_enabled: bool = False
     app_name: str = "adrecon"
@@ -38,9 +47,15 @@ class SparkEngineResource(EngineResource):
     def full_spark_config(self) -> dict[str, Any]:
         from adrecon_assets.engines.spark_session import spark_config  # deferred: see module doc
 
-        return spark_config(self.spark_master, self.app_name, self.ui_enabled, self.spark_config)
+        overrides = self.spark_config
+        if is_s3_root(load_settings().lake_root):
+            overrides = {**s3a_config(S3Settings.from_env()), **overrides}
+        return spark_config(self.spark_master, self.app_name, self.ui_enabled, overrides)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if self.spark_remote:
+            self._attach_remote(context)
+            return
         # Deferred imports: see the module docstring.
         from dagster_pyspark.resources import spark_session_from_config
         from pyspark import SparkContext
@@ -54,6 +69,20 @@ class SparkEngineResource(EngineResource):
             self._session = SparkSession.builder.getOrCreate()
         else:
             self._session = spark_session_from_config(self.full_spark_config)
+        # An S3 lake needs S3A: fail at start with the fix, not at the first read.
+        prepare_session(self._session, load_settings().lake_root)
+
+    def _attach_remote(self, context: dg.InitResourceContext) -> None:
+        from adrecon_assets.engines.spark_session import attach_remote
+
+        started = time.monotonic()
+        session = attach_remote(self.spark_remote, self.full_spark_config)
+        self._session, self._owns_session = session, True
+        if context.log is not None:
+            context.log.info(
+                f"attached to Spark Connect in {time.monotonic() - started:.2f} s "
+                f"(Spark {session.version})"
+            )
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._owns_session and self._session is not None:
