@@ -115,7 +115,7 @@ prod-stop:
 # end-to-end tests (no Java or Chromium needed), on both cores (pytest-xdist); `make test`
 # stays the complete check.
 FAST_TESTS := not spark and not browser and not slow
-test-fast: $(STAMP)
+test-fast: $(STAMP) postgresql
 	$(BIN)/pytest -q -n 2 -m "$(FAST_TESTS)"
 
 lint: install
