@@ -48,14 +48,30 @@ def test_closed_days_are_launched_oldest_first_after_their_previous_day(
     instance: dg.DagsterInstance, paths: Paths
 ) -> None:
     # The day before D0 has no emissions folder at all: an empty day, which holds nothing back.
-    for day in (D0, D1, D2):
-        write_day(paths.lake, day)
+    write_day(paths.lake, D0)
+    write_day(paths.lake, D1, closed=False)
     assert launched(instance) == [request_for(D0)]
     record_materializations(instance, paths.lake, [D0])
+    write_day(paths.lake, D1)
     assert launched(instance) == [request_for(D1)]
     record_materializations(instance, paths.lake, [D1])
-    assert launched(instance) == [request_for(D2)]
-    record_materializations(instance, paths.lake, [D2])
+    assert launched(instance) == []
+
+
+def test_consecutive_due_days_are_one_ranged_catch_up_run(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    for day in (D0, D1, D2):
+        write_day(paths.lake, day)
+    sync_lake()
+    requests = tick(instance, "lake_readiness_sensor")
+    assert [(request.run_key, request.partition_key) for request in requests] == [
+        (f"ready-{D0}..{D2}", None)
+    ]
+    assert requests[0].tags["dagster/asset_partition_range_start"] == D0.isoformat()
+    assert requests[0].tags["dagster/asset_partition_range_end"] == D2.isoformat()
+    # Launched once: the next tick asks nothing more while the run has not reconciled them.
+    create_run_for_test(instance, job_name="reconcile_days", tags=dict(requests[0].tags))
     assert launched(instance) == []
 
 

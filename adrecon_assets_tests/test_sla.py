@@ -18,6 +18,7 @@ from adrecon_assets.checks.sla import (
 )
 from adrecon_assets.definitions import ASSETS, defs
 from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
 from adrecon_assets.sensors import sla as sla_sensor_module
 from adrecon_assets.sensors.sla import build_sla_sensor
@@ -30,6 +31,8 @@ _, asset_check_alert_sensor = build_alert_sensors(interval_seconds=30)
 reconciled_statistics_sla_sensor = build_sla_sensor(interval_seconds=30)
 # The SLA hour of the default settings (07:00 UTC), as the deployed sensor gets it.
 AUTOMATION = AutomationSettings.from_settings(Settings.from_env({}))
+# No lake here: the sensor records the miss without the lake's view of the day.
+NO_LAKE = StorageResource(lake_root="/nonexistent/lake", warehouse_root="/nonexistent/warehouse")
 
 
 def utc(text: str) -> datetime:
@@ -59,7 +62,9 @@ class Clock:
     def tick(self, now: str) -> list[dg.AssetCheckEvaluation]:
         self.monkeypatch.setattr(sla_sensor_module, "utc_now", lambda: utc(now))
         context = dg.build_sensor_context(
-            instance=self.instance, cursor=self.cursor, resources={"automation": AUTOMATION}
+            instance=self.instance,
+            cursor=self.cursor,
+            resources={"automation": AUTOMATION, "storage": NO_LAKE},
         )
         result = reconciled_statistics_sla_sensor(context)
         assert isinstance(result, dg.SensorResult)

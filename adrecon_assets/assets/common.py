@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import dagster as dg
 
+from adrecon_assets.assets.run_days import over_run_days
 from adrecon_assets.contracts import LakeInputError
 from adrecon_assets.jobs import RECONCILE_DAYS, is_day_job_run
 from adrecon_assets.partitions import daily_partitions
@@ -24,11 +25,11 @@ DayResult = dg.MaterializeResult | dg.AssetCheckResult
 # is raised as a non-retryable Failure, since retrying cannot fix a file.
 ASSET_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
 
-# Backfills run one day per run: every asset reads and writes exactly one partition key (no
-# partition_key_range handling), each day's outputs are replaced atomically (atomic_folder,
-# serving.replace_day) so a failed day retries alone, and DuckDB's single writer is shared
-# through the serving_duckdb pool rather than one long run holding it for a whole month.
-DAY_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+# A backfill of days is one run over the range (a run costs seconds of fixed start-up, a demo
+# day well under one): each asset's step computes the run's days oldest first (see
+# `run_days.over_run_days`), so every stage of D-1 is done before D needs it. Each day's outputs
+# are still replaced atomically (atomic_folder, serving.replace_day) and recorded per day.
+DAY_BACKFILL_POLICY = dg.BackfillPolicy.single_run()
 
 SERVING_POOL = "serving_duckdb"
 
@@ -42,11 +43,13 @@ DAY_ASSET_POLICIES: dict[str, Any] = {
 
 
 def day_asset(**asset_arguments: Any) -> Any:
-    """`dg.asset` for one daily partition per run, with the shared policies above (the
-    backfill policy is a beta parameter, used on purpose: its warning is silenced here only)."""
+    """`dg.asset` for daily partitions, with the shared policies above; the body computes one
+    day (`context.partition_key`) and runs once per day of a ranged run. The backfill policy is
+    a beta parameter, used on purpose: its warning is silenced here only."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
-        return dg.asset(code_version=CODE_VERSION, **DAY_ASSET_POLICIES, **asset_arguments)
+        asset = dg.asset(code_version=CODE_VERSION, **DAY_ASSET_POLICIES, **asset_arguments)
+    return lambda compute: asset(over_run_days(compute))
 
 
 def engine_kinds(extra: set[str]) -> set[str]:
@@ -76,8 +79,16 @@ def failed_blocking_checks(
     return [result for result in results if result.check_name in blocking and not result.passed]
 
 
+# Logged when a step's audit passed and its publication (warehouse swap, serving write) starts.
+PUBLISHING_MARK = "audit passed, publishing"
+
+
+def log_publishing(context: dg.AssetExecutionContext, day: date) -> None:
+    context.log.info(f"{PUBLISHING_MARK} {context.asset_key.to_user_string()} {day}")
+
+
 def audit_before_publish(
-    asset: str,
+    context: dg.AssetExecutionContext,
     day: date,
     specs: Sequence[dg.AssetCheckSpec],
     results: Sequence[dg.AssetCheckResult],
@@ -88,7 +99,9 @@ def audit_before_publish(
     the caller's publication below never runs, so the published day stays as it was."""
     failed = failed_blocking_checks(specs, results)
     if not failed:
+        log_publishing(context, day)
         return
+    asset = context.asset_key.to_user_string()
     yield from results
     found = "; ".join(f"{result.check_name}: {result.description or 'failed'}" for result in failed)
     raise dg.Failure(
@@ -166,6 +179,6 @@ def day_window_asset(
             can_subset=True,
             pool=pool,
             **DAY_ASSET_POLICIES,
-        )(compute)
+        )(over_run_days(compute))
 
     return decorate

@@ -7,12 +7,12 @@ cursor of their own, so a restart or a lost cursor neither repeats nor misses wo
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 
 from adrecon_assets.partitions import daily_partitions
-from adrecon_assets.run_tags import PARTITION_TAG
+from adrecon_assets.run_tags import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 
 # Runs in these states still own their partition: a second run of it would race the first.
 LIVE_RUN_STATUSES = [
@@ -72,10 +72,21 @@ def _latest_records(
     }
 
 
+def run_days(tags: dict[str, str]) -> set[date]:
+    """The days a run covers, from its tags: its partition, or every day of its range."""
+    if PARTITION_TAG in tags:
+        return {date.fromisoformat(tags[PARTITION_TAG])}
+    if RANGE_START_TAG in tags and RANGE_END_TAG in tags:
+        first, last = (
+            date.fromisoformat(tags[RANGE_START_TAG]),
+            date.fromisoformat(tags[RANGE_END_TAG]),
+        )
+        return {first + timedelta(days=offset) for offset in range((last - first).days + 1)}
+    return set()
+
+
 def live_run_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[date]:
-    """Days among `days` with a queued or running run (one query)."""
-    keys = [day.isoformat() for day in days]
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(statuses=LIVE_RUN_STATUSES, tags={PARTITION_TAG: keys})
-    )
-    return {date.fromisoformat(run.tags[PARTITION_TAG]) for run in runs}
+    """Days among `days` with a queued or running run, one day or a range (one query: live
+    runs are few)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=LIVE_RUN_STATUSES))
+    return {day for run in runs for day in run_days(dict(run.tags))} & set(days)
