@@ -16,6 +16,7 @@ from adrecon_assets.assets.lake import LAKE_SOURCES, raw_clicks, raw_emissions
 from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
 from adrecon_assets.assets.reporting import placement_performance, refund_ledger
+from adrecon_assets.automation import build_follow_sensor, with_follow_condition
 from adrecon_assets.checks.sla import reconciled_by_sla_hour
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.jobs import reconcile_days
@@ -76,13 +77,18 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         build_late_data_sensor(interval),
         *build_alert_sensors(interval),
         build_sla_sensor(interval),
+        build_follow_sensor(interval),
     ]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         # Each step alerts its own failures (contract 6), also without a daemon.
-        assets=[*LAKE_SOURCES, *with_alert_hooks(ASSETS)],
+        # The anomaly windows and reports follow re-reconciled days (automation.py).
+        assets=[
+            *LAKE_SOURCES,
+            *with_follow_condition(with_alert_hooks(ASSETS), settings.late_data_lookback_days),
+        ],
         asset_checks=[reconciled_by_sla_hour],
         jobs=[reconcile_days],
         sensors=build_sensors(settings),
