@@ -16,6 +16,8 @@ DEMO_SIMULATION := --emissions-per-day 200000 --seed 7 --ctr-scale 3
 # Dagster's one-time notice on a new instance (its run-retry daemon starts reading events from
 # now on): not a problem, so the demo terminal leaves it out.
 FIRST_START_NOTICE := EventLogConsumerDaemon - .*No cursor for event type
+# dagster dev's notice that ./dagster.yaml is not read: make run copies it into DAGSTER_HOME.
+COPIED_YAML_NOTICE := Found a dagster instance configuration value (dagster.yaml) in the current folder
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
@@ -69,14 +71,14 @@ run: install
 	@$(MAKE) --no-print-directory demo
 
 demo: demo-lake
-	@mkdir -p $(DAGSTER_HOME) && cp instance/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	@echo "==> starting Dagster (dg dev) on http://$(HOST):$(PORT) with DAGSTER_HOME=$(DAGSTER_HOME)"
 	@$(BIN)/python -m adrecon_simulate.demo_banner --url http://$(HOST):$(PORT) --lake $(DEMO_LAKE) &
 	@export ADRECON_START_DATE=$$(ls $(DEMO_LAKE)/emissions | head -1 | cut -d= -f2) \
 		ADRECON_LAKE_ROOT=$(DEMO_LAKE) ADRECON_WAREHOUSE=$(DEMO_DATA)/warehouse \
 		ADRECON_SERVING_DB=$(DEMO_DATA)/serving.duckdb VIRTUAL_ENV=$(abspath $(VENV)); \
 		set -o pipefail; $(BIN)/dg dev --no-check-yaml --log-level warning -h $(HOST) -p $(PORT) 2>&1 \
-		| grep --line-buffered -v "$(FIRST_START_NOTICE)"
+		| grep --line-buffered -v -e "$(FIRST_START_NOTICE)" -e "$(COPIED_YAML_NOTICE)"
 
 # The README's "First ten minutes" pictures, taken by the browser tests on a fresh `make demo`.
 screenshots: install chromium
@@ -91,7 +93,9 @@ test: install chromium postgresql
 PROD_DIR ?= $(CURDIR)/.prod
 PROD_HOME ?= $(PROD_DIR)/dagster_home
 CODE_SERVER_PORT ?= 4266
-PROD_ENV = DAGSTER_HOME=$(PROD_HOME) ADRECON_PROD_DIR=$(PROD_DIR) ADRECON_BIN=$(CURDIR)/$(BIN) \
+# dagster-postgres needs its psycopg2 driver: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3.
+PROD_ENV = ADRECON_DAGSTER_PG_URL="$$(echo "$$ADRECON_DAGSTER_PG_URL" | sed 's|^postgresql://|postgresql+psycopg2://|')" \
+	DAGSTER_HOME=$(PROD_HOME) ADRECON_PROD_DIR=$(PROD_DIR) ADRECON_BIN=$(CURDIR)/$(BIN) \
 	ADRECON_DEPLOY=$(CURDIR)/deploy ADRECON_CODE_SERVER_PORT=$(CODE_SERVER_PORT) \
 	ADRECON_WEBSERVER_HOST=$(HOST) ADRECON_WEBSERVER_PORT=$(PORT)
 
@@ -108,10 +112,11 @@ prod-stop:
 	$(PROD_ENV) $(BIN)/supervisorctl -c deploy/supervisord.conf shutdown
 
 # The quick loop while editing: everything but Spark, the browser and the dev-server/slow
-# end-to-end tests (no Java or Chromium needed); `make test` stays the complete check.
+# end-to-end tests (no Java or Chromium needed), on both cores (pytest-xdist); `make test`
+# stays the complete check.
 FAST_TESTS := not spark and not browser and not slow
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -m "$(FAST_TESTS)"
+	$(BIN)/pytest -q -n 2 -m "$(FAST_TESTS)"
 
 lint: install
 	$(BIN)/ruff check adrecon_assets adrecon_simulate adrecon_assets_tests benchmarks

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from adrecon_assets.rules import IpRange, Topic, parse_denylist
 
@@ -162,6 +162,10 @@ class LakeSnapshot:
     def partition(self, topic: Topic, day: date) -> LakePartition:
         return self.by_topic[topic][day]
 
+    def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]:
+        """As `Lake.partitions`, from the listing already made (days inside the window)."""
+        return {day: self.by_topic[topic][day] for day in days}
+
     def is_closed(self, day: date, before: date | None) -> bool:
         """Readiness of `day`: both topics closed, and emissions of `before` (the day before,
         None for the first partition) closed or absent altogether (an empty day, contract 2)."""
@@ -175,6 +179,12 @@ class LakeSnapshot:
             and self.partition(Topic.EMISSIONS, day).closed
             and emissions_before_ready
         )
+
+
+class LakeListing(Protocol):
+    """What lists partitions: a `Lake` (lists now) or a `LakeSnapshot` (listed once a tick)."""
+
+    def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]: ...
 
 
 class LocalLake(Lake):
@@ -248,8 +258,9 @@ class S3Settings:
 
     endpoint: str | None = None
     access_key_id: str | None = None
-    secret_access_key: str | None = None
-    session_token: str | None = None
+    # Credentials never appear in logs or messages (contract 4.2): kept out of the repr.
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
     region: str | None = None
     allow_http: bool = False
 
@@ -363,7 +374,9 @@ class S3Lake(Lake):
         seen: set[str] = set()
         # Keys sort by day; everything before the first day is skipped by the offset.
         offset = f"{topic_prefix}{partition_name(wanted[0])}"
+        topic_exists = False
         for meta in self._list(topic_prefix, offset=offset):
+            topic_exists = True  # any key under the topic, even one after the window
             folder_name, _, name = meta["path"][len(topic_prefix) :].partition("/")
             if folder_name > last:
                 break
@@ -378,7 +391,7 @@ class S3Lake(Lake):
                 files[folder_name].append(
                     LakeFile(folder, name, int(meta["size"]), mtime_ns, meta.get("e_tag") or "")
                 )
-        if len(seen) < len(wanted):
+        if not topic_exists:
             self.require_topic(topic)  # a missing day is empty only under an existing topic
         options = self.settings.storage_options()
         return {

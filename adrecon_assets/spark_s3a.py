@@ -9,6 +9,7 @@ and fails with what to do instead of a Java stack trace at the first read.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
 
 from adrecon_assets.lake import S3_SCHEME, S3Settings
 
@@ -38,6 +39,15 @@ def is_s3_root(lake_root: str) -> bool:
 def spark_url(url: str) -> str:
     """A lake file's URL as Spark reads it: s3:// objects through S3A, local paths unchanged."""
     return S3A_SCHEME + url[len(S3_SCHEME) :] if url.startswith(S3_SCHEME) else url
+
+
+def lake_url(spark_uri: str) -> str:
+    """The lake file's name as the Polars engine writes it, from the URI Spark reports:
+    `s3a://bucket/key` -> `s3://bucket/key`, `file:/path` -> `/path` (percent-decoded; Python's
+    `unquote`, unlike Spark's `url_decode`, keeps a `+`)."""
+    parsed = urlparse(spark_uri)
+    path = unquote(parsed.path)
+    return f"{S3_SCHEME}{parsed.netloc}{path}" if parsed.scheme == "s3a" else path
 
 
 def s3a_config(settings: S3Settings) -> dict[str, str]:

@@ -11,6 +11,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -124,6 +125,11 @@ def postgres_server() -> Iterator[PostgresServer]:
         try:
             yield server
         finally:
-            server.stop("immediate")
+            try:
+                server.stop("immediate")
+            except subprocess.SubprocessError:
+                # pg_ctl failed: stop the postmaster we started by its pid.
+                pid = int((server.data / "postmaster.pid").read_text().split()[0])
+                os.kill(pid, signal.SIGQUIT)
     finally:
         shutil.rmtree(root, ignore_errors=True)

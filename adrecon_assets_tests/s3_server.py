@@ -8,6 +8,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,8 +54,9 @@ class S3Server:
         return name
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
+@contextmanager
+def running_s3_server() -> Iterator[S3Server]:
+    """moto's S3 server in this process, on 127.0.0.1 and a free port, stopped on exit."""
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
@@ -65,6 +67,12 @@ def s3_server() -> Iterator[S3Server]:
         yield S3Server(f"http://{host}:{port}")
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    with running_s3_server() as server:
+        yield server
 
 
 @pytest.fixture
@@ -83,6 +91,35 @@ def set_last_modified(bucket: str, key: str, when: datetime) -> None:
 
     backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
     backend.buckets[bucket].keys[key].last_modified = when.astimezone(UTC).replace(tzinfo=None)
+
+
+class ListRequests(logging.Handler):
+    """Counts the LIST (ListObjectsV2) requests the server answers while installed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "list-type=2" in record.getMessage():
+            self.count += 1
+
+
+@contextmanager
+def counting_list_requests() -> Iterator[ListRequests]:
+    """moto's server logs each request on the `werkzeug` logger at INFO: count LISTs there."""
+    logger = logging.getLogger("werkzeug")
+    counter = ListRequests()
+    level, propagate = logger.level, logger.propagate
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @dataclass

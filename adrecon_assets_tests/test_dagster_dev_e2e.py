@@ -108,7 +108,7 @@ def dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterDev]
     home.mkdir()
     # dagster.yaml reads DAGSTER_HOME; the test reads the same instance.
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    shutil.copy(PROJECT / "instance" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
     for day in DAYS:
         write_open_day(tmp_path / "lake", day)
     env = {

@@ -50,8 +50,10 @@ def serving_resource(request: pytest.FixtureRequest, paths: Paths) -> ServingRes
     return ServingResource(database=str(paths.serving_db))
 
 
-def write_online_rows(store: ServingStore, day: date) -> None:
+def write_online_rows(store: ServingStore | Path, day: date) -> None:
     """What the online layer left for a day: one best-effort row per offer of o0-o2 on p0."""
+    if isinstance(store, Path):
+        store = serving.DuckDBServingStore(store)
     rows = pa.table(
         {
             "date": [day] * 3,

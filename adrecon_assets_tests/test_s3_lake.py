@@ -24,7 +24,14 @@ from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource, warehouse_path
 from adrecon_assets.rules import Topic
 from adrecon_assets_tests.conftest import Paths
-from adrecon_assets_tests.s3_server import SECRET_KEY, LakeMirror, S3Server
+from adrecon_assets_tests.lakes import write_topic
+from adrecon_assets_tests.s3_server import (
+    SECRET_KEY,
+    LakeMirror,
+    S3Server,
+    counting_list_requests,
+)
+from adrecon_assets_tests.sensor_lakes import days_ago, record_materializations, tick_result
 from adrecon_assets_tests.test_bad_input import (
     ONLINE_STATS,
     assert_failed_untouched,
@@ -68,6 +75,7 @@ def simulated_lake(tmp_path: Path) -> Path:
     return lake
 
 
+@pytest.mark.slow  # 6 runs of every asset: 15 s on an idle machine, a minute when shared
 def test_s3_lake_reconciles_to_the_rows_of_the_same_lake_on_disk(
     s3_env: S3Server, simulated_lake: Path, tmp_path: Path
 ) -> None:
@@ -196,3 +204,24 @@ def test_warehouse_on_object_storage_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="ADRECON_WAREHOUSE='s3://bucket/warehouse'"):
         warehouse_path("s3://bucket/warehouse")
     assert warehouse_path("/mnt/shared/warehouse") == "/mnt/shared/warehouse"
+
+
+def test_a_sensor_tick_lists_each_topic_once(
+    s3_env: S3Server, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing cost is bounded: one LIST per topic per tick (a page holds 1,000 keys), not one
+    per day or per file, on a lake of 3 days x 3 files in a 14-day window."""
+    days = [days_ago(offset) for offset in (3, 2, 1)]
+    for day in days:
+        for name in ("a", "b", "c"):
+            write_topic(paths.lake, Topic.EMISSIONS, day, [], name=name)
+            write_topic(paths.lake, Topic.CLICKS, day, [], name=name)
+    mirror = LakeMirror(s3_env, paths.lake, s3_env.new_bucket())
+    mirror.sync()
+    monkeypatch.setenv("ADRECON_LAKE_ROOT", mirror.url)
+    with dg.instance_for_test() as instance:
+        record_materializations(instance, paths.lake, days)
+        for sensor_name in ("late_data_sensor", "lake_readiness_sensor"):
+            with counting_list_requests() as lists:
+                tick_result(instance, sensor_name)
+            assert lists.count == len(Topic), sensor_name

@@ -10,7 +10,13 @@ import dagster as dg
 import pytest
 
 from adrecon_assets.lake import S3Settings
-from adrecon_assets.spark_s3a import S3ASupportMissingError, require_s3a, s3a_config, spark_url
+from adrecon_assets.spark_s3a import (
+    S3ASupportMissingError,
+    lake_url,
+    require_s3a,
+    s3a_config,
+    spark_url,
+)
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.s3_server import S3Server
 
@@ -46,6 +52,11 @@ def test_contract_variables_become_s3a_settings() -> None:
 def test_lake_urls_are_read_through_s3a() -> None:
     assert spark_url("s3://lake/events/clicks/x.parquet") == "s3a://lake/events/clicks/x.parquet"
     assert spark_url("/data/lake/clicks/x.parquet") == "/data/lake/clicks/x.parquet"
+    # ... and named back as Polars names them in quarantined rows' source_file.
+    assert lake_url("s3a://lake/events/clicks/date_partition%3D2026-01-02/a+b.parquet") == (
+        "s3://lake/events/clicks/date_partition=2026-01-02/a+b.parquet"
+    )
+    assert lake_url("file:/data/lake/clicks/x.parquet") == "/data/lake/clicks/x.parquet"
 
 
 def assert_explains_the_fix(message: str) -> None:
@@ -88,3 +99,10 @@ def test_spark_run_on_an_s3_lake_fails_at_start_with_the_fix(
     [failure] = [event for event in result.all_events if event.is_failure]
     message = str(failure.event_specific_data)
     assert_explains_the_fix(message)
+
+
+def test_s3_settings_never_show_the_secret() -> None:
+    settings = S3Settings.from_env(
+        {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "hunter2", "AWS_SESSION_TOKEN": "t0k"}
+    )
+    assert "hunter2" not in repr(settings) and "t0k" not in repr(settings)

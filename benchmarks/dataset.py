@@ -134,7 +134,7 @@ def simulate_in_shards(root: Path, emissions_per_day: int) -> tuple[int, int]:
 def prestaged_warehouse(benchmark_lake: BenchmarkLake) -> Path:
     """D-1's raw_emissions staged once by the Polars engine (as yesterday's run left them);
     every timed run starts from a hard-linked copy of this warehouse."""
-    from adrecon_assets.engines.polars_engine import PolarsEngine
+    from adrecon_assets.engines.polars_engine import PolarsEngine, key_bucket_files
     from adrecon_assets.lake import Lake
     from adrecon_assets.rules import Topic
     from adrecon_assets.warehouse import Dataset, Warehouse
@@ -142,7 +142,9 @@ def prestaged_warehouse(benchmark_lake: BenchmarkLake) -> Path:
     root = benchmark_lake.root / "prestaged-warehouse"
     warehouse = Warehouse(root)
     day = benchmark_lake.previous_day
-    if not warehouse.exists(Dataset.RAW_EMISSIONS, day):
+    # Staged again when staged by another engine version (its key buckets would not match).
+    staged = warehouse.exists(Dataset.RAW_EMISSIONS, day)
+    if not staged or key_bucket_files(warehouse.folder(Dataset.RAW_EMISSIONS, day)) is None:
         shutil.rmtree(root, ignore_errors=True)
         scratch = benchmark_lake.root / ".prestaging"
         shutil.rmtree(scratch, ignore_errors=True)

@@ -28,17 +28,34 @@ class Measurement:
     process_seconds: float
     """Wall time of the whole process, interpreter start and imports included."""
     peak_rss_bytes: int
+    cpu_seconds: float
+    """User plus system CPU time of the process and its children: what the work cost, whatever
+    else the shared machine ran at the time."""
     """Largest RSS of the process and its children together (Spark's JVM too), sampled every
     50 ms, or the kernel's peak of its largest single process if that is higher."""
     steps: dict[str, float] = field(default_factory=dict)
 
 
-def tree_rss(process: psutil.Process) -> int:
-    total = 0
+def high_water_mark(pid: int) -> int:
+    """The kernel's peak RSS of one process since its exec (VmHWM), in bytes; 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss(process: psutil.Process) -> tuple[int, int]:
+    """The tree's current total RSS, and the largest high-water mark of one of its processes."""
+    total, largest_peak = 0, 0
     for member in [process, *process.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):  # exited between listing and sampling
             total += member.memory_info().rss
-    return total
+            largest_peak = max(largest_peak, high_water_mark(member.pid))
+    return total, largest_peak
 
 
 def hardlink_copy(source: Path, target: Path) -> None:
@@ -67,15 +84,15 @@ def measure(
             [*command, day.isoformat()], cwd=REPO_ROOT, stdout=stdout, stderr=stderr
         )
     process = psutil.Process(child.pid)
-    peak, status, max_rss_kib = 0, 0, 0
+    peak, status, single_peak, cpu_seconds = 0, 0, 0, 0.0
     while True:
         pid, status, usage = os.wait4(child.pid, os.WNOHANG)
         if pid:
-            # ru_maxrss: the largest single process of the tree, in KiB on Linux.
-            max_rss_kib = usage.ru_maxrss
+            cpu_seconds = usage.ru_utime + usage.ru_stime
             break
         with contextlib.suppress(psutil.Error):
-            peak = max(peak, tree_rss(process))
+            total, largest_peak = tree_rss(process)
+            peak, single_peak = max(peak, total), max(single_peak, largest_peak)
         time.sleep(SAMPLE_SECONDS)
     process_seconds = time.perf_counter() - started
     returncode = os.waitstatus_to_exitcode(status)
@@ -89,6 +106,7 @@ def measure(
         emissions_per_day=emissions_per_day,
         seconds=result["seconds"],
         process_seconds=round(process_seconds, 3),
-        peak_rss_bytes=max(peak, max_rss_kib * 1024),
+        peak_rss_bytes=max(peak, single_peak),
+        cpu_seconds=round(cpu_seconds, 3),
         steps=result["steps"],
     )

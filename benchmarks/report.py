@@ -43,6 +43,7 @@ class Summary:
     runs: int
     median_seconds: float
     median_process_seconds: float
+    median_cpu_seconds: float
     max_peak_rss_bytes: int
     median_steps: dict[str, float]
 
@@ -63,6 +64,7 @@ def summarize(measurements: Sequence[Measurement]) -> list[Summary]:
                 runs=len(runs),
                 median_seconds=statistics.median(run.seconds for run in runs),
                 median_process_seconds=statistics.median(run.process_seconds for run in runs),
+                median_cpu_seconds=statistics.median(run.cpu_seconds for run in runs),
                 max_peak_rss_bytes=max(run.peak_rss_bytes for run in runs),
                 median_steps={
                     name: statistics.median(run.steps.get(name, 0.0) for run in runs)
@@ -79,6 +81,14 @@ def ratio(summary: Summary, summaries: Sequence[Summary]) -> float | None:
         if other.workload == BASELINE and other.emissions_per_day == summary.emissions_per_day:
             return summary.median_seconds / other.median_seconds
     return None
+
+
+def cpu_ratio(summary: Summary, summaries: Sequence[Summary]) -> float | None:
+    """Median CPU seconds over the DuckDB job's at the same size (a load-independent view)."""
+    baseline = find(summaries, BASELINE, summary.emissions_per_day)
+    if baseline is None or not baseline.median_cpu_seconds:
+        return None
+    return summary.median_cpu_seconds / baseline.median_cpu_seconds
 
 
 def find(summaries: Sequence[Summary], workload: str, size: int) -> Summary | None:
@@ -101,17 +111,20 @@ def gib(value: int) -> str:
 
 def results_table(summaries: Sequence[Summary]) -> list[str]:
     lines = [
-        "| workload | emission rows/day | runs | median s | ratio vs (d) | process s | peak RSS |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| workload | emission rows/day | runs | median s | ratio vs (d) | process s | cpu s "
+        "| cpu ratio vs (d) | peak RSS |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for summary in sorted(
         summaries, key=lambda s: (s.emissions_per_day, list(LABELS).index(s.workload))
     ):
         value = ratio(summary, summaries)
+        cpu = cpu_ratio(summary, summaries)
         lines.append(
             f"| {LABELS[summary.workload]} | {summary.emissions_per_day:,} | {summary.runs} | "
             f"{summary.median_seconds:.2f} | {'-' if value is None else f'{value:.2f}x'} | "
-            f"{summary.median_process_seconds:.2f} | {gib(summary.max_peak_rss_bytes)} |"
+            f"{summary.median_process_seconds:.2f} | {summary.median_cpu_seconds:.1f} | "
+            f"{'-' if cpu is None else f'{cpu:.2f}x'} | {gib(summary.max_peak_rss_bytes)} |"
         )
     return lines
 

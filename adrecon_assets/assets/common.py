@@ -43,9 +43,9 @@ DAY_ASSET_POLICIES: dict[str, Any] = {
 
 
 def day_asset(**asset_arguments: Any) -> Any:
-    """`dg.asset` for daily partitions, with the shared policies above (the backfill policy is a
-    beta parameter, used on purpose: its warning is silenced here only); the body computes one
-    day (`context.partition_key`) and runs once per day of a ranged run."""
+    """`dg.asset` for daily partitions, with the shared policies above; the body computes one
+    day (`context.partition_key`) and runs once per day of a ranged run. The backfill policy is
+    a beta parameter, used on purpose: its warning is silenced here only."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
         asset = dg.asset(code_version=CODE_VERSION, **DAY_ASSET_POLICIES, **asset_arguments)
@@ -79,8 +79,16 @@ def failed_blocking_checks(
     return [result for result in results if result.check_name in blocking and not result.passed]
 
 
+# Logged when a step's audit passed and its publication (warehouse swap, serving write) starts.
+PUBLISHING_MARK = "audit passed, publishing"
+
+
+def log_publishing(context: dg.AssetExecutionContext, day: date) -> None:
+    context.log.info(f"{PUBLISHING_MARK} {context.asset_key.to_user_string()} {day}")
+
+
 def audit_before_publish(
-    asset: str,
+    context: dg.AssetExecutionContext,
     day: date,
     specs: Sequence[dg.AssetCheckSpec],
     results: Sequence[dg.AssetCheckResult],
@@ -91,7 +99,9 @@ def audit_before_publish(
     the caller's publication below never runs, so the published day stays as it was."""
     failed = failed_blocking_checks(specs, results)
     if not failed:
+        log_publishing(context, day)
         return
+    asset = context.asset_key.to_user_string()
     yield from results
     found = "; ".join(f"{result.check_name}: {result.description or 'failed'}" for result in failed)
     raise dg.Failure(

@@ -11,6 +11,7 @@ from adrecon_assets.assets.common import (
     day_asset,
     engine_kinds,
     failed_blocking_checks,
+    log_publishing,
     run_engine_step,
 )
 from adrecon_assets.checks.lake import lake_check_results, lake_check_specs
@@ -99,9 +100,11 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
                     )
                     if failed_blocking_checks(specs, checks):
                         raise KeepPrevious
+                    log_publishing(context, day)
             except KeepPrevious:
                 pass
-        yield from audit_before_publish(name, day, specs, checks)
+        if failed_blocking_checks(specs, checks):
+            yield from audit_before_publish(context, day, specs, checks)
         yield dg.MaterializeResult(
             metadata={
                 "lake_fingerprint": partition.fingerprint,

@@ -74,7 +74,7 @@ def anomaly_metrics(
             *anomaly_check_results(report, anomalous),
             anomaly_rows_audit(rows, day, folders[day]),
         ]
-        yield from audit_before_publish("anomaly_metrics", day, ANOMALY_CHECK_SPECS, checks)
+        yield from audit_before_publish(context, day, ANOMALY_CHECK_SPECS, checks)
     serving_db.get_store().replace_day(serving.PLACEMENT_ANOMALIES, day, rows)
     yield dg.MaterializeResult(
         metadata={

@@ -273,9 +273,7 @@ def reconciled_statistics(
         checks = statistics_check_results(
             rows, previous, flagged, counts, check_thresholds, config.publish_empty_day
         )
-        yield from audit_before_publish(
-            context.asset_key.to_user_string(), day, STATISTICS_CHECK_SPECS, checks
-        )
+        yield from audit_before_publish(context, day, STATISTICS_CHECK_SPECS, checks)
     store.replace_day(
         serving.OFFER_PLACEMENT_STATS,
         day,

@@ -82,7 +82,7 @@ def placement_performance(
     published = store.day_totals(day)
     # Audited against the day's published statistics before the report is published.
     checks = placement_performance_check_results(rows, published)
-    yield from audit_before_publish("placement_performance", day, PERFORMANCE_SPECS, checks)
+    yield from audit_before_publish(context, day, PERFORMANCE_SPECS, checks)
     store.replace_day(serving.PLACEMENT_PERFORMANCE, day, rows)
     buyerless = [row for row in rows.to_pylist() if row["attracts_no_buyers"]]
     yield dg.MaterializeResult(
@@ -148,7 +148,7 @@ def refund_ledger(
     statistics = require_output(warehouse, Dataset.RECONCILED_STATISTICS, day)
     rows = queries.refund_ledger(day, flagged)
     checks = refund_ledger_check_results(rows, queries.refunds_by_offer(statistics))
-    yield from audit_before_publish("refund_ledger", day, LEDGER_SPECS, checks)
+    yield from audit_before_publish(context, day, LEDGER_SPECS, checks)
     serving_db.get_store().replace_day(serving.REFUND_LEDGER, day, rows)
     by_reason: dict[str, tuple[int, int]] = {}
     for row in rows.to_pylist():

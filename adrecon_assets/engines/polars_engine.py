@@ -39,7 +39,7 @@ BUCKET_FILE: Final = re.compile(r"^part-k(\d{3})\.parquet$")
 # Each bucket file records how it was bucketed (Polars' hash is stable within a version only);
 # folders bucketed otherwise (another version, the Spark engine) are read in one round.
 BUCKETING_KEY: Final = "adrecon.key_buckets"
-BUCKETING: Final = f"polars-{pl.__version__}/{KEY_BUCKETS}"
+BUCKETING: Final = f"polars-{pl.__version__}/{rules.EMISSION_DEDUP_KEY[0]}/{KEY_BUCKETS}"
 # Warehouse files are intermediates read back within the hour: LZ4 writes a 20M-row day about
 # 3.5x faster than zstd (benchmarks/RESULTS.md) for files about 1.5x larger.
 WAREHOUSE_COMPRESSION: Final = "lz4"
@@ -163,8 +163,11 @@ def in_ranges(addresses: pl.Series, ranges: list[IpRange]) -> pl.Series:
     return pl.Series(inside)
 
 
-def emission_bucket(key_hash_column: pl.Expr) -> pl.Expr:
-    return (key_hash_column % KEY_BUCKETS).alias("_bucket")
+def emission_bucket() -> pl.Expr:
+    """A row's key bucket. Hashing `emission_id` alone keeps every row of a (emission_id,
+    offer_id) key in one bucket and costs half of hashing both columns."""
+    emission_id = rules.EMISSION_DEDUP_KEY[0]
+    return (pl.col(emission_id).hash(seed=0) % KEY_BUCKETS).alias("_bucket")
 
 
 def valid_rows_target(topic: rules.Topic, folder: Path) -> Path | pl.PartitionBy:
@@ -173,7 +176,7 @@ def valid_rows_target(topic: rules.Topic, folder: Path) -> Path | pl.PartitionBy
         return folder / PART_FILE
     return pl.PartitionBy(
         folder,
-        key=emission_bucket(key_hash(rules.EMISSION_DEDUP_KEY)),
+        key=emission_bucket(),
         include_key=False,
         file_path_provider=lambda args: f"part-k{args.partition_keys.item(0, 0):03d}.parquet",
     )
@@ -311,7 +314,7 @@ class PolarsEngine:
     ) -> JoinReport:
         clicks = scan(clicks_folder).collect()
         deduplicated_clicks = dedup_first(clicks, rules.CLICK_DEDUP_KEY, rules.CLICK_DEDUP_ORDER)
-        click_hashes = deduplicated_clicks.select(key_hash(rules.JOIN_KEY)).to_series()
+        click_hashes = deduplicated_clicks.select(key_hash(rules.JOIN_KEY)).to_series().unique()
         start, end = day_bounds(day)
         emitted = pl.col("emitted_at")
         of_day = (emitted >= start) & (emitted < end)
@@ -385,7 +388,7 @@ class PolarsEngine:
         emission_key = key_hash(rules.EMISSION_DEDUP_KEY)
         hashes = rows.select(emission_key).collect(engine="streaming").to_series()
         repeated = repeated_values(hashes)
-        wanted = pl.concat([repeated, click_hashes]).unique()
+        wanted = pl.concat([repeated, click_hashes])  # a semi join keeps each row once
         candidate_rows = (
             rows.with_columns(emission_key)
             .join(wanted.to_frame().lazy(), on=KEY_HASH, how="semi")

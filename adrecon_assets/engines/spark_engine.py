@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +31,7 @@ from adrecon_assets.engines.base import (
 from adrecon_assets.engines.spark_session import apply_parity_conf
 from adrecon_assets.lake import LakePartition
 from adrecon_assets.rules import ColumnKind, FraudReason, IpRange, TopicSchema, day_bounds
-from adrecon_assets.spark_s3a import spark_url
+from adrecon_assets.spark_s3a import lake_url, spark_url
 
 SPARK_TYPES: dict[ColumnKind, T.DataType] = {
     ColumnKind.STRING: T.StringType(),
@@ -167,7 +166,7 @@ def plain_paths(uris: Iterable[str]) -> Column:
 
     Spark's URI escaping differs from `Path.as_uri` (e.g. for `=`), so the URIs Spark reported
     are decoded here (Python's `unquote`, unlike Spark's `url_decode`, keeps a `+`)."""
-    pairs = [(uri, unquote(urlparse(uri).path)) for uri in sorted(uris)]
+    pairs = [(uri, lake_url(uri)) for uri in sorted(uris)]
     lookup = F.create_map(*[F.lit(item) for pair in pairs for item in pair])
     return F.coalesce(lookup[F.col("_uri")], F.col("_uri"))
 

@@ -13,7 +13,7 @@ from datetime import date
 import dagster as dg
 
 from adrecon_assets.assets.lake import LAKE_SOURCE_KEYS
-from adrecon_assets.lake import Lake, LakePartition
+from adrecon_assets.lake import LakeListing, LakePartition
 from adrecon_assets.rules import Topic
 from adrecon_assets.run_tags import DATA_VERSION_TAG
 from adrecon_assets.sensors.history import latest_observations
@@ -42,7 +42,7 @@ def observation(partition: LakePartition) -> dg.AssetObservation:
 
 
 def lake_observations(
-    instance: dg.DagsterInstance, lake: Lake, days: Sequence[date]
+    instance: dg.DagsterInstance, lake: LakeListing, days: Sequence[date]
 ) -> list[dg.AssetObservation]:
     """An observation for each (topic, day) of `days` whose folder holds files or `_SUCCESS`
     and whose fingerprint or `_SUCCESS` differs from its latest observation."""

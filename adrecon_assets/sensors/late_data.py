@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from adrecon_assets.lake import Lake, LakePartition
+from adrecon_assets.lake import Lake, LakeListing, LakePartition
 from adrecon_assets.resources.automation import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
@@ -65,7 +65,7 @@ def recorded_fingerprint(record: dg.EventLogRecord) -> str | None:
 
 
 def find_lake_changes(
-    instance: dg.DagsterInstance, lake: Lake, days: Sequence[date]
+    instance: dg.DagsterInstance, lake: LakeListing, days: Sequence[date]
 ) -> list[LakeChange]:
     """Every materialized (topic, day) of `days` whose lake folder fingerprint differs from the
     one recorded by its latest materialization. Never-materialized days are not changes."""
@@ -73,7 +73,6 @@ def find_lake_changes(
     for topic in Topic:
         asset_key = dg.AssetKey(RAW_DATASET[topic].value)
         materialized = latest_materializations(instance, asset_key, days)
-        # One listing of the topic per tick (on an object store: one paged LIST of the window).
         partitions = lake.partitions(topic, materialized)
         for day, record in materialized.items():
             partition: LakePartition = partitions[day]
@@ -187,8 +186,9 @@ def evaluate_late_data(
     quiet_seconds = automation.late_data_quiet_seconds
     if not days:
         return dg.SkipReason("no partitions yet")
-    observations = lake_observations(instance, lake, days)
-    changes = find_lake_changes(instance, lake, days)
+    listed = lake.snapshot(days)  # one listing per topic per tick, for both uses below
+    observations = lake_observations(instance, listed, days)
+    changes = find_lake_changes(instance, listed, days)
     if not changes:
         return skip(f"no lake changes in {len(days)} days", observations)
     now_ns = int(now.timestamp() * 1_000_000_000)

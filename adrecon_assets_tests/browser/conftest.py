@@ -98,7 +98,7 @@ def dagster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dagster
     root = tmp_path_factory.mktemp("dagster_dev")
     home = root / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "instance" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     write_browser_lake(root / "lake")
     env = {
         **os.environ,
