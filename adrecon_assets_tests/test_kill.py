@@ -25,11 +25,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from adrecon_assets.reports.tables import PLACEMENT_PERFORMANCE, REFUND_LEDGER
 
 from adrecon_assets.assets.common import PUBLISHING_MARK
 from adrecon_assets.rules import Topic
-from adrecon_assets.serving import OFFER_PLACEMENT_STATS, PLACEMENT_ANOMALIES
+from adrecon_assets.serving import (
+    OFFER_PLACEMENT_STATS,
+    PLACEMENT_ANOMALIES,
+    PLACEMENT_PERFORMANCE,
+    REFUND_LEDGER,
+)
 from adrecon_assets.warehouse import Dataset, Warehouse, leftovers
 from adrecon_assets_tests.reference import reference_day
 
