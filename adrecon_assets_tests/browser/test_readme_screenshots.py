@@ -62,8 +62,8 @@ def shoot(page: Page, name: str) -> None:
 def test_asset_graph(page: Page, demo: MakeRun) -> None:
     page.goto(f"{demo.url}/asset-groups")
     dismiss_welcome(page)
-    page.goto(f"{demo.url}/assets?view=lineage")
-    expect(page.get_by_text("reconciled_statistics").first).to_be_visible()
+    expect(page.get_by_text("reconciliation").first).to_be_visible()
+    page.wait_for_timeout(3_000)  # the graph lays itself out
     shoot(page, "1_asset_graph")
 
 
@@ -71,8 +71,9 @@ def test_a_days_drift_table(page: Page, demo: MakeRun) -> None:
     day = demo_days()[-1].isoformat()
     page.goto(f"{demo.url}/assets/reconciled_statistics?view=partitions&partition={day}")
     dismiss_welcome(page)
-    expect(page.get_by_text("online_drift").first).to_be_visible()
-    page.get_by_text("online_drift").first.scroll_into_view_if_needed()
+    drift = page.get_by_text("online_drift").first
+    expect(drift).to_be_visible()
+    drift.evaluate("row => row.scrollIntoView({block: 'start'})")
     shoot(page, "2_drift_table")
 
 
@@ -81,7 +82,8 @@ def test_anomaly_chart(page: Page, demo: MakeRun) -> None:
     page.goto(f"{demo.url}/assets/anomaly_metrics?view=partitions&partition={day}")
     dismiss_welcome(page)
     expect(page.get_by_text("anomaly_chart").first).to_be_visible()
-    page.get_by_text("anomaly_chart").first.scroll_into_view_if_needed()
+    page.get_by_text("[Show Markdown]").first.click()
+    expect(page.get_by_role("dialog")).to_be_visible()
     shoot(page, "3_anomaly_chart")
 
 
