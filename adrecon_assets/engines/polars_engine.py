@@ -35,6 +35,9 @@ KEY_HASH = "_key_hash"
 # the day. ROWS_PER_ROUND rows of D-1 and D together make one round.
 KEY_BUCKETS: Final = 32
 ROWS_PER_ROUND: Final = 20_000_000
+# Click-level steps (join, flag) work in chunks of about this many clicks, split by a hash of
+# the key their rule needs whole (click_id for rule 1, user and offer for the flood window).
+CLICKS_PER_CHUNK: Final = 2_000_000
 BUCKET_FILE: Final = re.compile(r"^part-k(\d{3})\.parquet$")
 # Each bucket file records how it was bucketed (Polars' hash is stable within a version only);
 # folders bucketed otherwise (another version, the Spark engine) are read in one round.
@@ -186,6 +189,29 @@ def bucketing_metadata(topic: rules.Topic) -> dict[str, str] | None:
     return {BUCKETING_KEY: BUCKETING} if topic is rules.Topic.EMISSIONS else None
 
 
+def click_chunks(frame: pl.LazyFrame) -> int:
+    rows = frame.select(pl.len()).collect().item()
+    return max(1, -(-rows // CLICKS_PER_CHUNK))
+
+
+def chunk_of(frame: pl.LazyFrame, key: tuple[str, ...], chunks: int, chunk: int) -> pl.DataFrame:
+    """The rows of one chunk: those whose `key` hashes to it (all rows when one chunk)."""
+    if chunks == 1:
+        return frame.collect()
+    return frame.filter(key_hash(key) % chunks == chunk).collect(engine="streaming")
+
+
+def chunk_file(folder: Path, chunk: int) -> Path:
+    return folder / f"part-{chunk:05d}.parquet"
+
+
+def clear_parquet(folder: Path) -> None:
+    """Remove a folder's part files before writing it chunk by chunk."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in folder.glob("*.parquet"):
+        path.unlink()
+
+
 def parquet_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.parquet"))
 
@@ -312,9 +338,11 @@ class PolarsEngine:
         joined_folder: Path,
         emission_counts_folder: Path,
     ) -> JoinReport:
-        clicks = scan(clicks_folder).collect()
-        deduplicated_clicks = dedup_first(clicks, rules.CLICK_DEDUP_KEY, rules.CLICK_DEDUP_ORDER)
-        click_hashes = deduplicated_clicks.select(key_hash(rules.JOIN_KEY)).to_series().unique()
+        clicks = scan(clicks_folder)
+        # Every click's key, duplicates included (a superset of the deduplicated clicks' keys).
+        click_hashes = (
+            clicks.select(key_hash(rules.JOIN_KEY)).collect(engine="streaming").to_series().unique()
+        )
         start, end = day_bounds(day)
         emitted = pl.col("emitted_at")
         of_day = (emitted >= start) & (emitted < end)
@@ -355,21 +383,38 @@ class PolarsEngine:
         write(counts, emission_counts_folder)
 
         matches = pl.concat([part.matches for part in rounds])
-        joined = (
-            deduplicated_clicks.join(matches, on=list(rules.JOIN_KEY), how="left")
-            .select(rules.JOINED_COLUMNS)
-            .sort("click_id")
-        )
-        write(joined, joined_folder)
-        emissions_in = sum(part.rows for part in rounds)
+        rounds_summary = [(part.rows, part.dropped_rows) for part in rounds]
+        del rounds
+        # Clicks in chunks by click_id (rule 1 deduplicates within a click_id), each chunk its
+        # own file sorted by click_id: memory follows the chunk, not the day.
+        chunks = click_chunks(clicks)
+        clear_parquet(joined_folder)
+        clicks_in = clicks_deduplicated = matched = matched_previous_day = 0
+        for chunk in range(chunks):
+            rows = chunk_of(clicks, rules.CLICK_DEDUP_KEY, chunks, chunk)
+            joined = (
+                dedup_first(rows, rules.CLICK_DEDUP_KEY, rules.CLICK_DEDUP_ORDER)
+                .join(matches, on=list(rules.JOIN_KEY), how="left")
+                .select(rules.JOINED_COLUMNS)
+                .sort("click_id")
+            )
+            joined.write_parquet(
+                chunk_file(joined_folder, chunk), compression=WAREHOUSE_COMPRESSION
+            )
+            clicks_in += rows.height
+            clicks_deduplicated += joined.height
+            matched += joined.filter(emitted.is_not_null()).height
+            matched_previous_day += joined.filter(emitted < start).height
+            del rows, joined
+        emissions_in = sum(rows for rows, _ in rounds_summary)
         return JoinReport(
-            clicks_in=clicks.height,
-            clicks_deduplicated=joined.height,
+            clicks_in=clicks_in,
+            clicks_deduplicated=clicks_deduplicated,
             emissions_in=emissions_in,
-            emissions_deduplicated=emissions_in - sum(part.dropped_rows for part in rounds),
+            emissions_deduplicated=emissions_in - sum(dropped for _, dropped in rounds_summary),
             emissions_of_day=int(counts["emissions"].sum()),
-            matched_clicks=joined.filter(emitted.is_not_null()).height,
-            matched_previous_day=joined.filter(emitted < start).height,
+            matched_clicks=matched,
+            matched_previous_day=matched_previous_day,
         )
 
     @staticmethod
@@ -416,8 +461,6 @@ class PolarsEngine:
     def flag_fraud(
         self, day: date, joined_folder: Path, denylist: list[IpRange], out_folder: Path
     ) -> FlagReport:
-        joined = scan(joined_folder).collect()
-        denylisted = in_ranges(joined.select(ipv4_to_int("ip")).to_series(), denylist)
         group = list(rules.FLOOD_GROUP)
         clicked = pl.col("clicked_at")
         window = pl.duration(microseconds=rules.FLOOD_WINDOW_MICROS)
@@ -434,26 +477,36 @@ class PolarsEngine:
             reason = (
                 pl.when(applies[fraud_reason]).then(pl.lit(fraud_reason.value)).otherwise(reason)
             )
-        flagged = (
-            joined.with_columns(denylisted.alias("_denylisted"))
-            .sort([*group, *rules.FLOOD_ORDER])
-            .with_columns(
-                clicked.shift(rules.FLOOD_MIN_EARLIER_CLICKS).over(group).alias("_flood_anchor")
+        # Clicks in chunks by (user_id, offer_id): a flood window never spans two chunks.
+        joined_rows = scan(joined_folder)
+        chunks = click_chunks(joined_rows)
+        clear_parquet(out_folder)
+        clicks = valid_clicks = 0
+        reasons: dict[str, int] = {}
+        for chunk in range(chunks):
+            joined = chunk_of(joined_rows, rules.FLOOD_GROUP, chunks, chunk)
+            denylisted = in_ranges(joined.select(ipv4_to_int("ip")).to_series(), denylist)
+            flagged = (
+                joined.with_columns(denylisted.alias("_denylisted"))
+                .sort([*group, *rules.FLOOD_ORDER])
+                .with_columns(
+                    clicked.shift(rules.FLOOD_MIN_EARLIER_CLICKS).over(group).alias("_flood_anchor")
+                )
+                .with_columns(reason.alias("fraud_reason"))
+                .select(rules.FLAGGED_COLUMNS)
+                .sort("click_id")
             )
-            .with_columns(reason.alias("fraud_reason"))
-            .select(rules.FLAGGED_COLUMNS)
-            .sort("click_id")
-        )
-        write(flagged, out_folder)
-        reasons = dict(
-            flagged.filter(pl.col("fraud_reason").is_not_null())
-            .group_by("fraud_reason")
-            .len()
-            .iter_rows()
-        )
+            flagged.write_parquet(chunk_file(out_folder, chunk), compression=WAREHOUSE_COMPRESSION)
+            clicks += flagged.height
+            for name, count in flagged.group_by("fraud_reason").len().iter_rows():
+                if name is None:
+                    valid_clicks += count
+                else:
+                    reasons[name] = reasons.get(name, 0) + count
+            del joined, flagged
         return FlagReport(
-            clicks=flagged.height,
-            valid_clicks=flagged.filter(pl.col("fraud_reason").is_null()).height,
+            clicks=clicks,
+            valid_clicks=valid_clicks,
             reasons={reason.value: int(reasons.get(reason.value, 0)) for reason in FraudReason},
         )
 
