@@ -93,6 +93,17 @@ class ProductionStack:
                     workers.append(child)
         return workers
 
+    def orphaned_run_workers(self) -> list[psutil.Process]:
+        """Run workers of this stack whatever their parent (after a code server restart, the
+        running run's worker belongs to no code server)."""
+        workers = []
+        for process in self.ours():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                command = " ".join(process.cmdline())
+                if "spawn_main" in command and "resource_tracker" not in command:
+                    workers.append(process)
+        return workers
+
     def query(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """A GraphQL request; retried for up to 30 s while the server or its database restarts
         (right after a PostgreSQL restart the webserver's first query can hit a dead pooled

@@ -1,14 +1,14 @@
 """Faults under the production processes (deploy/: supervisord running the gRPC code server, the
 daemon and the webserver; Dagster's storage and the serving store on PostgreSQL) while a
-`reconcile_days` backfill of 8 days runs: SIGKILL the daemon, restart PostgreSQL, SIGKILL the
-code server, SIGKILL a run's worker. After each the backfill makes progress again (the recovery
-time is printed), and in the end it completes, every day is exact and no day ran twice at once."""
+`reconcile_days` backfill of 12 days runs (one ranged run): SIGKILL the daemon, restart
+PostgreSQL, SIGKILL the code server, SIGKILL the run's worker. Each recovery time is printed; in
+the end the backfill's last run succeeded, every day is exact and no day ran twice at once."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from adrecon_assets_tests.test_pipeline import expected_rows, serving_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
-DAYS = 8
+DAYS = 12
 BACKFILL_ENDED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
@@ -102,6 +102,7 @@ class Backfill:
         return str(result.get("status"))
 
     def started_run(self) -> bool:
+        """A run of the backfill is executing (STARTED)."""
         return any(r.dagster_run.status == dg.DagsterRunStatus.STARTED for r in self.runs())
 
     def succeeded_after(self, moment: float) -> bool:
@@ -117,100 +118,74 @@ class Backfill:
         assert self.status() not in BACKFILL_ENDED, "backfill ended too early"
 
 
-def killed_worker_day(stack: ProductionStack, backfill: Backfill) -> str:
-    """SIGKILL the worker of the run executing its steps; returns that run's day."""
-    (running,) = [r for r in backfill.runs() if r.dagster_run.status == dg.DagsterRunStatus.STARTED]
-    for worker in stack.run_workers():
-        worker.kill()
-    return running.dagster_run.tags["dagster/partition"]
-
-
 def run_table(records: list[dg.RunRecord]) -> str:
     return "\n".join(
-        f"{r.dagster_run.tags.get('dagster/partition')} {r.dagster_run.status.value} "
-        f"{r.start_time} {r.end_time} {r.dagster_run.run_id}"
+        f"{r.dagster_run.status.value} {r.start_time} {r.end_time} {r.dagster_run.run_id}"
         for r in sorted(records, key=lambda r: r.create_timestamp)
     )
+
+
+def daemon_heartbeat_after(moment: float) -> bool:
+    with dg.DagsterInstance.get() as instance:
+        beats = instance.get_daemon_heartbeats().values()
+    return bool(beats) and all(beat.timestamp > moment for beat in beats)
 
 
 def test_backfill_survives_process_and_database_faults(
     stack: ProductionStack, paths: Paths, postgres: PostgresServer
 ) -> None:
+    """The backfill is one ranged run (`BackfillPolicy.single_run()`): the faults hit that run
+    one after the other while it computes the days."""
     days = [first_day() + timedelta(days=offset) for offset in range(DAYS)]
     build_random_lake(paths.lake, days[0], DAYS, seed=20261129)
     wait_for("the production processes", stack.ready, 180)
     backfill = Backfill(stack, launch_backfill(stack, days))
     recoveries: dict[str, float] = {}
 
-    def fault(name: str, inject: Callable[[], object]) -> float:
-        """Inject a fault while a run executes its steps; returns when."""
-        wait_for(
-            "a run executing its steps",
-            lambda: backfill.started_run() and bool(stack.run_workers()),
-            300,
-            0.5,
-        )
-        time.sleep(2)
-        backfill.not_finished()
-        moment = time.time()
-        inject()
-        return moment
-
-    def recovered(name: str, moment: float) -> None:
-        """Recovered once a run started after the fault succeeds (new work is taken again)."""
-        recoveries[name] = (
-            time.time()
-            - moment
-            + wait_for(f"progress after: {name}", lambda: backfill.succeeded_after(moment), 600, 2)
-        )
+    def executing() -> bool:
+        return backfill.started_run() and bool(stack.run_workers())
 
     try:
-        wait_for("a first reconciled day", lambda: backfill.succeeded_after(0), 600, 2)
-        recovered("SIGKILL daemon", fault("SIGKILL daemon", lambda: stack.kill("daemon")))
-        # The code server marks the killed run failed, the daemon retries it (run_retries); the
-        # retry queues behind the backfill's other days, so its recovery is checked last.
-        killed: list[str] = []
-        worker_moment = fault(
-            "SIGKILL run worker", lambda: killed.append(killed_worker_day(stack, backfill))
+        wait_for("the backfill's run executing its steps", executing, 300, 0.5)
+        moment = time.time()
+        stack.kill("daemon")
+        recoveries["SIGKILL daemon (every daemon heartbeating again)"] = wait_for(
+            "the daemon's heartbeats", lambda: daemon_heartbeat_after(moment + 1), 180, 1
         )
-        recovered("restart PostgreSQL", fault("restart PostgreSQL", postgres.restart))
-        recovered(
-            "SIGKILL code server", fault("SIGKILL code server", lambda: stack.kill("code_server"))
+        backfill.not_finished()
+        moment = time.time()
+        postgres.restart()
+        recoveries["restart PostgreSQL (webserver answering from it)"] = wait_for(
+            "the webserver reading PostgreSQL", lambda: bool(backfill.status()), 180, 1
         )
-        (day,) = killed
-        recoveries[f"SIGKILL run worker ({day}, retried last)"] = time.time() - worker_moment
-        recoveries[f"SIGKILL run worker ({day}, retried last)"] += wait_for(
-            f"the retry of {day}",
-            lambda: any(
-                r.dagster_run.tags["dagster/partition"] == day
-                and r.dagster_run.status == dg.DagsterRunStatus.SUCCESS
-                and (r.start_time or 0) > worker_moment
-                for r in backfill.runs()
-            ),
-            600,
-            2,
+        backfill.not_finished()
+        stack.kill("code_server")
+        moment = time.time()
+        recoveries["SIGKILL code server (location loaded again)"] = wait_for(
+            "the code location", stack.ready, 180, 1
         )
-        # Dagster reports a backfill with a failed run COMPLETED_FAILED even when the run's
-        # retry succeeded; what matters is below: every day's latest run succeeded.
+        # The run worker: the code server that spawned it is gone, so kill it by what it runs.
+        wait_for("a run executing its steps", backfill.started_run, 300, 0.5)
+        moment = time.time()
+        for worker in stack.orphaned_run_workers():
+            worker.kill()
+        recoveries["SIGKILL run worker (its run retried to success)"] = wait_for(
+            "the run's retry to succeed", lambda: backfill.succeeded_after(moment), 900, 2
+        )
         wait_for("the backfill to finish", lambda: backfill.status() in BACKFILL_ENDED, 600, 3)
     except AssertionError as failure:
         raise AssertionError(f"{failure}\nruns:\n{run_table(backfill.runs())}") from None
     for name, seconds in recoveries.items():
-        print(f"\n{name}: progress again after {seconds:.0f} s")
+        print(f"\n{name}: {seconds:.0f} s")
 
-    runs = backfill.runs()
-    by_day: dict[str, list[dg.RunRecord]] = {}
-    for record in runs:
-        by_day.setdefault(record.dagster_run.tags["dagster/partition"], []).append(record)
-    assert sorted(by_day) == [day.isoformat() for day in days]
+    runs = sorted(backfill.runs(), key=lambda r: r.start_time or 0)
     assert backfill.status() != "CANCELED"
-    for day, records in by_day.items():
-        latest = max(records, key=lambda r: r.create_timestamp)
-        assert latest.dagster_run.status == dg.DagsterRunStatus.SUCCESS, day
-        spans = sorted((r.start_time or 0, r.end_time or float("inf")) for r in records)
-        for (_, previous_end), (start, _) in zip(spans, spans[1:], strict=False):
-            assert start >= previous_end, f"{day} ran twice at once: {spans}"
+    assert runs[-1].dagster_run.status == dg.DagsterRunStatus.SUCCESS, run_table(runs)
     assert any(r.dagster_run.status == dg.DagsterRunStatus.FAILURE for r in runs)
+    # One run of the backfill at a time: no day ever ran twice at once.
+    spans = [(r.start_time or 0, r.end_time or float("inf")) for r in runs]
+    for (_, previous_end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= previous_end, f"two runs at once: {run_table(runs)}"
 
     store = ServingResource(url=stack.env["ADRECON_SERVING_URL"]).get_store()
     for day in days:
