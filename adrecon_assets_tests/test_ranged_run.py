@@ -18,6 +18,7 @@ from adrecon_assets.partitions import first_day
 from adrecon_assets.rules import Topic
 from adrecon_assets.warehouse import Dataset, Warehouse
 from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.lakes import click, write_topic
 from adrecon_assets_tests.random_lake import build_random_lake
 from adrecon_assets_tests.test_pipeline import expected_rows, serving_rows, write_online_rows
 
@@ -135,3 +136,30 @@ def test_failing_day_of_a_ranged_run_names_itself_and_the_others_are_recorded(
     }
     assert recorded == {day.isoformat() for day in days if day != broken}
     assert serving_rows(paths.serving_db, broken) == online != []
+
+
+def test_a_day_failing_its_audit_in_a_ranged_run_records_the_failed_check(
+    paths: Paths, polars_resources: dict[str, object]
+) -> None:
+    days = run_days()
+    build_random_lake(paths.lake, days[0], DAYS, seed=5)
+    broken = days[1]
+    outside = f"{broken + timedelta(days=1)}T01:00:00"
+    write_topic(paths.lake, Topic.CLICKS, broken, [click("bad", "e1", "o1", outside)], name="x")
+
+    result = ranged_run(polars_resources, days)
+
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    message = str(failure.step_failure_data.error.message)
+    assert f"1 of {DAYS} days failed ({broken}: raw_clicks {broken} not published" in message
+    assert "(clicked_at_outside_partition_day: 1)" in message
+    (evaluation,) = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "no_quarantined_rows" and e.partition == broken.isoformat()
+        if e.asset_key == dg.AssetKey("raw_clicks")
+    ]
+    assert not evaluation.passed
+    assert evaluation.description is not None
+    assert "1 bad rows quarantined (clicked_at_outside_partition_day: 1)" in evaluation.description
