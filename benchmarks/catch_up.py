@@ -203,7 +203,7 @@ def run(days_count: int, rows: int) -> str:
     shutil.rmtree(work, ignore_errors=True)
     home = work / "dagster_home"
     home.mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "instance" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     shutil.copy(cached / "serving.duckdb", work / "serving.duckdb")
     environment = {
         **os.environ,
