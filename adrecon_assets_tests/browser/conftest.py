@@ -12,13 +12,13 @@ import subprocess
 import time
 import unittest.mock as mock
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from adrecon_assets.warehouse import Warehouse
 from adrecon_assets_tests.browser.browser_lake import FIRST_DAY, write_browser_lake
@@ -36,6 +36,10 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = REPO / "test-artifacts"
 SERVER_START_SECONDS = 180
+# A full-HD screen: the lineage graph of all eleven assets fits it at a zoom where Dagster draws
+# whole nodes (names untruncated, check counts); on a smaller screen it draws name-only minimal
+# nodes, truncated to "place…_performance".
+VIEWPORT: ViewportSize = {"width": 1920, "height": 1080}
 
 
 def free_port() -> int:
@@ -150,7 +154,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh page; on a failed test its screenshot goes to test-artifacts/<test>.png."""
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(30_000)
     new_page = context.new_page()
     try:
@@ -164,7 +168,9 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Keep each phase's report on the test item, so the page fixture knows if the test failed."""
     report = yield
     setattr(item, f"rep_{report.when}", report)

@@ -28,10 +28,13 @@ expect.set_options(timeout=30_000)
 SIX_ASSETS = CONTRACT_ASSET_NAMES
 RUN_SECONDS = 240
 BACKFILL_SECONDS = 420
-# Every asset of the graph but the leaves, and its neighbours to any depth: all eight assets.
+# reconciled_statistics and its neighbours to any depth: the whole graph, from the two external
+# lake assets to the reports (eleven assets in four groups).
 ALL_ASSETS_VIEW = "/assets/reconciled_statistics?view=lineage&lineageScope=neighbors&lineageDepth=5"
 UPSTREAM_VIEW = "/assets/reconciled_statistics?view=lineage&lineageScope=upstream&lineageDepth=5"
 # The day job's page: its "Materialize all…" launches a job backfill of exactly the chosen days.
+# The launch button names how many assets it materializes: "Materialize all (6)…".
+MATERIALIZE_ALL = re.compile(r"Materialize all( \(\d+\))?…")
 UNFINISHED_BACKFILL = {BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING}
 BACKFILL_SUCCESS = re.compile(r"^(Succeeded|Success|Completed)$")
 DAY_JOB_VIEW = f"/locations/adrecon_assets.definitions/jobs/{RECONCILE_DAYS}"
@@ -51,7 +54,7 @@ def open_launch_dialog(
     page.goto(url)
     page.get_by_text(loaded, exact=True).first.wait_for()
     dismiss_welcome(page)
-    page.get_by_role("button", name="Materialize all…").click()
+    page.get_by_role("button", name=MATERIALIZE_ALL).click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("button", name="Show all partitions").click()
     selection = dialog.locator("input[type=text]").first
@@ -91,9 +94,19 @@ def test_graph_shows_the_six_assets_and_their_checks(
     page: Page, dagster_server: DagsterServer
 ) -> None:
     page.goto(dagster_server.url + ALL_ASSETS_VIEW)
-    for asset in (*SIX_ASSETS, "placement_performance", "refund_ledger"):
+    for group in ("lake", "reconciliation", "monitoring", "reporting"):
+        expect(page.get_by_text(group, exact=True).first).to_be_visible()
+    for asset in (
+        "lake_clicks",
+        "lake_emissions",
+        *SIX_ASSETS,
+        "emission_counts",
+        "placement_performance",
+        "refund_ledger",
+    ):
         expect(page.get_by_text(asset, exact=True).first).to_be_visible()
-    # Every node shows its check count: 0 of N passed before anything ran.
+    # Every node with checks shows their count, 0 of N passed before anything ran: the six
+    # assets and the two reports (the external lake assets and emission_counts have none).
     expect(page.get_by_text(re.compile(r"^0 / \d+ Passed$"))).to_have_count(8)
     page.goto(dagster_server.url + "/assets/reconciled_statistics?view=checks")
     for check in ("totals_balance", "online_layer_drift"):
@@ -104,6 +117,9 @@ def test_materialize_one_partition_of_reconciled_statistics(
     page: Page, dagster_server: DagsterServer
 ) -> None:
     open_launch_dialog(page, dagster_server.url + UPSTREAM_VIEW, "2026-01-01")
+    # Upstream of reconciled_statistics: itself, raw_clicks, raw_emissions, joined_clicks,
+    # emission_counts and fraud_flags; the external lake assets are observed, not materialized.
+    expect(page.get_by_role("dialog").get_by_text("materialize 6 assets")).to_be_visible()
     page.get_by_role("dialog").get_by_role("button", name="Launch 1 run").click()
     expect(page.get_by_text(re.compile("Launched run|run launched", re.I)).first).to_be_visible()
     status = wait_for_text(
