@@ -4,6 +4,7 @@ before an engine reads it, so a bad file fails the run with its path and column 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,10 +31,14 @@ def _accepts(kind: ColumnKind, arrow_type: pa.DataType) -> bool:
     return pa.types.is_timestamp(arrow_type)
 
 
-def read_file_schema(path: Path, schema: TopicSchema) -> pa.Schema:
-    """The file's Arrow schema, or LakeInputError naming the file and the offending column."""
+def read_file_schema(path: Path | str, schema: TopicSchema, filesystem: Any = None) -> pa.Schema:
+    """The file's Arrow schema, or LakeInputError naming the file (its path, or its
+    `s3://bucket/key` read through the lake's `filesystem`) and the offending column."""
     try:
-        file_schema = pq.read_schema(path)
+        if filesystem is None:
+            file_schema = pq.read_schema(path)
+        else:
+            file_schema = pq.read_schema(str(path).split("://", 1)[-1], filesystem=filesystem)
     except Exception as error:  # pyarrow raises several types for corrupt or truncated files
         raise LakeInputError(f"{path}: not a readable Parquet file ({error})") from error
     for column in schema.columns:

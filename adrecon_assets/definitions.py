@@ -1,55 +1,33 @@
 """The Dagster definitions of adrecon: `dagster dev -m adrecon_assets.definitions`.
 
-Resources are chosen per environment in one place: `RESOURCES_BY_ENGINE[ADRECON_ENGINE]`.
+The settings are read and validated once, at load (`Settings.from_env()`: a bad value stops the
+code location with a message naming the variable), and reach everything through resources:
+`build_definitions(settings)` is the one place that maps them, per engine.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from adrecon_assets import settings
 from adrecon_assets.alerts.hooks import with_alert_hooks
 from adrecon_assets.alerts.resource import AlertResource
-from adrecon_assets.alerts.sensors import ALERT_SENSORS
-from adrecon_assets.assets.lake import raw_clicks, raw_emissions
+from adrecon_assets.alerts.sensors import build_alert_sensors
+from adrecon_assets.assets.lake import LAKE_SOURCES, raw_clicks, raw_emissions
 from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
 from adrecon_assets.assets.reporting import placement_performance, refund_ledger
 from adrecon_assets.checks.sla import reconciled_by_sla_hour
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.jobs import reconcile_days
-from adrecon_assets.resources.engine import PolarsEngineResource
+from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.engine import EngineResource, PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.spark import SparkEngineResource
 from adrecon_assets.resources.storage import StorageResource
-from adrecon_assets.sensors.late_data import late_data_sensor
-from adrecon_assets.sensors.readiness import lake_readiness_sensor
-from adrecon_assets.sensors.sla import reconciled_statistics_sla_sensor
-
-settings.apply_defaults()
-
-SHARED_RESOURCES = {
-    "storage": StorageResource(
-        lake_root=dg.EnvVar("ADRECON_LAKE_ROOT"), warehouse_root=dg.EnvVar("ADRECON_WAREHOUSE")
-    ),
-    "serving_db": ServingResource(database=dg.EnvVar("ADRECON_SERVING_DB")),
-    "check_thresholds": CheckThresholds(),
-    "alerts": AlertResource(
-        webhook_url=dg.EnvVar("ADRECON_ALERT_WEBHOOK_URL"),
-        ui_base_url=dg.EnvVar("ADRECON_UI_BASE_URL"),
-    ),
-}
-
-RESOURCES_BY_ENGINE = {
-    "polars": {**SHARED_RESOURCES, "engine": PolarsEngineResource()},
-    "spark": {
-        **SHARED_RESOURCES,
-        "engine": SparkEngineResource(
-            spark_master=dg.EnvVar("ADRECON_SPARK_MASTER"),
-            spark_remote=dg.EnvVar("ADRECON_SPARK_REMOTE"),
-        ),
-    },
-}
+from adrecon_assets.sensors.late_data import build_late_data_sensor
+from adrecon_assets.sensors.readiness import build_lake_readiness_sensor
+from adrecon_assets.sensors.sla import build_sla_sensor
+from adrecon_assets.settings import Engine, Settings, load_settings
 
 ASSETS = [
     raw_clicks,
@@ -62,21 +40,57 @@ ASSETS = [
     refund_ledger,
 ]
 
-SENSORS = [
-    lake_readiness_sensor,
-    late_data_sensor,
-    *ALERT_SENSORS,
-    reconciled_statistics_sla_sensor,
-]
 
-defs = dg.Definitions(
-    # Each step alerts its own failures (contract 6), also without a daemon.
-    assets=with_alert_hooks(ASSETS),
-    asset_checks=[reconciled_by_sla_hour],
-    jobs=[reconcile_days],
-    sensors=SENSORS,
-    resources=RESOURCES_BY_ENGINE[settings.engine_name()],
-    # One process per run instead of one per step: six steps share the engine's imports and
-    # warm-up, which saves ~30 s per partition (see benchmarks/).
-    executor=dg.in_process_executor,
-)
+def engine_resource(settings: Settings) -> EngineResource:
+    """The engine chosen by ADRECON_ENGINE."""
+    if settings.engine is Engine.SPARK:
+        return SparkEngineResource(
+            spark_master=settings.spark_master, spark_remote=settings.spark_remote or ""
+        )
+    return PolarsEngineResource()
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "storage": StorageResource(lake_root=settings.lake_root, warehouse_root=settings.warehouse),
+        # PostgreSQL when ADRECON_SERVING_URL is set, else the DuckDB file. The URL goes in as
+        # an EnvVar so its credentials never show in the UI's resource config (contract 4.2).
+        "serving_db": ServingResource(
+            database=settings.serving_db,
+            url=dg.EnvVar("ADRECON_SERVING_URL") if settings.serving_url else "",
+        ),
+        "check_thresholds": CheckThresholds(),
+        "alerts": AlertResource(
+            webhook_url=settings.alert_webhook_url or "",
+            ui_base_url=settings.ui_base_url or "",
+        ),
+        "automation": AutomationSettings.from_settings(settings),
+        "engine": engine_resource(settings),
+    }
+
+
+def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
+    interval = settings.sensor_interval_seconds
+    return [
+        build_lake_readiness_sensor(interval),
+        build_late_data_sensor(interval),
+        *build_alert_sensors(interval),
+        build_sla_sensor(interval),
+    ]
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(
+        # Each step alerts its own failures (contract 6), also without a daemon.
+        assets=[*LAKE_SOURCES, *with_alert_hooks(ASSETS)],
+        asset_checks=[reconciled_by_sla_hour],
+        jobs=[reconcile_days],
+        sensors=build_sensors(settings),
+        resources=build_resources(settings),
+        # One process per run instead of one per step: six steps share the engine's imports and
+        # warm-up, which saves ~30 s per partition (see benchmarks/).
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions(load_settings())

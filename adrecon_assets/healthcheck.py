@@ -16,13 +16,14 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 import dagster as dg
-from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
 
-from adrecon_assets import settings
 from adrecon_assets.alerts.resource import Alert, AlertResource
+from adrecon_assets.settings import load_settings
 
 RECONCILED = dg.AssetKey("reconciled_statistics")
-RUNNING_SENSOR_STATUSES = {InstigatorStatus.RUNNING, InstigatorStatus.DECLARED_IN_CODE}
+# Values of Dagster's (private) InstigatorType and InstigatorStatus enums, by their names.
+SENSOR = "SENSOR"
+RUNNING_SENSOR_STATUSES = {"RUNNING", "DECLARED_IN_CODE"}
 
 
 class HealthAlertKind(StrEnum):
@@ -64,9 +65,11 @@ def sensor_findings(
     instance: dg.DagsterInstance, now: datetime, tolerance_seconds: float
 ) -> list[Finding]:
     """One finding per running sensor: its last tick (any outcome) is recent."""
-    states = instance.all_instigator_state(
-        instigator_type=InstigatorType.SENSOR, instigator_statuses=RUNNING_SENSOR_STATUSES
-    )
+    states = [
+        state
+        for state in instance.all_instigator_state()
+        if state.instigator_type.value == SENSOR and state.status.value in RUNNING_SENSOR_STATUSES
+    ]
     if not states:
         return [Finding("sensors", False, "no running sensor has ever ticked")]
     findings = []
@@ -134,11 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sensor-tolerance", type=float, default=600.0, metavar="SECONDS")
     parser.add_argument("--sla-hour-utc", type=int, default=None)
     args = parser.parse_args(argv)
-    sla_hour = (
-        args.sla_hour_utc
-        if args.sla_hour_utc is not None
-        else int(settings.setting("ADRECON_SLA_HOUR_UTC"))
-    )
+    settings = load_settings()
+    sla_hour = args.sla_hour_utc if args.sla_hour_utc is not None else settings.sla_hour_utc
     with dg.DagsterInstance.get() as instance:
         findings = check_instance(
             instance,
@@ -152,8 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if all(finding.ok for finding in findings):
         return 0
     AlertResource(
-        webhook_url=settings.setting("ADRECON_ALERT_WEBHOOK_URL"),
-        ui_base_url=settings.setting("ADRECON_UI_BASE_URL"),
+        webhook_url=settings.alert_webhook_url or "",
+        ui_base_url=settings.ui_base_url or "",
     ).send(stale_alert(findings))
     return 1
 

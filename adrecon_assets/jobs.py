@@ -15,9 +15,15 @@ import dagster as dg
 
 RECONCILE_DAYS = "reconcile_days"
 
+# The terminal of `make run` (and of a worker) shows the steps' INFO lines (what was staged,
+# replaced, skipped), not every DEBUG event of a month-long catch-up; the UI keeps them all.
+# The job's default config; a sensor's run request states it too (its config replaces it).
+RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
 reconcile_days = dg.define_asset_job(
     name=RECONCILE_DAYS,
     selection=dg.AssetSelection.all(),
+    config=RUN_CONFIG,
     description=(
         "Reconcile whole days: raw staging, join, fraud flags, serving statistics, anomalies "
         "and reports of one day per run. Backfill a range from this job's page (Materialize "

@@ -1,32 +1,63 @@
-"""Read-only view of the raw event lake (DATA_CONTRACT.md section 2)."""
+"""Read-only view of the raw event lake (DATA_CONTRACT.md sections 2 and 2.1).
+
+One interface over two kinds of lake root: a local (or mounted) path, read with os.scandir, and
+an `s3://bucket/prefix` URL on any S3-compatible store, listed with obstore (the Rust
+`object_store` crate that Polars itself reads S3 with, so both are configured by the same
+keys). `Lake(root)` returns the right kind, as `pathlib.Path` does.
+
+A lake root or topic folder that does not exist is a misconfiguration and raises
+`LakeNotFoundError` naming it; only a missing day folder under an existing topic is an empty
+day (contract 2).
+"""
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
-from dataclasses import dataclass
-from datetime import date
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
+from typing import Any, Protocol
 
 from adrecon_assets.rules import IpRange, Topic, parse_denylist
 
 PARTITION_PREFIX = "date_partition="
 SUCCESS_MARKER = "_SUCCESS"
 DENYLIST_RELATIVE_PATH = Path("reference") / "ip_denylist.csv"
+S3_SCHEME = "s3://"
+# A root such as `gs://...` or `hdfs://...`: a URL, but not one this lake can read.
+URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+LIST_RETRY_TIMEOUT = timedelta(seconds=20)
+
+
+class LakeNotFoundError(ValueError):
+    """The lake root or a topic folder does not exist, or the root's scheme is unsupported."""
 
 
 @dataclass(frozen=True)
 class LakeFile:
-    # The folder and name, not a Path: building 100,000 Paths per late-data scan cost ~1 s.
-    folder: Path
+    # The folder and name as strings, not a Path: building 100,000 Paths per late-data scan
+    # cost ~1 s. `etag` is set on object stores (it changes when an object is rewritten).
+    folder: str
     name: str
     size: int
     mtime_ns: int
+    etag: str = ""
+
+    @property
+    def url(self) -> str:
+        """Where an engine reads the file: a local path or `s3://bucket/key`."""
+        return f"{self.folder}/{self.name}"
 
     @property
     def path(self) -> Path:
-        return self.folder / self.name
+        """The file as a Path (local lakes only)."""
+        return Path(self.url)
 
 
 @dataclass(frozen=True)
@@ -35,16 +66,26 @@ class LakePartition:
 
     topic: Topic
     day: date
-    folder: Path
+    folder: str
     files: tuple[LakeFile, ...]
     closed: bool
+    # False when the day has no folder (no object under its prefix): an empty day.
+    exists: bool = True
+    # Polars `storage_options` for an object-store lake (None on a local lake). Never shown:
+    # it holds credentials (contract 4.2's rule for every setting).
+    storage_options: dict[str, str] | None = field(default=None, repr=False, compare=False)
+    # A pyarrow-compatible filesystem reading `files` by URL (None on a local lake).
+    filesystem: Any = field(default=None, repr=False, compare=False)
 
     @property
     def fingerprint(self) -> str:
         """Changes whenever a file is added, removed or rewritten; empty day -> a fixed value."""
         digest = hashlib.sha256()
         for lake_file in self.files:
-            digest.update(f"{lake_file.name}|{lake_file.size}|{lake_file.mtime_ns}\n".encode())
+            line = f"{lake_file.name}|{lake_file.size}|{lake_file.mtime_ns}"
+            if lake_file.etag:
+                line += f"|{lake_file.etag}"
+            digest.update(f"{line}\n".encode())
         return digest.hexdigest()[:16]
 
     @property
@@ -56,18 +97,133 @@ class LakePartition:
         return max((lake_file.mtime_ns for lake_file in self.files), default=0)
 
 
+def partition_name(day: date) -> str:
+    return f"{PARTITION_PREFIX}{day.isoformat()}"
+
+
+def parse_denylist_csv(text: str, where: str) -> list[IpRange]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames is None or "cidr" not in reader.fieldnames:
+        raise ValueError(f"{where}: missing header column 'cidr'")
+    return parse_denylist([row["cidr"] or "" for row in reader])
+
+
 class Lake:
-    """A lake root. Folders and files are listed with os.scandir: the late-data sensor scans
-    hundreds of thousands of files per tick, so one stat per file is the budget."""
+    """A lake root. `Lake("s3://bucket/prefix")` is an `S3Lake`, any other root a `LocalLake`;
+    a URL of another scheme raises LakeNotFoundError."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
+    root: str
 
-    def folder(self, topic: Topic, day: date) -> Path:
-        return self.root / topic.value / f"{PARTITION_PREFIX}{day.isoformat()}"
+    def __new__(cls, root: str | os.PathLike[str]) -> Lake:
+        if cls is Lake:
+            text = os.fspath(root)
+            if text.startswith(S3_SCHEME):
+                cls = S3Lake
+            elif URL_PATTERN.match(text):
+                raise LakeNotFoundError(
+                    f"lake root {text!r} has an unsupported scheme: ADRECON_LAKE_ROOT must be a "
+                    "local path or an s3://bucket/prefix URL"
+                )
+            else:
+                cls = LocalLake
+        return super().__new__(cls)
+
+    def location(self, topic: Topic, day: date) -> str:
+        """The day folder's path or URL, for messages and metadata."""
+        raise NotImplementedError
+
+    def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]:
+        """The partitions of `days`, listed at the lowest cost the storage allows (one listing
+        of the topic's window on an object store, one scandir per day folder on disk)."""
+        raise NotImplementedError
+
+    def denylist(self) -> list[IpRange]:
+        """The merged denylist ranges; a missing file means an empty denylist."""
+        raise NotImplementedError
 
     def partition(self, topic: Topic, day: date) -> LakePartition:
-        folder = self.folder(topic, day)
+        return self.partitions(topic, [day])[day]
+
+    def snapshot(self, days: Iterable[date]) -> LakeSnapshot:
+        """Both topics over `days` and the day before the first, one listing per topic: what a
+        sensor tick reads, whatever the number of days and files."""
+        wanted = sorted(set(days))
+        if wanted:
+            wanted.insert(0, wanted[0] - timedelta(days=1))
+        return LakeSnapshot({topic: self.partitions(topic, wanted) for topic in Topic})
+
+
+@dataclass(frozen=True)
+class LakeSnapshot:
+    """The lake's partitions of a window of days, listed once (see `Lake.snapshot`)."""
+
+    by_topic: Mapping[Topic, Mapping[date, LakePartition]]
+
+    def partition(self, topic: Topic, day: date) -> LakePartition:
+        return self.by_topic[topic][day]
+
+    def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]:
+        """As `Lake.partitions`, from the listing already made (days inside the window)."""
+        return {day: self.by_topic[topic][day] for day in days}
+
+    def is_closed(self, day: date, before: date | None) -> bool:
+        """Readiness of `day`: both topics closed, and emissions of `before` (the day before,
+        None for the first partition) closed or absent altogether (an empty day, contract 2)."""
+        if before is None:
+            emissions_before_ready = True
+        else:
+            previous = self.partition(Topic.EMISSIONS, before)
+            emissions_before_ready = previous.closed or not previous.exists
+        return (
+            self.partition(Topic.CLICKS, day).closed
+            and self.partition(Topic.EMISSIONS, day).closed
+            and emissions_before_ready
+        )
+
+
+class LakeListing(Protocol):
+    """What lists partitions: a `Lake` (lists now) or a `LakeSnapshot` (listed once a tick)."""
+
+    def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]: ...
+
+
+class LocalLake(Lake):
+    """A lake on a local or mounted filesystem. Folders and files are listed with os.scandir:
+    the late-data sensor scans hundreds of thousands of files per tick, so one stat per file
+    is the budget."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = os.fspath(root)
+
+    @property
+    def root_path(self) -> Path:
+        return Path(self.root)
+
+    def folder(self, topic: Topic, day: date) -> Path:
+        return self.root_path / topic.value / partition_name(day)
+
+    def location(self, topic: Topic, day: date) -> str:
+        return str(self.folder(topic, day))
+
+    def require_topic(self, topic: Topic) -> None:
+        """LakeNotFoundError unless the topic folder exists (and so the root)."""
+        if (self.root_path / topic.value).is_dir():
+            return
+        if not self.root_path.is_dir():
+            raise LakeNotFoundError(
+                f"lake root {self.root} does not exist or is not a folder "
+                "(check ADRECON_LAKE_ROOT, or whether the share is mounted)"
+            )
+        raise LakeNotFoundError(
+            f"lake topic folder {self.root_path / topic.value} does not exist "
+            "(a lake always has both topic folders; check ADRECON_LAKE_ROOT)"
+        )
+
+    def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]:
+        return {day: self._partition(topic, day) for day in days}
+
+    def _partition(self, topic: Topic, day: date) -> LakePartition:
+        folder = self.location(topic, day)
         files: list[LakeFile] = []
         closed = False
         try:
@@ -79,20 +235,186 @@ class Lake:
                         stat = entry.stat()
                         files.append(LakeFile(folder, entry.name, stat.st_size, stat.st_mtime_ns))
         except FileNotFoundError:
-            pass  # No folder: nothing arrived that day, an empty day (contract 2).
+            # No folder: nothing arrived that day, an empty day (contract 2), if the topic is.
+            self.require_topic(topic)
+            return LakePartition(topic, day, folder, (), closed=False, exists=False)
         files.sort(key=lambda lake_file: lake_file.name)
         return LakePartition(topic, day, folder, tuple(files), closed)
 
     @property
     def denylist_path(self) -> Path:
-        return self.root / DENYLIST_RELATIVE_PATH
+        return self.root_path / DENYLIST_RELATIVE_PATH
 
     def denylist(self) -> list[IpRange]:
-        """The merged denylist ranges; a missing file means an empty denylist."""
         if not self.denylist_path.exists():
             return []
-        with self.denylist_path.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None or "cidr" not in reader.fieldnames:
-                raise ValueError(f"{self.denylist_path}: missing header column 'cidr'")
-            return parse_denylist([row["cidr"] or "" for row in reader])
+        return parse_denylist_csv(self.denylist_path.read_text(), str(self.denylist_path))
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Endpoint and credentials of contract 2.1, from the standard AWS variables. Unset ones
+    are left to the store's own defaults (instance profile, AWS endpoints)."""
+
+    endpoint: str | None = None
+    access_key_id: str | None = None
+    # Credentials never appear in logs or messages (contract 4.2): kept out of the repr.
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    region: str | None = None
+    allow_http: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> S3Settings:
+        def value(name: str) -> str | None:
+            return environ.get(name) or None
+
+        return cls(
+            endpoint=value("AWS_ENDPOINT_URL"),
+            access_key_id=value("AWS_ACCESS_KEY_ID"),
+            secret_access_key=value("AWS_SECRET_ACCESS_KEY"),
+            session_token=value("AWS_SESSION_TOKEN"),
+            region=value("AWS_REGION") or value("AWS_DEFAULT_REGION"),
+            allow_http=(environ.get("AWS_ALLOW_HTTP") or "").lower() == "true",
+        )
+
+    def storage_options(self) -> dict[str, str]:
+        """`object_store` configuration keys: Polars' `storage_options`, obstore's config."""
+        options = {
+            "aws_endpoint": self.endpoint,
+            "aws_access_key_id": self.access_key_id,
+            "aws_secret_access_key": self.secret_access_key,
+            "aws_session_token": self.session_token,
+            "aws_region": self.region,
+        }
+        result = {key: value for key, value in options.items() if value}
+        if self.allow_http:
+            result["aws_allow_http"] = "true"
+        return result
+
+    def obstore_arguments(self) -> dict[str, Any]:
+        """S3Store/FsspecStore keyword arguments (allow_http is a client option there)."""
+        config = {
+            key: value for key, value in self.storage_options().items() if key != "aws_allow_http"
+        }
+        return {"config": config, "client_options": {"allow_http": self.allow_http}}
+
+
+def latest_write_ns(modified: datetime) -> int:
+    """The latest instant an object with this Last-Modified may have been written: listings
+    give whole seconds, so the end of that second (a quiet period never ends early)."""
+    seconds = int(modified.timestamp())
+    if modified.microsecond:
+        return seconds * 1_000_000_000 + modified.microsecond * 1000
+    return seconds * 1_000_000_000 + 999_999_999
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix/` -> ("bucket", "some/prefix")."""
+    bucket, _, prefix = url[len(S3_SCHEME) :].partition("/")
+    if not bucket:
+        raise LakeNotFoundError(f"lake root {url!r} names no bucket (s3://bucket/prefix)")
+    return bucket, prefix.strip("/")
+
+
+class S3Lake(Lake):
+    """A lake under `s3://bucket/prefix` of an S3-compatible store (contract 2.1).
+
+    Listing cost is bounded: `partitions` lists a topic's window of days with one paged LIST
+    from the first day's key onwards (S3 returns keys in order, so the listing stops after the
+    last day), never one request per day or per file."""
+
+    def __init__(self, root: str, settings: S3Settings | None = None) -> None:
+        self.root = root.rstrip("/")
+        self.bucket, self.prefix = split_s3_url(root)
+        self.settings = settings or S3Settings.from_env()
+
+    @cached_property
+    def store(self) -> Any:
+        from obstore.store import S3Store  # deferred: only S3 lakes need it
+
+        return S3Store(self.bucket, prefix=self.prefix or None, **self.settings.obstore_arguments())
+
+    @cached_property
+    def filesystem(self) -> Any:
+        """An fsspec filesystem (obstore's) for pyarrow's footer reads, by `bucket/key`."""
+        from obstore.fsspec import FsspecStore
+
+        return FsspecStore("s3", **self.settings.obstore_arguments())
+
+    def location(self, topic: Topic, day: date) -> str:
+        return f"{self.root}/{topic.value}/{partition_name(day)}"
+
+    def _list(self, prefix: str, offset: str | None = None) -> Iterable[Any]:
+        import obstore
+
+        try:
+            for chunk in obstore.list(self.store, prefix, offset=offset, chunk_size=1000):
+                yield from chunk
+        except Exception as error:  # obstore raises its own error types (NotFound, Generic...)
+            # Its first line says what failed (e.g. a 404 on the bucket); the rest is debug.
+            reason = str(error).split(": <?xml", 1)[0].splitlines()[0][:400]
+            raise LakeNotFoundError(f"cannot list lake root {self.root}: {reason}") from error
+
+    def require_topic(self, topic: Topic) -> None:
+        if next(iter(self._list(f"{topic.value}/")), None) is None:
+            raise LakeNotFoundError(
+                f"lake topic folder {self.root}/{topic.value} does not exist (no object under "
+                "it; check ADRECON_LAKE_ROOT and the AWS_* endpoint settings)"
+            )
+
+    def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]:
+        wanted = sorted(set(days))
+        if not wanted:
+            return {}
+        topic_prefix = f"{topic.value}/"
+        last = partition_name(wanted[-1])
+        files: dict[str, list[LakeFile]] = {partition_name(day): [] for day in wanted}
+        closed: set[str] = set()
+        seen: set[str] = set()
+        # Keys sort by day; everything before the first day is skipped by the offset.
+        offset = f"{topic_prefix}{partition_name(wanted[0])}"
+        topic_exists = False
+        for meta in self._list(topic_prefix, offset=offset):
+            topic_exists = True  # any key under the topic, even one after the window
+            folder_name, _, name = meta["path"][len(topic_prefix) :].partition("/")
+            if folder_name > last:
+                break
+            if folder_name not in files or not name or "/" in name:
+                continue
+            seen.add(folder_name)
+            if name == SUCCESS_MARKER:
+                closed.add(folder_name)
+            elif name.endswith(".parquet"):
+                mtime_ns = latest_write_ns(meta["last_modified"])
+                folder = f"{self.root}/{topic.value}/{folder_name}"
+                files[folder_name].append(
+                    LakeFile(folder, name, int(meta["size"]), mtime_ns, meta.get("e_tag") or "")
+                )
+        if not topic_exists:
+            self.require_topic(topic)  # a missing day is empty only under an existing topic
+        options = self.settings.storage_options()
+        return {
+            day: LakePartition(
+                topic,
+                day,
+                self.location(topic, day),
+                tuple(sorted(files[partition_name(day)], key=lambda lake_file: lake_file.name)),
+                partition_name(day) in closed,
+                exists=partition_name(day) in seen,
+                storage_options=options,
+                filesystem=self.filesystem,
+            )
+            for day in wanted
+        }
+
+    def denylist(self) -> list[IpRange]:
+        import obstore
+        from obstore.exceptions import NotFoundError
+
+        key = DENYLIST_RELATIVE_PATH.as_posix()
+        try:
+            data = obstore.get(self.store, key).bytes()
+        except (NotFoundError, FileNotFoundError):
+            return []
+        return parse_denylist_csv(bytes(data).decode(), f"{self.root}/{key}")

@@ -8,12 +8,13 @@ from datetime import date, timedelta
 import dagster as dg
 
 from adrecon_assets import rules
-from adrecon_assets.settings import start_date
+from adrecon_assets.settings import load_settings
 
 # Day D becomes a partition once it is over (00:00 UTC of D+1), not while it is still open:
 # reconciling half a day would overwrite the online layer's numbers with fewer clicks, and a
 # backfill ending yesterday would drag today in through the D-1 mapping.
-daily_partitions = dg.DailyPartitionsDefinition(start_date=start_date(), timezone="UTC")
+START_DATE = load_settings().start_date
+daily_partitions = dg.DailyPartitionsDefinition(start_date=START_DATE.isoformat(), timezone="UTC")
 
 # allow_nonexistent_upstream_partitions is beta; it is exactly the contract's "the partition
 # before the first partition counts as empty", so the warning is silenced here once.
@@ -38,7 +39,7 @@ def parse_day(partition_key: str) -> date:
 
 
 def first_day() -> date:
-    return date.fromisoformat(start_date())
+    return START_DATE
 
 
 def previous_day(day: date) -> date | None:

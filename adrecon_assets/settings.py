@@ -1,47 +1,136 @@
-"""The contract's settings (DATA_CONTRACT.md section 1), read in this one place."""
+"""The contract's settings (DATA_CONTRACT.md section 1) as one typed object, validated at load.
+
+`Settings.from_env()` reads every variable once, applies the documented defaults and rejects a
+bad value with a message naming the variable and what it allows, so a typo such as
+`ADRECON_ENGINE=sparc` stops the code location at load instead of failing a run hours later.
+The environment is only read, never written: `definitions.py` passes the values to the
+resources, and the sensors and checks read them from the `AutomationSettings` resource.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Final
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import date
+from enum import StrEnum
+from typing import Any
 
-DEFAULTS: Final = {
-    "ADRECON_LAKE_ROOT": "data/lake",
-    "ADRECON_WAREHOUSE": "data/warehouse",
-    "ADRECON_SERVING_DB": "data/serving.duckdb",
-    "ADRECON_ENGINE": "polars",
-    "ADRECON_SPARK_MASTER": "local[*]",
-    "ADRECON_SPARK_REMOTE": "",
-    "ADRECON_START_DATE": "2026-01-01",
-    "ADRECON_LATE_DATA_QUIET_SECONDS": "600",
-    "ADRECON_ALERT_WEBHOOK_URL": "",
-    "ADRECON_LATE_DATA_LOOKBACK_DAYS": "14",
-    "ADRECON_SENSOR_INTERVAL_SECONDS": "30",
-    "ADRECON_SLA_HOUR_UTC": "7",
-    "ADRECON_UI_BASE_URL": "",
+
+class Engine(StrEnum):
+    POLARS = "polars"
+    SPARK = "spark"
+
+
+class SettingsError(ValueError):
+    """A setting whose value is not one it allows (the message names both)."""
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _optional(value: str) -> str | None:
+    return value or None
+
+
+def _engine(value: str) -> Engine:
+    return Engine(value.lower())
+
+
+def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value)
+        if number < low or (high is not None and number > high):
+            raise ValueError(value)
+        return number
+
+    return parse
+
+
+def _day(value: str) -> date:
+    return date.fromisoformat(value)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its field, default, parser and what it allows (for errors)."""
+
+    variable: str
+    default: str
+    parse: Callable[[str], Any]
+    allowed: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, typed (defaults in SETTINGS below). Fields follow the contract's table."""
+
+    lake_root: str
+    warehouse: str
+    serving_db: str
+    serving_url: str | None
+    dagster_pg_url: str | None
+    engine: Engine
+    spark_master: str
+    spark_remote: str | None
+    start_date: date
+    late_data_quiet_seconds: int
+    late_data_lookback_days: int
+    alert_webhook_url: str | None
+    sensor_interval_seconds: int
+    sla_hour_utc: int
+    ui_base_url: str | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings from `environ` (default: the process environment); an unset or empty
+        variable takes its default. Raises SettingsError on the first bad value."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            spec = SETTINGS[field.name]
+            raw = env.get(spec.variable) or spec.default
+            try:
+                values[field.name] = spec.parse(raw.strip())
+            except ValueError:
+                raise SettingsError(
+                    f"{spec.variable}={raw!r} is not valid: allowed values are {spec.allowed}"
+                ) from None
+        return cls(**values)
+
+
+SETTINGS: Mapping[str, Setting] = {
+    "lake_root": Setting("ADRECON_LAKE_ROOT", "data/lake", _text, "a path or s3://bucket/prefix"),
+    "warehouse": Setting("ADRECON_WAREHOUSE", "data/warehouse", _text, "a path"),
+    "serving_db": Setting("ADRECON_SERVING_DB", "data/serving.duckdb", _text, "a path"),
+    "serving_url": Setting(
+        "ADRECON_SERVING_URL", "", _optional, "unset or postgresql://user:password@host:port/db"
+    ),
+    "dagster_pg_url": Setting(
+        "ADRECON_DAGSTER_PG_URL", "", _optional, "unset or a postgresql:// URL"
+    ),
+    "engine": Setting("ADRECON_ENGINE", "polars", _engine, ", ".join(Engine)),
+    "spark_master": Setting("ADRECON_SPARK_MASTER", "local[*]", _text, "a spark.master URL"),
+    "spark_remote": Setting("ADRECON_SPARK_REMOTE", "", _optional, "unset or sc://host:port"),
+    "start_date": Setting("ADRECON_START_DATE", "2026-01-01", _day, "a date YYYY-MM-DD"),
+    "late_data_quiet_seconds": Setting(
+        "ADRECON_LATE_DATA_QUIET_SECONDS", "600", _int_in(0), "an integer >= 0"
+    ),
+    "late_data_lookback_days": Setting(
+        "ADRECON_LATE_DATA_LOOKBACK_DAYS", "14", _int_in(1), "an integer >= 1"
+    ),
+    "alert_webhook_url": Setting(
+        "ADRECON_ALERT_WEBHOOK_URL", "", _optional, "unset or an http(s) URL"
+    ),
+    "sensor_interval_seconds": Setting(
+        "ADRECON_SENSOR_INTERVAL_SECONDS", "30", _int_in(1), "an integer >= 1"
+    ),
+    "sla_hour_utc": Setting("ADRECON_SLA_HOUR_UTC", "7", _int_in(0, 23), "an integer 0-23"),
+    "ui_base_url": Setting("ADRECON_UI_BASE_URL", "", _optional, "unset or an http(s) URL"),
 }
 
 
-def setting(name: str) -> str:
-    """The value of a contract setting, or its documented default (empty means unset)."""
-    value = os.environ.get(name)
-    return value if value not in (None, "") else DEFAULTS[name]
-
-
-def start_date() -> str:
-    return setting("ADRECON_START_DATE")
-
-
-def engine_name() -> str:
-    name = setting("ADRECON_ENGINE").lower()
-    if name not in ("polars", "spark"):
-        raise ValueError(f"ADRECON_ENGINE must be 'polars' or 'spark', not {name!r}")
-    return name
-
-
-def apply_defaults() -> None:
-    """Put the documented defaults into the environment for unset settings, so that resources
-    configured with `dg.EnvVar` resolve the same way in the webserver, daemon and run workers."""
-    for name, default in DEFAULTS.items():
-        if not os.environ.get(name):
-            os.environ[name] = default
+def load_settings() -> Settings:
+    """The settings of this process's environment (read anew: tests change the environment)."""
+    return Settings.from_env()

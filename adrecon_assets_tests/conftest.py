@@ -10,9 +10,17 @@ from typing import TYPE_CHECKING
 import pytest
 
 from adrecon_assets.checks.thresholds import CheckThresholds
+from adrecon_assets.resources.automation import AutomationSettings
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets.rules import Topic
+from adrecon_assets.settings import Settings
+from adrecon_assets_tests import sensor_lakes
+from adrecon_assets_tests.postgres import PostgresServer, postgres_server
+from adrecon_assets_tests.s3_server import LakeMirror, s3_env, s3_server
+
+__all__ = ["s3_env", "s3_server"]  # fixtures of s3_server.py, shared by the whole suite
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -25,13 +33,39 @@ class Paths:
     serving_db: Path
 
 
+def create_empty_lake(root: Path) -> None:
+    """A lake with both topic folders and no day yet: a missing topic folder is an error
+    (contract 2), a missing day folder an empty day."""
+    for topic in Topic:
+        (root / topic.value).mkdir(parents=True, exist_ok=True)
+
+
 @pytest.fixture
 def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
     result = Paths(tmp_path / "lake", tmp_path / "warehouse", tmp_path / "serving.duckdb")
+    create_empty_lake(result.lake)
     monkeypatch.setenv("ADRECON_LAKE_ROOT", str(result.lake))
     monkeypatch.setenv("ADRECON_WAREHOUSE", str(result.warehouse))
     monkeypatch.setenv("ADRECON_SERVING_DB", str(result.serving_db))
     return result
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake_kind(request: pytest.FixtureRequest, paths: Paths) -> Iterator[str]:
+    """Runs a test on the local lake at `paths.lake`, then on the same lake mirrored into a
+    bucket of the moto server (ADRECON_LAKE_ROOT=s3://...): tests keep writing local files and
+    `sensor_lakes.sync_lake()` uploads them before each read."""
+    if request.param == "local":
+        yield "local"
+        return
+    server = request.getfixturevalue("s3_env")
+    mirror = LakeMirror(server, paths.lake, server.new_bucket())
+    request.getfixturevalue("monkeypatch").setenv("ADRECON_LAKE_ROOT", mirror.url)
+    sensor_lakes.MIRRORS.append(mirror)
+    try:
+        yield "s3"
+    finally:
+        sensor_lakes.MIRRORS.remove(mirror)
 
 
 @pytest.fixture
@@ -42,6 +76,7 @@ def polars_resources(paths: Paths) -> dict[str, object]:
         "serving_db": ServingResource(database=str(paths.serving_db)),
         "engine": PolarsEngineResource(),
         "check_thresholds": CheckThresholds(),
+        "automation": AutomationSettings.from_settings(Settings.from_env({})),
     }
 
 
@@ -62,3 +97,26 @@ def spark() -> Iterator[SparkSession]:
     session = spark_session_from_config(spark_config("local[2]", "adrecon-tests", False, overrides))
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the session (Debian's binaries, 127.0.0.1)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def serving_url(postgres: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database of the session's server for one test."""
+    name = postgres.create_database()
+    yield postgres.url(name)
+    postgres.drop_database(name)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the Spark session is a `spark` test even if nobody marked it, so
+    `make test-fast` (-m "not spark") never starts a JVM."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from adrecon_assets.engines.polars_engine import polars_schema
-from adrecon_assets.lake import Lake
+from adrecon_assets.lake import LocalLake
 from adrecon_assets.rules import SCHEMAS, Topic
 
 
@@ -62,8 +62,10 @@ def write_topic(
 ) -> Path:
     """Write one Parquet file of `rows` into the day's folder (and `_SUCCESS` if closed)."""
     day = date.fromisoformat(day) if isinstance(day, str) else day
-    folder = Lake(lake_root).folder(topic, day)
+    folder = LocalLake(lake_root).folder(topic, day)
     folder.mkdir(parents=True, exist_ok=True)
+    for other in Topic:  # a lake has both topic folders (contract 2)
+        (Path(lake_root) / other.value).mkdir(exist_ok=True)
     path = folder / f"{name}.parquet"
     frame(topic, rows).write_parquet(path)
     if closed:
@@ -72,7 +74,7 @@ def write_topic(
 
 
 def write_denylist(lake_root: Path, cidrs: list[str]) -> Path:
-    path = Lake(lake_root).denylist_path
+    path = LocalLake(lake_root).denylist_path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("cidr\n" + "".join(f"{cidr}\n" for cidr in cidrs))
     return path

@@ -7,17 +7,33 @@ import os
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from adrecon_assets.assets.lake import raw_clicks, raw_emissions
 from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
-from adrecon_assets.definitions import RESOURCES_BY_ENGINE
+from adrecon_assets.definitions import build_definitions, build_resources
 from adrecon_assets.lake import Lake
 from adrecon_assets.rules import Topic
+from adrecon_assets.settings import load_settings
 from adrecon_assets.warehouse import RAW_DATASET
 from adrecon_assets_tests.lakes import click, emission, write_topic
+
+if TYPE_CHECKING:
+    from adrecon_assets_tests.s3_server import LakeMirror
+
+# The bucket mirroring the local test lake, while a test runs on the S3 lake kind (conftest's
+# `lake_kind`).
+MIRRORS: list[LakeMirror] = []
+
+
+def sync_lake() -> None:
+    """Make the lake the sensors and runs read (ADRECON_LAKE_ROOT) equal to the local test lake."""
+    for mirror in MIRRORS:
+        mirror.sync()
+
 
 # The contract's six daily assets; reporting assets downstream are left out to keep tests fast
 # (never materialized, so the sensors never ask to rerun them either).
@@ -57,12 +73,13 @@ def age(path: Path, seconds: int) -> None:
 
 def materialize_days(instance: dg.DagsterInstance, days: list[date]) -> None:
     """Reconcile `days` in order with the six day assets and the Polars resources."""
+    sync_lake()
     for day in days:
         result = dg.materialize(
             DAY_ASSETS,
             partition_key=day.isoformat(),
             instance=instance,
-            resources=RESOURCES_BY_ENGINE["polars"],
+            resources=build_resources(load_settings()),
         )
         assert result.success
 
@@ -72,12 +89,36 @@ def record_materializations(instance: dg.DagsterInstance, lake: Path, days: list
     would record, without running them (seconds instead of minutes; the metadata key itself is
     covered by the tests that do materialize)."""
     raw_topics = {RAW_DATASET[topic].value: topic for topic in Topic}
+    sync_lake()
+    lake_read = Lake(load_settings().lake_root) if MIRRORS else Lake(lake)
     for day in days:
-        for asset in DAY_ASSETS:
-            topic = raw_topics.get(asset.key.to_user_string())
+        for key in (key for asset in DAY_ASSETS for key in asset.keys):
+            topic = raw_topics.get(key.to_user_string())
             metadata = (
-                {"lake_fingerprint": Lake(lake).partition(topic, day).fingerprint} if topic else {}
+                {"lake_fingerprint": lake_read.partition(topic, day).fingerprint} if topic else {}
             )
             instance.report_runless_asset_event(
-                dg.AssetMaterialization(asset.key, partition=day.isoformat(), metadata=metadata)
+                dg.AssetMaterialization(key, partition=day.isoformat(), metadata=metadata)
             )
+
+
+def tick(instance: dg.DagsterInstance, sensor_name: str) -> list[dg.RunRequest]:
+    """The runs one tick of a deployed sensor requests (see `tick_result`)."""
+    return list(tick_result(instance, sensor_name).run_requests or [])
+
+
+def tick_result(instance: dg.DagsterInstance, sensor_name: str) -> dg.SensorResult:
+    """One tick of a deployed sensor as the daemon runs it, with the definitions and resources
+    loaded from the environment as it is now (the `paths` fixture points them at the test's
+    lake); evaluate_tick also resolves the requests' asset selections."""
+    settings = load_settings()
+    defs = build_definitions(settings)
+    context = dg.build_sensor_context(
+        instance=instance, definitions=defs, resources=build_resources(settings)
+    )
+    data = defs.resolve_sensor_def(sensor_name).evaluate_tick(context)
+    return dg.SensorResult(
+        run_requests=data.run_requests,
+        skip_reason=data.skip_message,
+        asset_events=list(data.asset_events),
+    )

@@ -18,8 +18,7 @@ from adrecon_assets.alerts.hooks import with_alert_hooks
 from adrecon_assets.alerts.resource import Alert, AlertKind, AlertResource
 from adrecon_assets.alerts.sensors import (
     CheckAlertCursor,
-    asset_check_alert_sensor,
-    run_failure_alert_sensor,
+    build_alert_sensors,
 )
 from adrecon_assets.definitions import ASSETS, defs
 from adrecon_assets.rules import Topic
@@ -30,6 +29,7 @@ from adrecon_assets_tests.webhook import Webhook, closed_port_url, webhook_serve
 DAY = date(2026, 1, 2)
 CONTRACT_FIELDS = {"kind", "asset", "check", "partition", "severity", "run_id", "message"}
 UI = "http://dagster.example:3000"
+run_failure_alert_sensor, asset_check_alert_sensor = build_alert_sensors(interval_seconds=30)
 
 
 @pytest.fixture
@@ -154,7 +154,10 @@ def test_quarantine_run_alerts_the_failed_run_and_check_once(
     assert run_alert.keys() >= CONTRACT_FIELDS
     assert run_alert["kind"] == "run_failure" and run_alert["asset"] == "raw_clicks"
     assert run_alert["partition"] == "2026-01-02" and run_alert["run_id"] == result.run_id
-    assert "no_quarantined_rows" in run_alert["message"]
+    assert (
+        "no_quarantined_rows: 1 bad rows quarantined (clicked_at_outside_partition_day: 1)"
+        in run_alert["message"]
+    )
     assert run_alert["ui_url"] == f"{UI}/runs/{result.run_id}"
 
     webhook.received.clear()
@@ -170,7 +173,7 @@ def test_quarantine_run_alerts_the_failed_run_and_check_once(
         "message": check_alert["message"],
         "ui_url": f"{UI}/assets/raw_clicks?view=checks",
     }
-    assert "1 bad rows quarantined" in check_alert["message"]
+    assert "1 bad rows quarantined (clicked_at_outside_partition_day: 1)" in check_alert["message"]
     assert "quarantined_clicked_at_outside_partition_day=1" in check_alert["message"]
 
     # Later ticks with nothing new send nothing: the cursor already passed these evaluations.
@@ -235,7 +238,10 @@ def test_hooks_alert_a_quarantine_run_once_and_sensors_skip_it(
     ]
     assert all(a.keys() >= CONTRACT_FIELDS for a in webhook.received)
     assert all(a["partition"] == "2026-01-02" for a in webhook.received)
-    assert "blocking asset check failed" in webhook.received[1]["message"]
+    # Both alerts name the reason (with its column) and its count, not only a folder.
+    reason = "1 bad rows quarantined (clicked_at_outside_partition_day: 1)"
+    assert all(reason in alert["message"] for alert in webhook.received)
+    assert "raw_clicks 2026-01-02 not published" in webhook.received[1]["message"]
 
     tick_run_failure_sensor(instance, result.run_id, alerts)
     tick_check_sensor(instance, alerts, None)

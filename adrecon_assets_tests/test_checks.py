@@ -7,16 +7,21 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from adrecon_assets.assets import CONTRACT_ASSET_NAMES
 from adrecon_assets.checks import lake as lake_checks
 from adrecon_assets.checks import reconciliation as recon_checks
-from adrecon_assets.checks.monitoring import NO_PLACEMENT_ANOMALIES, anomaly_check_results
+from adrecon_assets.checks.monitoring import (
+    ANOMALY_ROWS_MATCH_STATISTICS,
+    NO_PLACEMENT_ANOMALIES,
+    anomaly_check_results,
+    anomaly_rows_audit,
+)
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.definitions import ASSETS
 from adrecon_assets.engines.base import (
-    AggregateReport,
     AnomalyReport,
     FlagReport,
     JoinReport,
@@ -207,41 +212,91 @@ def test_fraud_rate_within_bounds(valid_clicks: int, passed: bool) -> None:
 # reconciled_statistics
 
 
-def flagged_folder(tmp_path: Path) -> Path:
-    """Three clicks: valid (cost 100), too_fast (cost 40), no_emission (no cost): matched 2, 140."""
+def flagged_folder(tmp_path: Path, reasons: tuple[str | None, ...] | None = None) -> Path:
+    """Three clicks of o1/top: valid (cost 100), too_fast (cost 40), no_emission (cost 7)."""
     folder = tmp_path / "flagged"
     folder.mkdir()
+    reasons = reasons if reasons is not None else (None, "too_fast", "no_emission")
     pl.DataFrame(
         {
-            "fraud_reason": [None, FraudReason.TOO_FAST.value, FraudReason.NO_EMISSION.value],
-            "click_cost_micros": [100, 40, None],
+            "offer_id": ["o1"] * len(reasons),
+            "placement": ["top"] * len(reasons),
+            "fraud_reason": list(reasons),
+            "click_cost_micros": [100, 40, 7][: len(reasons)],
         },
-        schema={"fraud_reason": pl.String, "click_cost_micros": pl.Int64},
+        schema={
+            "offer_id": pl.String,
+            "placement": pl.String,
+            "fraud_reason": pl.String,
+            "click_cost_micros": pl.Int64,
+        },
     ).write_parquet(folder / "part-0.parquet")
     return folder
 
 
-def test_totals_balance_passes_on_matching_counts(tmp_path: Path) -> None:
-    report = AggregateReport(
-        rows=1, emissions=5, clicks=1, cost_micros=100, fraud_clicks=1, refund_micros=40
-    )
-    results = recon_checks.statistics_check_results(
-        report, NO_PREVIOUS, flagged_folder(tmp_path), THRESHOLDS
-    )
-    check = result(results, recon_checks.TOTALS_BALANCE)
-    assert check.passed and metadata_value(check, "matched_cost_micros") == 140
+def counts_folder(tmp_path: Path) -> Path:
+    """Emissions of the day: 5 of o1/top and 3 of o2/side (a key without clicks)."""
+    folder = tmp_path / "counts"
+    folder.mkdir()
+    pl.DataFrame(
+        {"offer_id": ["o1", "o2"], "placement": ["top", "side"], "emissions": [5, 3]}
+    ).write_parquet(folder / "part-0.parquet")
+    return folder
 
 
-@pytest.mark.parametrize(("clicks", "refund"), [(2, 40), (1, 41)])
-def test_totals_balance_fails_on_a_lost_click_or_micro(
-    tmp_path: Path, clicks: int, refund: int
+def staged_stats(*rows: tuple[str, str, int, int, int, int, int]) -> pa.Table:
+    names = ["offer_id", "placement", "emissions", "clicks", "cost_micros"]
+    columns = [*names, "fraud_clicks", "refund_micros"]
+    return pa.table(
+        {"date": pa.array([DAY] * len(rows), pa.date32())}
+        | {name: [row[i] for row in rows] for i, name in enumerate(columns)}
+    )
+
+
+# The hand-computed rule 4 rows of flagged_folder and counts_folder.
+GOOD_ROWS = (("o1", "top", 5, 1, 100, 1, 40), ("o2", "side", 3, 0, 0, 0, 0))
+
+
+def statistics_results(
+    tmp_path: Path, staged: pa.Table, previous: DayTotals = NO_PREVIOUS, **options: object
+) -> list[dg.AssetCheckResult]:
+    return recon_checks.statistics_check_results(
+        staged,
+        previous,
+        flagged_folder(tmp_path),
+        counts_folder(tmp_path),
+        THRESHOLDS,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def test_totals_balance_passes_on_the_recounted_rows(tmp_path: Path) -> None:
+    check = result(statistics_results(tmp_path, staged_stats(*GOOD_ROWS)), "totals_balance")
+    assert check.passed and check.description is None
+    assert metadata_value(check, "recount_refund_micros") == 40
+    assert metadata_value(check, "recount_rows") == 2
+
+
+@pytest.mark.parametrize(
+    ("rows", "found"),
+    [
+        # One key's clicks and cost moved to fraud: totals of clicks + fraud still balance.
+        (
+            (("o1", "top", 5, 0, 100, 2, 40), GOOD_ROWS[1]),
+            "o1/top: clicks 0 (recount 1); o1/top: fraud_clicks 2 (recount 1)",
+        ),
+        ((("o1", "top", 5, 1, 100, 1, 41), GOOD_ROWS[1]), "o1/top: refund_micros 41 (recount 40)"),
+        ((GOOD_ROWS[0],), "o2/side: missing from the staged rows"),
+        ((*GOOD_ROWS, ("o3", "top", 0, 0, 0, 0, 0)), "o3/top: staged but not in the recount"),
+        ((*GOOD_ROWS, GOOD_ROWS[1]), "o2/side: 2 staged rows"),
+    ],
+)
+def test_totals_balance_names_each_key_that_differs(
+    tmp_path: Path, rows: tuple[tuple[str, str, int, int, int, int, int], ...], found: str
 ) -> None:
-    report = AggregateReport(1, 5, clicks, 100, 1, refund)
-    results = recon_checks.statistics_check_results(
-        report, NO_PREVIOUS, flagged_folder(tmp_path), THRESHOLDS
-    )
-    check = result(results, recon_checks.TOTALS_BALANCE)
+    check = result(statistics_results(tmp_path, staged_stats(*rows)), "totals_balance")
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.description is not None and found in check.description
 
 
 @pytest.mark.parametrize(
@@ -251,26 +306,58 @@ def test_totals_balance_fails_on_a_lost_click_or_micro(
 )
 def test_online_layer_drift(tmp_path: Path, online_clicks: int, passed: bool) -> None:
     previous = DayTotals("online", 1, 5, online_clicks, 0, 0, 0)
-    report = AggregateReport(1, 5, 1, 100, 1, 40)
-    results = recon_checks.statistics_check_results(
-        report, previous, flagged_folder(tmp_path), THRESHOLDS
+    check = result(
+        statistics_results(tmp_path, staged_stats(*GOOD_ROWS), previous), "online_layer_drift"
     )
-    check = result(results, recon_checks.ONLINE_LAYER_DRIFT)
     assert check.passed is passed and check.severity == dg.AssetCheckSeverity.WARN
 
 
-def test_online_clicks_on_a_day_that_reconciles_to_nothing_is_full_drift(tmp_path: Path) -> None:
-    empty = tmp_path / "flagged"
-    empty.mkdir()
-    pl.DataFrame(schema={"fraud_reason": pl.String, "click_cost_micros": pl.Int64}).write_parquet(
-        empty / "part-0.parquet"
+EMPTY_ROWS = (("o1", "top", 5, 0, 0, 0, 0), ("o2", "side", 3, 0, 0, 0, 0))
+
+
+def empty_day_results(tmp_path: Path, **options: object) -> list[dg.AssetCheckResult]:
+    """A day whose clicks are all no_emission, after the online layer counted 7."""
+    return recon_checks.statistics_check_results(
+        staged_stats(*EMPTY_ROWS),
+        DayTotals("online", 1, 5, 7, 0, 0, 0),
+        flagged_folder(tmp_path, ("no_emission",)),
+        counts_folder(tmp_path),
+        THRESHOLDS,
+        **options,  # type: ignore[arg-type]
     )
-    previous = DayTotals("online", 1, 5, 7, 0, 0, 0)
+
+
+def test_online_clicks_on_a_day_that_reconciles_to_nothing_block_its_publication(
+    tmp_path: Path,
+) -> None:
+    results = empty_day_results(tmp_path)
+    assert result(results, "totals_balance").passed
+    assert metadata_value(result(results, "online_layer_drift"), "drift") == 1.0
+    check = result(results, recon_checks.ONLINE_CLICKS_NOT_ERASED)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.description is not None
+    assert "online layer counted 7" in check.description
+    assert '"publish_empty_day": true' in check.description
+
+
+def test_the_operator_override_lets_the_empty_day_pass(tmp_path: Path) -> None:
+    check = result(
+        empty_day_results(tmp_path, publish_empty_day=True),
+        recon_checks.ONLINE_CLICKS_NOT_ERASED,
+    )
+    assert check.passed and "operator override" in (check.description or "")
+
+
+def test_an_empty_day_without_online_clicks_publishes(tmp_path: Path) -> None:
+    staged = staged_stats(*EMPTY_ROWS)
     results = recon_checks.statistics_check_results(
-        AggregateReport(0, 0, 0, 0, 0, 0), previous, empty, THRESHOLDS
+        staged,
+        NO_PREVIOUS,
+        flagged_folder(tmp_path, ("no_emission",)),
+        counts_folder(tmp_path),
+        THRESHOLDS,
     )
-    check = result(results, recon_checks.ONLINE_LAYER_DRIFT)
-    assert not check.passed and metadata_value(check, "drift") == 1.0
+    assert all(check.passed for check in results)
 
 
 # anomaly_metrics
@@ -282,6 +369,42 @@ def test_no_placement_anomalies(anomalies: int, passed: bool) -> None:
     results = anomaly_check_results(AnomalyReport(3, anomalies, 7), anomalous)
     check = result(results, NO_PLACEMENT_ANOMALIES)
     assert check.passed is passed and check.severity == dg.AssetCheckSeverity.WARN
+
+
+def anomaly_rows(*rows: tuple[date, str, int]) -> pa.Table:
+    return pa.table(
+        {
+            "date": pa.array([row[0] for row in rows], pa.date32()),
+            "placement": [row[1] for row in rows],
+            "clicks": pa.array([row[2] for row in rows], pa.int64()),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("rows", "found"),
+    [
+        (((DAY, "top", 3), (DAY, "side", 0)), None),
+        (((DAY, "top", 2), (DAY, "side", 0)), "top: clicks 2 (recount 3)"),
+        (((DAY, "top", 3),), "side: missing from the staged rows"),
+        (((DAY, "top", 3), (DAY, "side", 0), (DAY, "side", 0)), "side: 2 staged rows"),
+        (((DAY, "top", 3), (DAY, "side", 0), (DAY, "foot", 0)), "foot: not in the statistics"),
+        (((DAY, "top", 3), (date(2026, 1, 3), "side", 0)), "rows of another day: 2026-01-03"),
+    ],
+)
+def test_anomaly_rows_are_audited_against_the_written_statistics(
+    tmp_path: Path, rows: tuple[tuple[date, str, int], ...], found: str | None
+) -> None:
+    statistics = tmp_path / "statistics"
+    statistics.mkdir()
+    # top: 1 + 2 valid clicks over two offers; side: emissions only.
+    pl.DataFrame({"placement": ["top", "top", "side"], "clicks": [1, 2, 0]}).write_parquet(
+        statistics / "part-0.parquet"
+    )
+    check = anomaly_rows_audit(anomaly_rows(*rows), DAY, statistics)
+    assert check.passed is (found is None)
+    if found is not None:
+        assert check.description is not None and found in check.description
 
 
 # end to end: every asset has checks and a clean day passes them with the expected numbers
@@ -302,6 +425,8 @@ def test_every_asset_has_checks_and_blocking_is_deliberate() -> None:
         lake_checks.TIMESTAMPS_INSIDE_PARTITION_DAY,
         recon_checks.EVERY_CLICK_JOINED_ONCE,
         recon_checks.TOTALS_BALANCE,
+        recon_checks.ONLINE_CLICKS_NOT_ERASED,
+        ANOMALY_ROWS_MATCH_STATISTICS,
     }
     assert all(spec.description for spec in specs.values())
 
@@ -329,7 +454,7 @@ def test_clean_day_materializes_with_checks_passing(
         for e in run.get_asset_check_evaluations()
         if e.asset_key.path[-1] in CONTRACT_ASSETS
     }
-    assert len(evaluations) == 13 and all(e.passed for e in evaluations.values())
+    assert len(evaluations) == 15 and all(e.passed for e in evaluations.values())
     coverage = evaluations["joined_clicks", recon_checks.EVERY_CLICK_JOINED_ONCE].metadata
     assert coverage["joined_rows"].value == 5
     orphan = evaluations["joined_clicks", recon_checks.ORPHAN_CLICK_RATE].metadata

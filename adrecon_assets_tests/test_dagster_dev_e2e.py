@@ -172,16 +172,17 @@ def launch_asset_backfill(dev: DagsterDev, days: list[date]) -> str:
     return str(launched["backfillId"])
 
 
-def late_data_backfills(dev: DagsterDev) -> list[tuple[str, str]]:
+def late_data_runs(dev: DagsterDev) -> list[tuple[str, str, str]]:
+    """(partition, status, batch) of every run the late-data sensor requested."""
     data = dev.query(
-        "{ partitionBackfillsOrError(limit: 50) { ... on PartitionBackfills {"
-        " results { id status tags { key value } } } } }"
+        '{ runsOrError(filter: {tags: [{key: "adrecon/trigger", value: "late_data"}]}) {'
+        " ... on Runs { results { status tags { key value } } } } }"
     )
-    return [
-        (backfill["id"], backfill["status"])
-        for backfill in data["partitionBackfillsOrError"]["results"]
-        if {"key": "adrecon/trigger", "value": "late_data"} in backfill["tags"]
-    ]
+    runs = []
+    for run in data["runsOrError"]["results"]:
+        tags = {tag["key"]: tag["value"] for tag in run["tags"]}
+        runs.append((tags["dagster/partition"], run["status"], tags["adrecon/late-data-batch"]))
+    return sorted(runs)
 
 
 def serving_days(database: Path) -> dict[date, tuple[int, int, int, int, str]]:
@@ -214,12 +215,18 @@ def test_backfill_then_late_clicks_rerun_exactly_the_affected_partitions(
     late = [click("c-late", f"e-{LATE_DAY}", "o1", f"{LATE_DAY}T11:00:00", user_id="u2")]
     write_topic(tmp_path / "lake", Topic.CLICKS, LATE_DAY, late, name="late-1", closed=False)
 
+    # One batch: LATE_DAY's chain, then the anomaly window of the day after (it reads LATE_DAY).
+    rerun_days = [LATE_DAY.isoformat(), DAYS[2].isoformat()]
+
     def rerun_done() -> bool:
-        backfills = late_data_backfills(dev)
-        assert all(status not in FAILED_BACKFILL for _, status in backfills), backfills
-        return len(backfills) == 1 and backfills[0][1] in DONE_BACKFILL
+        runs = late_data_runs(dev)
+        assert all(status not in ("FAILURE", "CANCELED") for _, status, _ in runs), runs
+        return [day for day, _, _ in runs] == rerun_days and all(
+            status == "SUCCESS" for _, status, _ in runs
+        )
 
     wait_for("the late-data rerun", rerun_done, 600, dev)
+    assert len({batch for _, _, batch in late_data_runs(dev)}) == 1
     # The late click of LATE_DAY is valid too: two clicks, 2000 micros; the other days unchanged.
     expected = {day: (1, 1, 1000, 0, "offline") for day in DAYS}
     expected[LATE_DAY] = (1, 2, 2000, 0, "offline")
@@ -232,7 +239,7 @@ def test_backfill_then_late_clicks_rerun_exactly_the_affected_partitions(
 
     # A few more sensor ticks: the rerun recorded the new fingerprint, nothing more is asked.
     time.sleep(20)
-    assert len(late_data_backfills(dev)) == 1
+    assert [day for day, _, _ in late_data_runs(dev)] == rerun_days
     assert materializations(home, "reconciled_statistics") == Counter(DAYS + [LATE_DAY])
 
     # An asset backfill of the first day alone also targets the days that read it (joined_clicks

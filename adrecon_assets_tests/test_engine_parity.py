@@ -251,7 +251,7 @@ def test_asset_chain_on_spark_resource_serves_the_polars_rows(
         ("c5", "e9", "o2", 600 * SECOND, "u2", "192.0.2.2"),  # orphan
     ]
     write_lake(paths.lake, emissions, clicks, ["10.0.0.4/32"])
-    selection = [asset.key for asset in ASSETS]
+    selection = [key for asset in ASSETS for key in asset.keys]
     for day in (FIRST_DAY, DAY):
         result = dg.materialize(ASSETS, partition_key=day.isoformat(), resources=polars_resources)
         assert result.success

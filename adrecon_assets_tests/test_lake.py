@@ -9,9 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adrecon_assets.lake import Lake
+from adrecon_assets.lake import Lake, LakeNotFoundError
 from adrecon_assets.rules import IpRange, Topic
-from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.conftest import Paths, create_empty_lake
 from adrecon_assets_tests.engine_runs import reconcile
 from adrecon_assets_tests.lakes import click, emission, write_denylist, write_topic
 
@@ -20,12 +20,30 @@ DAY = date.fromisoformat(D)
 
 
 def test_missing_folder_is_an_empty_open_partition(tmp_path: Path) -> None:
+    create_empty_lake(tmp_path)
     partition = Lake(tmp_path).partition(Topic.CLICKS, DAY)
-    assert partition.files == () and not partition.closed
+    assert partition.files == () and not partition.closed and not partition.exists
     assert (
         partition.fingerprint
         == Lake(tmp_path).partition(Topic.CLICKS, date(2026, 1, 3)).fingerprint
     )
+
+
+def test_missing_lake_root_is_an_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(LakeNotFoundError, match=f"lake root {tmp_path / 'typo'} does not exist"):
+        Lake(tmp_path / "typo").partition(Topic.CLICKS, DAY)
+
+
+def test_missing_topic_folder_is_an_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "emissions").mkdir()
+    with pytest.raises(LakeNotFoundError, match=f"topic folder {tmp_path / 'clicks'} does not"):
+        Lake(tmp_path).partition(Topic.CLICKS, DAY)
+
+
+@pytest.mark.parametrize("root", ["gs://lake/events", "hdfs://namenode/lake", "s3://"])
+def test_unsupported_lake_root_is_an_error_naming_it(root: str) -> None:
+    with pytest.raises(LakeNotFoundError, match=root):
+        Lake(root)
 
 
 def test_partition_lists_parquet_files_only_and_sees_success(tmp_path: Path) -> None:

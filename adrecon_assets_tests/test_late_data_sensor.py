@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import date
 
 import dagster as dg
 import pytest
-from dagster._core.execution.backfill import PartitionBackfill
+from dagster._core.test_utils import create_run_for_test
 
-from adrecon_assets.definitions import defs
+from adrecon_assets.lake import Lake
 from adrecon_assets.rules import Topic
-from adrecon_assets.sensors.late_data import late_data_sensor
+from adrecon_assets.sensors.late_data import BATCH_TAG
+from adrecon_assets.settings import load_settings
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.lakes import click, emission, write_topic
 from adrecon_assets_tests.sensor_lakes import (
@@ -20,8 +20,14 @@ from adrecon_assets_tests.sensor_lakes import (
     days_ago,
     materialize_days,
     record_materializations,
+    sync_lake,
+    tick,
+    tick_result,
     write_day,
 )
+
+# Every test runs on a local lake and on the same lake in an S3 bucket (contract 2.1).
+pytestmark = pytest.mark.usefixtures("lake_kind")
 
 D1, D2, D3 = days_ago(3), days_ago(2), days_ago(1)
 HOUR = 3600
@@ -45,23 +51,23 @@ def write_aged_days(paths: Paths, days: list[date]) -> None:
 
 
 def evaluate(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
-    """One tick as the daemon runs it (evaluate_tick also validates backfill requests)."""
-    context = dg.build_sensor_context(instance=instance, definitions=defs)
-    return list(late_data_sensor.evaluate_tick(context).run_requests or [])
-
-
-def only_request(requests: list[dg.RunRequest]) -> dg.RunRequest:
-    [request] = requests
-    assert request.asset_graph_subset is not None
-    return request
+    """One tick as the daemon runs it (evaluate_tick also resolves the asset selections)."""
+    sync_lake()
+    return tick(instance, "late_data_sensor")
 
 
 def requested(requests: list[dg.RunRequest]) -> set[tuple[str, date]]:
-    subset = only_request(requests).asset_graph_subset
-    assert subset is not None
+    """The asset partitions of one tick's runs, after checking they are one batch: one run
+    per day, oldest first, all with the same batch tag and distinct run keys."""
+    assert requests
+    days = [date.fromisoformat(str(request.partition_key)) for request in requests]
+    assert days == sorted(set(days))
+    assert len({request.tags[BATCH_TAG] for request in requests}) == 1
+    assert len({request.run_key for request in requests}) == len(requests)
     return {
-        (partition.asset_key.to_user_string(), date.fromisoformat(str(partition.partition_key)))
-        for partition in subset.iterate_asset_partitions()
+        (key.to_user_string(), day)
+        for request, day in zip(requests, days, strict=True)
+        for key in request.asset_selection or []
     }
 
 
@@ -98,7 +104,9 @@ def test_new_emissions_file_reruns_the_day_and_the_next(
 ) -> None:
     late = [emission("e9", "o9", "side", 500, f"{D1}T23:00:00")]
     age(write_topic(paths.lake, Topic.EMISSIONS, D1, late, name="late-1"), HOUR)
-    expected = {("raw_emissions", D1), ("anomaly_metrics", D3)} | chain(D1) | chain(D2)
+    # emission_counts of D1 and D2 deduplicate emissions over (D-1, D): both read D1's.
+    counts = {("emission_counts", D1), ("emission_counts", D2)}
+    expected = {("raw_emissions", D1), ("anomaly_metrics", D3)} | chain(D1) | chain(D2) | counts
     assert requested(evaluate(instance)) == expected
 
 
@@ -127,27 +135,56 @@ def test_rerun_materialized_leaves_nothing_to_request(paths: Paths) -> None:
         assert evaluate(instance) == []
 
 
-def test_change_already_submitted_as_backfill_is_not_requested_again(
+def test_change_already_requested_is_not_requested_again(
     instance: dg.DagsterInstance, paths: Paths
 ) -> None:
     late_click_file(paths, D2)
-    request = only_request(evaluate(instance))
-    assert request.asset_graph_subset is not None
-    # What the sensor daemon does with the request (its backfill outlives any cursor).
-    instance.add_backfill(
-        PartitionBackfill.from_asset_graph_subset(
-            backfill_id="late1",
-            backfill_timestamp=time.time(),
-            asset_graph_subset=request.asset_graph_subset,
-            dynamic_partitions_store=instance,
-            tags=request.tags,
-            title=None,
-            description=None,
-            run_config=None,
-        )
-    )
+    requests = evaluate(instance)
+    assert requested(requests) == {("raw_clicks", D2), ("anomaly_metrics", D3)} | chain(D2)
+    # What the sensor daemon does with the requests: runs that outlive any cursor. They ended
+    # (failed, say), so no day is busy: only the tags stop a second request of the change.
+    for request in requests:
+        create_run_for_test(instance, tags=request.tags, status=dg.DagsterRunStatus.FAILURE)
     assert evaluate(instance) == []
     # A further file is a new change: it is requested again.
     late = [click("c3", "e1", "o1", f"{D2}T12:00:00", user_id="u3")]
     age(write_topic(paths.lake, Topic.CLICKS, D2, late, name="late-2"), HOUR)
     assert ("raw_clicks", D2) in requested(evaluate(instance))
+
+
+def lake_observations(instance: dg.DagsterInstance) -> list[tuple[str, date, str]]:
+    """(source asset, day, data version) the tick observed, recorded as the daemon would."""
+    events = tick_result(instance, "late_data_sensor").asset_events
+    for event in events:
+        instance.report_runless_asset_event(event)
+    return sorted(
+        (
+            event.asset_key.to_user_string(),
+            date.fromisoformat(str(event.partition)),
+            event.tags["dagster/data_version"],
+        )
+        for event in events
+        if isinstance(event, dg.AssetObservation)
+    )
+
+
+def test_lake_folders_are_observed_with_their_fingerprint_once_per_change(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    sync_lake()
+    lake = Lake(load_settings().lake_root)  # the local lake or its S3 mirror
+    fingerprint = {
+        (f"lake_{topic.value}", day): lake.partition(topic, day).fingerprint
+        for topic in Topic
+        for day in (D1, D2, D3)
+    }
+    assert lake_observations(instance) == sorted(
+        (*key, value) for key, value in fingerprint.items()
+    )
+    assert lake_observations(instance) == []  # nothing changed: nothing recorded
+    late_click_file(paths, D2)
+    sync_lake()
+    assert lake_observations(instance) == [
+        ("lake_clicks", D2, lake.partition(Topic.CLICKS, D2).fingerprint)
+    ]
+    assert lake.partition(Topic.CLICKS, D2).fingerprint != fingerprint[("lake_clicks", D2)]

@@ -7,13 +7,8 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adrecon_assets.metadata import (
-    Key,
-    KeyTotals,
-    corrections_metadata,
-    drift,
-    largest_corrections_markdown,
-)
+from adrecon_assets.metadata.drift import Key, KeyTotals, drift
+from adrecon_assets.metadata.markdown import corrections_metadata, largest_corrections_markdown
 
 
 def serving_rows(totals: dict[Key, KeyTotals], source: str | None = None) -> pa.Table:

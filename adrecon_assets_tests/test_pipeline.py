@@ -1,5 +1,6 @@
 """End to end: consecutive partitions through Dagster on a seeded random lake, compared with the
-independent DuckDB reference, plus one run of the real `dagster asset materialize` CLI."""
+independent DuckDB reference, plus one run of the real `dagster asset materialize` CLI; both on
+each serving store (DuckDB file, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -18,9 +18,12 @@ import pytest
 from adrecon_assets import serving
 from adrecon_assets.definitions import ASSETS
 from adrecon_assets.partitions import first_day
+from adrecon_assets.resources.serving import ServingResource
+from adrecon_assets.serving import ServingStore
 from adrecon_assets.warehouse import Dataset, Warehouse
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.engine_runs import table_rows
+from adrecon_assets_tests.postgres import PASSWORD
 from adrecon_assets_tests.random_lake import build_random_lake
 from adrecon_assets_tests.reference import STATS_COLUMNS, reference_day
 
@@ -28,18 +31,29 @@ DAYS = 4
 OUTSIDE_DAY = date(2026, 2, 1)  # a day the runs must never touch
 
 
-def serving_rows(database: Path, day: date) -> list[tuple[object, ...]]:
+def serving_rows(store: ServingStore | Path, day: date) -> list[tuple[object, ...]]:
     """The day's offer_placement_stats rows with their source (updated_at left out)."""
-    with duckdb.connect(str(database), read_only=True) as connection:
-        return connection.execute(
-            f"SELECT {', '.join(STATS_COLUMNS)}, source FROM offer_placement_stats "
-            "WHERE date = ? ORDER BY offer_id, placement",
-            [day],
-        ).fetchall()
+    if isinstance(store, Path):
+        store = serving.DuckDBServingStore(store)
+    return store.fetch(
+        f"SELECT {', '.join(STATS_COLUMNS)}, source FROM offer_placement_stats "
+        "WHERE date = ? ORDER BY offer_id, placement",
+        [day],
+    )
 
 
-def write_online_rows(database: Path, day: date) -> None:
+@pytest.fixture(params=["duckdb", "postgres"])
+def serving_resource(request: pytest.FixtureRequest, paths: Paths) -> ServingResource:
+    """Each pipeline test runs once per serving store."""
+    if request.param == "postgres":
+        return ServingResource(url=request.getfixturevalue("serving_url"))
+    return ServingResource(database=str(paths.serving_db))
+
+
+def write_online_rows(store: ServingStore | Path, day: date) -> None:
     """What the online layer left for a day: one best-effort row per offer of o0-o2 on p0."""
+    if isinstance(store, Path):
+        store = serving.DuckDBServingStore(store)
     rows = pa.table(
         {
             "date": [day] * 3,
@@ -52,10 +66,7 @@ def write_online_rows(database: Path, day: date) -> None:
             "refund_micros": [0, 0, 0],
         }
     )
-    with duckdb.connect(str(database)) as connection:
-        serving.replace_day(
-            connection, serving.OFFER_PLACEMENT_STATS, day, rows, {"source": serving.ONLINE_SOURCE}
-        )
+    serving.add_online_increments(store, rows)
 
 
 def materialize_day(resources: dict[str, object], day: date) -> None:
@@ -66,7 +77,7 @@ def materialize_day(resources: dict[str, object], day: date) -> None:
         for event in result.get_asset_materialization_events()
         if event.asset_key is not None
     }
-    assert materialized == {asset.key.path[-1] for asset in ASSETS}
+    assert materialized == {key.path[-1] for asset in ASSETS for key in asset.keys}
     # The random lake is clean input: no check of severity ERROR may fail (WARN rate bounds may).
     failed_errors = [
         evaluation.check_name
@@ -87,14 +98,16 @@ def flagged_reasons(paths: Paths, day: date) -> dict[str, str | None]:
 
 
 def test_consecutive_days_match_the_reference_and_reruns_are_identical(
-    paths: Paths, polars_resources: dict[str, object]
+    paths: Paths, polars_resources: dict[str, object], serving_resource: ServingResource
 ) -> None:
+    polars_resources = {**polars_resources, "serving_db": serving_resource}
+    store = serving_resource.get_store()
     start = first_day()
     days = [start + timedelta(days=offset) for offset in range(DAYS)]
     build_random_lake(paths.lake, start, DAYS, seed=20260101)
-    write_online_rows(paths.serving_db, days[1])
-    write_online_rows(paths.serving_db, OUTSIDE_DAY)
-    outside_before = serving_rows(paths.serving_db, OUTSIDE_DAY)
+    write_online_rows(store, days[1])
+    write_online_rows(store, OUTSIDE_DAY)
+    outside_before = serving_rows(store, OUTSIDE_DAY)
 
     for day in days:
         materialize_day(polars_resources, day)
@@ -102,24 +115,26 @@ def test_consecutive_days_match_the_reference_and_reruns_are_identical(
     reasons_seen: set[str | None] = set()
     for day in days:
         expected = expected_rows(paths, day)
-        assert serving_rows(paths.serving_db, day) == expected, day
+        assert serving_rows(store, day) == expected, day
         _, expected_reasons = reference_day(paths.lake, day, start)
         assert flagged_reasons(paths, day) == expected_reasons, day
         reasons_seen |= set(expected_reasons.values())
     # The lake is only a good test if it reaches every reason and both online and offline days.
     assert reasons_seen == {None, "no_emission", "too_fast", "denylisted_ip", "click_flood"}
-    assert all(len(serving_rows(paths.serving_db, day)) > 0 for day in days)
-    assert {row[-1] for day in days for row in serving_rows(paths.serving_db, day)} == {"offline"}
-    assert serving_rows(paths.serving_db, OUTSIDE_DAY) == outside_before
+    assert all(len(serving_rows(store, day)) > 0 for day in days)
+    assert {row[-1] for day in days for row in serving_rows(store, day)} == {"offline"}
+    assert serving_rows(store, OUTSIDE_DAY) == outside_before
 
-    before_rerun = {day: serving_rows(paths.serving_db, day) for day in days}
+    before_rerun = {day: serving_rows(store, day) for day in days}
     materialize_day(polars_resources, days[1])
-    assert {day: serving_rows(paths.serving_db, day) for day in days} == before_rerun
-    assert serving_rows(paths.serving_db, OUTSIDE_DAY) == outside_before
+    assert {day: serving_rows(store, day) for day in days} == before_rerun
+    assert serving_rows(store, OUTSIDE_DAY) == outside_before
 
 
 @pytest.mark.slow
-def test_cli_materializes_every_asset_of_a_day(paths: Paths, tmp_path: Path) -> None:
+def test_cli_materializes_every_asset_of_a_day(
+    paths: Paths, tmp_path: Path, serving_resource: ServingResource
+) -> None:
     day = first_day() + timedelta(days=1)
     build_random_lake(paths.lake, first_day(), 2, seed=7)
     dagster_home = tmp_path / "dagster_home"
@@ -130,6 +145,7 @@ def test_cli_materializes_every_asset_of_a_day(paths: Paths, tmp_path: Path) -> 
         "ADRECON_LAKE_ROOT": str(paths.lake),
         "ADRECON_WAREHOUSE": str(paths.warehouse),
         "ADRECON_SERVING_DB": str(paths.serving_db),
+        "ADRECON_SERVING_URL": serving_resource.url,
         "ADRECON_ENGINE": "polars",
     }
     dagster = Path(sys.executable).parent / "dagster"
@@ -143,5 +159,8 @@ def test_cli_materializes_every_asset_of_a_day(paths: Paths, tmp_path: Path) -> 
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
-    assert serving_rows(paths.serving_db, day) == expected_rows(paths, day)
-    assert serving_rows(paths.serving_db, day) != []
+    assert PASSWORD not in completed.stdout + completed.stderr
+    # The chosen store took every write: no DuckDB file appears beside a PostgreSQL store.
+    assert paths.serving_db.exists() == (serving_resource.url == "")
+    assert serving_rows(serving_resource.get_store(), day) == expected_rows(paths, day)
+    assert serving_rows(serving_resource.get_store(), day) != []

@@ -10,12 +10,19 @@ import pytest
 from dagster._core.storage.tags import RUN_KEY_TAG
 from dagster._core.test_utils import create_run_for_test
 
-from adrecon_assets.definitions import defs
 from adrecon_assets.rules import Topic
-from adrecon_assets.sensors.readiness import lake_readiness_sensor
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.lakes import emission, write_topic
-from adrecon_assets_tests.sensor_lakes import days_ago, record_materializations, write_day
+from adrecon_assets_tests.sensor_lakes import (
+    days_ago,
+    record_materializations,
+    sync_lake,
+    tick,
+    write_day,
+)
+
+# Every test runs on a local lake and on the same lake in an S3 bucket (contract 2.1).
+pytestmark = pytest.mark.usefixtures("lake_kind")
 
 D0, D1, D2, D3 = days_ago(4), days_ago(3), days_ago(2), days_ago(1)
 
@@ -28,8 +35,8 @@ def instance(paths: Paths) -> Iterator[dg.DagsterInstance]:
 
 def launched(instance: dg.DagsterInstance) -> list[tuple[str | None, str | None]]:
     """One tick as the daemon runs it: (run key, partition) of each run requested."""
-    context = dg.build_sensor_context(instance=instance, definitions=defs)
-    requests = lake_readiness_sensor.evaluate_tick(context).run_requests or []
+    sync_lake()
+    requests = tick(instance, "lake_readiness_sensor")
     return [(request.run_key, request.partition_key) for request in requests]
 
 
@@ -41,14 +48,30 @@ def test_closed_days_are_launched_oldest_first_after_their_previous_day(
     instance: dg.DagsterInstance, paths: Paths
 ) -> None:
     # The day before D0 has no emissions folder at all: an empty day, which holds nothing back.
-    for day in (D0, D1, D2):
-        write_day(paths.lake, day)
+    write_day(paths.lake, D0)
+    write_day(paths.lake, D1, closed=False)
     assert launched(instance) == [request_for(D0)]
     record_materializations(instance, paths.lake, [D0])
+    write_day(paths.lake, D1)
     assert launched(instance) == [request_for(D1)]
     record_materializations(instance, paths.lake, [D1])
-    assert launched(instance) == [request_for(D2)]
-    record_materializations(instance, paths.lake, [D2])
+    assert launched(instance) == []
+
+
+def test_consecutive_due_days_are_one_ranged_catch_up_run(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    for day in (D0, D1, D2):
+        write_day(paths.lake, day)
+    sync_lake()
+    requests = tick(instance, "lake_readiness_sensor")
+    assert [(request.run_key, request.partition_key) for request in requests] == [
+        (f"ready-{D0}..{D2}", None)
+    ]
+    assert requests[0].tags["dagster/asset_partition_range_start"] == D0.isoformat()
+    assert requests[0].tags["dagster/asset_partition_range_end"] == D2.isoformat()
+    # Launched once: the next tick asks nothing more while the run has not reconciled them.
+    create_run_for_test(instance, job_name="reconcile_days", tags=dict(requests[0].tags))
     assert launched(instance) == []
 
 

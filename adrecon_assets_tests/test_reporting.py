@@ -17,7 +17,8 @@ import pytest
 
 from adrecon_assets import serving
 from adrecon_assets.definitions import ASSETS
-from adrecon_assets.metadata import KeyTotals, drift, drift_markdown, largest_corrections_markdown
+from adrecon_assets.metadata.drift import KeyTotals, drift
+from adrecon_assets.metadata.markdown import drift_markdown, largest_corrections_markdown
 from adrecon_assets.rules import Topic
 from adrecon_assets.warehouse import Dataset, Warehouse
 from adrecon_assets_tests.conftest import Paths
@@ -120,8 +121,25 @@ def materialize(
     )
 
 
+def report_rows(paths: Paths, table: str, day: date) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(paths.serving_db)) as connection:
+        return connection.execute(
+            f"SELECT * EXCLUDE (updated_at) FROM {table} WHERE date = ? ORDER BY ALL", [day]
+        ).fetchall()
+
+
+def failure_text(result: dg.ExecuteInProcessResult) -> str:
+    errors = [event.step_failure_data.error for event in result.all_events if event.is_step_failure]
+    return "\n".join(error.to_string() for error in errors if error is not None)
+
+
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    [event] = result.asset_materializations_for_node(asset)
+    # A node may materialize several assets (joined_clicks also writes emission_counts).
+    [event] = [
+        event
+        for event in result.asset_materializations_for_node(asset)
+        if event.asset_key == dg.AssetKey(asset)
+    ]
     return {key: value.value for key, value in event.metadata.items()}
 
 
@@ -243,10 +261,20 @@ def test_ledger_check_fails_when_statistics_disagree(
     refunds = table["refund_micros"].to_pylist()
     refunds[table["offer_id"].to_pylist().index("o2")] += 1
     pq.write_table(table.set_column(7, "refund_micros", pa.array(refunds, pa.int64())), part)
+    before = report_rows(paths, "refund_ledger", DAY1)
     result = materialize(polars_resources, DAY1, "refund_ledger")
     evaluation = checks(result)["ledger_matches_statistics"]
     assert not evaluation.passed
-    assert evaluation.description == "offers that differ: o2"
+    # The ledger of o2 refunds one click of 50 000 micros; the corrupted statistics say 50 001.
+    found = (
+        "1 offers differ (refunded clicks, micros): o2: ledger (1, 50000), statistics (1, 50001)"
+    )
+    assert evaluation.description == found
+    # Audited before publishing: the run fails naming the check, the published ledger stays.
+    assert not result.success
+    assert f"refund_ledger {DAY1} not published" in failure_text(result)
+    assert f"ledger_matches_statistics: {found}" in failure_text(result)
+    assert report_rows(paths, "refund_ledger", DAY1) == before
 
 
 def test_performance_check_fails_when_serving_disagrees_with_warehouse(
@@ -256,10 +284,16 @@ def test_performance_check_fails_when_serving_disagrees_with_warehouse(
         connection.execute(
             "UPDATE offer_placement_stats SET clicks = clicks + 1 WHERE date = ?", [DAY2]
         )
+    before = report_rows(paths, "placement_performance", DAY2)
     result = materialize(polars_resources, DAY2, "placement_performance")
     evaluation = checks(result)["matches_serving_statistics"]
     assert not evaluation.passed
-    assert evaluation.description == "differs in clicks"
+    # DAY2 has two valid clicks (c6 on a DAY1 emission, c7); the tampered serving rows one
+    # more per key (2 keys).
+    found = "differs from offer_placement_stats in clicks: report 2, serving 4"
+    assert evaluation.description == found
+    assert not result.success and found in failure_text(result)
+    assert report_rows(paths, "placement_performance", DAY2) == before
 
 
 def test_anomaly_metrics_carries_a_small_chart(two_days: dict[date, Any]) -> None:

@@ -140,3 +140,51 @@ def test_reader_on_another_connection_sees_the_old_day_until_commit(tmp_path: Pa
         replace(writer, DAY, stats(DAY, ["o3"], 5), serving.OFFLINE_SOURCE)
         assert [row[0] for row in rows_of(reader, DAY)] == ["o3"]
         reader.close()
+
+
+def test_an_offline_replace_marks_the_day_reconciled_in_the_same_transaction(
+    connection: duckdb.DuckDBPyConnection,
+) -> None:
+    replace(connection, DAY, stats(DAY, ["o1"], 5), serving.ONLINE_SOURCE)
+    assert serving.reconciled_entry(connection, DAY) is None
+    serving.replace_day(
+        connection,
+        serving.OFFER_PLACEMENT_STATS,
+        DAY,
+        stats(DAY, ["o2"], 7),
+        {"source": serving.OFFLINE_SOURCE},
+        run_id="run-1",
+    )
+    entry = serving.reconciled_entry(connection, DAY)
+    assert entry is not None and entry[0] == DAY and entry[2] == "run-1"
+    # The marker's time is the rows' updated_at: both come from the one transaction.
+    assert entry[1] == rows_of(connection, DAY)[0][8]
+    replace(connection, DAY, stats(DAY, ["o2"], 7), serving.OFFLINE_SOURCE)
+    assert serving.reconciled_entry(connection, DAY)[2] == serving.NO_RUN_ID  # type: ignore[index]
+    assert connection.execute("SELECT count(*) FROM reconciled_days").fetchone() == (1,)
+    assert serving.reconciled_entry(connection, OTHER_DAY) is None
+
+
+def test_a_failed_replace_leaves_the_reconciled_marker_as_it_was(
+    connection: duckdb.DuckDBPyConnection,
+) -> None:
+    serving.replace_day(
+        connection,
+        serving.OFFER_PLACEMENT_STATS,
+        DAY,
+        stats(DAY, ["o1"], 5),
+        {"source": serving.OFFLINE_SOURCE},
+        run_id="good",
+    )
+    before = rows_of(connection, DAY), serving.reconciled_entry(connection, DAY)
+    duplicate_keys = stats(DAY, ["o1", "o1"], 9)  # violates the primary key inside the transaction
+    with pytest.raises(duckdb.ConstraintException):
+        serving.replace_day(
+            connection,
+            serving.OFFER_PLACEMENT_STATS,
+            DAY,
+            duplicate_keys,
+            {"source": serving.OFFLINE_SOURCE},
+            run_id="bad",
+        )
+    assert (rows_of(connection, DAY), serving.reconciled_entry(connection, DAY)) == before

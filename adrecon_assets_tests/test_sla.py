@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from adrecon_assets.alerts.resource import AlertResource
-from adrecon_assets.alerts.sensors import asset_check_alert_sensor
+from adrecon_assets.alerts.sensors import build_alert_sensors
 from adrecon_assets.checks.sla import (
     RECONCILED_STATISTICS,
     SLA_CHECK,
@@ -17,12 +17,22 @@ from adrecon_assets.checks.sla import (
     reconciled_by_sla_hour,
 )
 from adrecon_assets.definitions import ASSETS, defs
+from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
 from adrecon_assets.sensors import sla as sla_sensor_module
-from adrecon_assets.sensors.sla import reconciled_statistics_sla_sensor
+from adrecon_assets.sensors.sla import build_sla_sensor
+from adrecon_assets.settings import Settings, SettingsError
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.lakes import click, emission, write_topic
 from adrecon_assets_tests.webhook import Webhook, webhook_server
+
+_, asset_check_alert_sensor = build_alert_sensors(interval_seconds=30)
+reconciled_statistics_sla_sensor = build_sla_sensor(interval_seconds=30)
+# The SLA hour of the default settings (07:00 UTC), as the deployed sensor gets it.
+AUTOMATION = AutomationSettings.from_settings(Settings.from_env({}))
+# No lake here: the sensor records the miss without the lake's view of the day.
+NO_LAKE = StorageResource(lake_root="/nonexistent/lake", warehouse_root="/nonexistent/warehouse")
 
 
 def utc(text: str) -> datetime:
@@ -51,7 +61,11 @@ class Clock:
 
     def tick(self, now: str) -> list[dg.AssetCheckEvaluation]:
         self.monkeypatch.setattr(sla_sensor_module, "utc_now", lambda: utc(now))
-        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor)
+        context = dg.build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursor,
+            resources={"automation": AUTOMATION, "storage": NO_LAKE},
+        )
         result = reconciled_statistics_sla_sensor(context)
         assert isinstance(result, dg.SensorResult)
         self.cursor = result.cursor or self.cursor
@@ -90,12 +104,12 @@ def test_last_due_day_turns_at_the_sla_hour(now: str, due: date) -> None:
     assert last_due_day(utc(now), 7) == due
 
 
-def test_sla_hour_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from adrecon_assets.checks.sla import sla_hour
-
-    monkeypatch.setenv("ADRECON_SLA_HOUR_UTC", "9")
-    assert sla_hour() == 9
-    assert deadline(date(2026, 1, 2), sla_hour()) == utc("2026-01-03T09:00:00")
+def test_sla_hour_is_configurable() -> None:
+    hour = Settings.from_env({"ADRECON_SLA_HOUR_UTC": "9"}).sla_hour_utc
+    assert hour == 9
+    assert deadline(date(2026, 1, 2), hour) == utc("2026-01-03T09:00:00")
+    with pytest.raises(SettingsError, match="ADRECON_SLA_HOUR_UTC='24'.*0-23"):
+        Settings.from_env({"ADRECON_SLA_HOUR_UTC": "24"})
 
 
 def test_status_fails_only_after_the_deadline_without_the_day() -> None:

@@ -2,19 +2,21 @@
 
     adrecon-simulate --lake data/lake --serving-db data/serving.duckdb \\
         --start 2026-01-01 --days 14 --emissions-per-day 200000 --seed 7 [--ctr-scale 6.4]
+        [--extend]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
 
 from tqdm import tqdm
 
 from adrecon_simulate.config import SimulationConfig
+from adrecon_simulate.extend import extend
 from adrecon_simulate.runner import simulate
 
 # Below this many emission rows in total a run takes a second or two: no bar needed.
@@ -81,6 +83,14 @@ def parser() -> argparse.ArgumentParser:
             "~0.8M clicks a day at 20M emission rows. Fault shares of the clicks stay the same"
         ),
     )
+    result.add_argument(
+        "--extend",
+        action="store_true",
+        help=(
+            "write only the days the lake lacks (same seed: the same days as one run from the "
+            "lake's first day); existing days, their labels and online rows are left alone"
+        ),
+    )
     return result
 
 
@@ -100,10 +110,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as error:
         parser().error(str(error))
-    quiet = config.days * config.emissions_per_day < PROGRESS_MIN_ROWS
-    days = tqdm(config.days_list, desc="simulating", unit="day", disable=quiet, file=sys.stderr)
-    summary = simulate(config, progress=days)
-    print(summary.line())
+
+    def progress(days: list[date]) -> Iterable[date]:
+        quiet = len(days) * config.emissions_per_day < PROGRESS_MIN_ROWS
+        return tqdm(days, desc="simulating", unit="day", disable=quiet, file=sys.stderr)
+
+    if arguments.extend:
+        extended = extend(config, progress)
+        if extended is None:
+            print(f"lake {config.lake} already has {config.start}..{config.days_list[-1]}")
+            return 0
+        print(extended.line())
+        return 0
+    print(simulate(config, progress(config.days_list)).line())
     return 0
 
 

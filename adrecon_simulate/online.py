@@ -11,6 +11,7 @@ import polars as pl
 import pyarrow as pa
 
 from adrecon_assets import rules
+from adrecon_assets.serving import ServingStore, add_online_increments
 from adrecon_simulate.catalogue import Catalogue
 
 
@@ -57,3 +58,11 @@ def online_statistics(
         .sort(rules.STATS_KEY)
     )
     return statistics.to_arrow()
+
+
+def publish_online_statistics(store: ServingStore, rows: pa.Table) -> int:
+    """What the online aggregator committed for a day, through the product's online write
+    (contract 4.2, either store): increments to the online rows, dropped once reconciled."""
+    return add_online_increments(
+        store, rows.select(["date", "offer_id", "placement", "emissions", "clicks", "cost_micros"])
+    )

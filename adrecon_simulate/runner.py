@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import polars as pl
 
 from adrecon_assets import serving
-from adrecon_assets.lake import Lake
+from adrecon_assets.lake import LocalLake
 from adrecon_assets.rules import JOIN_KEY, Topic
 from adrecon_simulate import emission_copies, faults
 from adrecon_simulate.catalogue import Catalogue, build_catalogue
@@ -21,7 +21,7 @@ from adrecon_simulate.clicks import ClickDraft
 from adrecon_simulate.config import SimulationConfig
 from adrecon_simulate.emission_copies import COPY_KIND_COLUMN, EmissionCopyCounts
 from adrecon_simulate.labels import EMISSION_COPY_KINDS, FAULT_KINDS, NO_FAULT, ORIGINAL
-from adrecon_simulate.online import online_statistics
+from adrecon_simulate.online import online_statistics, publish_online_statistics
 from adrecon_simulate.traffic import (
     MICROS_PER_DAY,
     EmissionRows,
@@ -191,22 +191,24 @@ class SimulationSummary:
 
 
 def write_online(database: Path, day: date, rows: object) -> None:
-    database.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(database)) as connection:
-        serving.replace_day(
-            connection,
-            serving.OFFER_PLACEMENT_STATS,
-            day,
-            rows,  # type: ignore[arg-type]
-            {"source": serving.ONLINE_SOURCE},
-        )
+    publish_online_statistics(serving.DuckDBServingStore(database), rows)  # type: ignore[arg-type]
 
 
-def simulate(config: SimulationConfig, progress: Iterable[date] | None = None) -> SimulationSummary:
-    """Write the whole run. `progress` wraps the days (e.g. a tqdm bar) when given."""
+def simulate(
+    config: SimulationConfig,
+    progress: Iterable[date] | None = None,
+    keep_days: AbstractSet[date] = frozenset(),
+) -> SimulationSummary:
+    """Write the whole run. `progress` wraps the days (e.g. a tqdm bar) when given.
+
+    Days in `keep_days` are generated but not written (lake, labels, online rows): what spills
+    from them into the next day (clicks after midnight, re-stamped emissions) is generated
+    exactly as in one run, so extending a lake gives the days one run would have written.
+    """
     began = time.perf_counter()
-    lake = Lake(config.lake)
-    write_denylist(lake)
+    lake = LocalLake(config.lake)
+    if not lake.denylist_path.exists():
+        write_denylist(lake)
     catalogue = build_catalogue(config)
     carried_clicks: pl.DataFrame | None = None
     carried_emissions: pl.DataFrame | None = None
@@ -216,6 +218,8 @@ def simulate(config: SimulationConfig, progress: Iterable[date] | None = None) -
     for day in progress if progress is not None else config.days_list:
         traffic = generate_day(config, day, carried_clicks, catalogue, carried_emissions)
         carried_clicks, carried_emissions = traffic.spill, traffic.emission_spill
+        if day in keep_days:
+            continue
         late_files = write_topic_day(
             lake, Topic.EMISSIONS, day, traffic.emissions, config.files_per_day
         ) + write_topic_day(lake, Topic.CLICKS, day, traffic.clicks, config.files_per_day)
@@ -245,9 +249,10 @@ def simulate(config: SimulationConfig, progress: Iterable[date] | None = None) -
         totals["duplicates"] += int(clicks["is_copy"].sum())
         totals["late"] += late_files
         totals["online"] += online_rows
+    written = [day for day in config.days_list if day not in keep_days] or config.days_list
     return SimulationSummary(
-        first_day=config.days_list[0],
-        last_day=config.days_list[-1],
+        first_day=written[0],
+        last_day=written[-1],
         emission_rows=totals["emissions"],
         emission_copy_rows=totals["emission_copies"],
         click_rows=totals["clicks"],

@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from adrecon_assets.lake import PARTITION_PREFIX, SUCCESS_MARKER, Lake
+from adrecon_assets.lake import PARTITION_PREFIX, SUCCESS_MARKER, LocalLake
 from adrecon_assets.rules import SCHEMAS, ColumnKind, Topic, TopicSchema
 from adrecon_simulate.catalogue import DATA_CENTRE_CIDRS
 from adrecon_simulate.labels import LABEL_COLUMNS, LABELS_FILE, SUMMARY_FILE
@@ -41,7 +41,7 @@ def arrow_schema(schema: TopicSchema) -> pa.Schema:
     )
 
 
-def write_denylist(lake: Lake) -> Path:
+def write_denylist(lake: LocalLake) -> Path:
     path = lake.denylist_path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("cidr\n" + "".join(f"{cidr}\n" for cidr in DATA_CENTRE_CIDRS))
@@ -79,7 +79,9 @@ def _on_time_parts(rows: pl.DataFrame, files: int) -> list[pl.DataFrame]:
     ]
 
 
-def write_topic_day(lake: Lake, topic: Topic, day: date, rows: pl.DataFrame, files: int) -> int:
+def write_topic_day(
+    lake: LocalLake, topic: Topic, day: date, rows: pl.DataFrame, files: int
+) -> int:
     """Write the day's on-time rows in `files` time-ordered parts, close the day with
     `_SUCCESS`, then write the late rows after it. Returns the number of late files (0 or 1).
 

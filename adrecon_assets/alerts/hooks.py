@@ -6,8 +6,6 @@ the sensors skip tagged alerts and wait for runs to finish, so each failure is a
 """
 
 import dagster as dg
-from dagster._core.events import DagsterEventType
-from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from adrecon_assets.alerts.resource import (
     ALERTED_CHECKS_TAG,
@@ -19,6 +17,7 @@ from adrecon_assets.alerts.resource import (
     check_alert,
     check_identity,
 )
+from adrecon_assets.run_tags import PARTITION_TAG
 
 ALERT_RESOURCE_KEYS = {"alerts"}
 
@@ -34,7 +33,7 @@ def alert_failed_checks_of_step(context: dg.HookContext) -> int:
     done = alerted_checks(tags)
     failed: list[dg.AssetCheckEvaluation] = []
     for entry in context.instance.all_logs(
-        context.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+        context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
     ):
         event = entry.dagster_event
         evaluation = event.event_specific_data if event else None
@@ -53,7 +52,7 @@ def alert_failed_checks_of_step(context: dg.HookContext) -> int:
     )
     alerts: AlertResource = context.resources.alerts
     for evaluation in failed:
-        alerts.send(check_alert(evaluation, context.run_id, tags.get(PARTITION_NAME_TAG)))
+        alerts.send(check_alert(evaluation, context.run_id, tags.get(PARTITION_TAG)))
     return len(failed)
 
 
@@ -77,7 +76,7 @@ def alert_step_failure(context: dg.HookContext) -> None:
             kind=AlertKind.RUN_FAILURE,
             asset=context.step_key,
             check=None,
-            partition=tags.get(PARTITION_NAME_TAG),
+            partition=tags.get(PARTITION_TAG),
             severity="ERROR",
             run_id=context.run_id,
             message=f"{context.step_key}: {error}" if error else f"{context.step_key} failed",

@@ -13,17 +13,13 @@ the instance's asset-check executions instead, behind a cursor of ids, so each i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Protocol
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import (
-    AssetCheckExecutionRecord,
-    AssetCheckExecutionRecordStatus,
-)
-from dagster._core.storage.tags import PARTITION_NAME_TAG
 
-from adrecon_assets import settings
 from adrecon_assets.alerts.resource import (
     ALERTED_RUN_FAILURE_TAG,
     Alert,
@@ -33,10 +29,10 @@ from adrecon_assets.alerts.resource import (
     check_alert,
     check_identity,
 )
+from adrecon_assets.run_tags import PARTITION_TAG
 
 # Latest executions read per check and tick: far more than one tick's worth of new ones.
 CHECK_EXECUTIONS_PER_KEY = 50
-ALERT_SENSOR_INTERVAL_SECONDS = int(settings.setting("ADRECON_SENSOR_INTERVAL_SECONDS"))
 
 
 def run_failure_alert(context: dg.RunFailureSensorContext) -> Alert:
@@ -55,23 +51,11 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> Alert:
         kind=AlertKind.RUN_FAILURE,
         asset=", ".join(assets) or None,
         check=None,
-        partition=run.tags.get(PARTITION_NAME_TAG),
+        partition=run.tags.get(PARTITION_TAG),
         severity="ERROR",
         run_id=run.run_id,
         message="; ".join(step_errors) or (context.failure_event.message or "run failed"),
     )
-
-
-@dg.run_failure_sensor(
-    name="run_failure_alert_sensor",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=ALERT_SENSOR_INTERVAL_SECONDS,
-    description="Sends one alert per failed run of this code location (contract section 6).",
-)
-def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertResource) -> None:
-    # A run whose failure hook already alerted (see alerts/hooks.py) is not alerted again.
-    if ALERTED_RUN_FAILURE_TAG not in context.dagster_run.tags:
-        alerts.send(run_failure_alert(context))
 
 
 @dataclass(frozen=True)
@@ -93,7 +77,30 @@ class CheckAlertCursor:
         return cls(int(data["after_id"]), frozenset(int(i) for i in data["pending_ids"]))
 
 
-def _evaluation(record: AssetCheckExecutionRecord) -> dg.AssetCheckEvaluation | None:
+class CheckExecution(Protocol):
+    """What this sensor reads of a record of `get_asset_check_execution_history` (its class is
+    private to Dagster; its status is an enum whose values are PLANNED, SUCCEEDED, FAILED)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def partition(self) -> str | None: ...
+
+    @property
+    def status(self) -> Enum: ...
+
+    @property
+    def event(self) -> dg.EventLogEntry | None: ...
+
+
+PLANNED, FAILED = "PLANNED", "FAILED"
+
+
+def _evaluation(record: CheckExecution) -> dg.AssetCheckEvaluation | None:
     event = record.event.dagster_event if record.event else None
     data = event.event_specific_data if event else None
     return data if isinstance(data, dg.AssetCheckEvaluation) else None
@@ -112,7 +119,8 @@ def new_check_alerts(
     pending: set[int] = set()
     after_id = cursor.after_id
     for key in check_keys:
-        history = instance.event_log_storage.get_asset_check_execution_history(
+        storage = instance.event_log_storage
+        history: Sequence[CheckExecution] = storage.get_asset_check_execution_history(
             key, limit=CHECK_EXECUTIONS_PER_KEY
         )
         for record in history:
@@ -120,49 +128,64 @@ def new_check_alerts(
                 continue
             after_id = max(after_id, record.id)
             run = instance.get_run_by_id(record.run_id) if record.run_id else None
-            if record.status is AssetCheckExecutionRecordStatus.PLANNED or (
-                run is not None and not run.is_finished
-            ):
+            if record.status.value == PLANNED or (run is not None and not run.is_finished):
                 pending.add(record.id)
                 continue
             evaluation = _evaluation(record)
-            if record.status is not AssetCheckExecutionRecordStatus.FAILED or evaluation is None:
+            if record.status.value != FAILED or evaluation is None:
                 continue
             tags = run.tags if run else {}
             if check_identity(key.asset_key, key.name) in alerted_checks(tags):
                 continue
             alert = check_alert(evaluation, record.run_id, record.partition)
             if alert.partition is None:
-                alert = replace(alert, partition=tags.get(PARTITION_NAME_TAG))
+                alert = replace(alert, partition=tags.get(PARTITION_TAG))
             failed.append((record.id, alert))
     failed.sort(key=lambda pair: pair[0])
     return [alert for _, alert in failed], CheckAlertCursor(after_id, frozenset(pending))
 
 
-@dg.sensor(
-    name="asset_check_alert_sensor",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=ALERT_SENSOR_INTERVAL_SECONDS,
-    description=(
-        "Sends one alert per failed asset check evaluation (WARN or ERROR), read from the "
-        "instance behind a cursor of execution ids: non-blocking checks never fail a run."
-    ),
-)
-def asset_check_alert_sensor(
-    context: dg.SensorEvaluationContext, alerts: AlertResource
-) -> dg.SkipReason:
-    assert context.repository_def is not None, "the sensor reads the checks of its code location"
-    check_keys = sorted(context.repository_def.asset_graph.asset_check_keys, key=str)
-    cursor = CheckAlertCursor.from_json(context.cursor)
-    failed, cursor = new_check_alerts(context.instance, check_keys, cursor)
-    for alert in failed:
-        alerts.send(alert)
-    # Advanced after sending: a crash mid-tick may repeat an alert, never lose one.
-    context.update_cursor(cursor.to_json())
-    return dg.SkipReason(
-        f"alerted {len(failed)} failed check evaluations; {len(cursor.pending_ids)} planned "
-        f"checks pending; cursor at execution id {cursor.after_id}"
+def build_alert_sensors(interval_seconds: int) -> list[dg.SensorDefinition]:
+    """Both alert sensors, ticking at most every `interval_seconds`."""
+
+    @dg.run_failure_sensor(
+        name="run_failure_alert_sensor",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=interval_seconds,
+        description="Sends one alert per failed run of this code location (contract section 6).",
     )
+    def run_failure_alert_sensor(
+        context: dg.RunFailureSensorContext, alerts: AlertResource
+    ) -> None:
+        # A run whose failure hook already alerted (see alerts/hooks.py) is not alerted again.
+        if ALERTED_RUN_FAILURE_TAG not in context.dagster_run.tags:
+            alerts.send(run_failure_alert(context))
 
+    @dg.sensor(
+        name="asset_check_alert_sensor",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=interval_seconds,
+        description=(
+            "Sends one alert per failed asset check evaluation (WARN or ERROR), read from the "
+            "instance behind a cursor of execution ids: non-blocking checks never fail a run."
+        ),
+    )
+    def asset_check_alert_sensor(
+        context: dg.SensorEvaluationContext, alerts: AlertResource
+    ) -> dg.SkipReason:
+        assert context.repository_def is not None, (
+            "the sensor reads the checks of its code location"
+        )
+        check_keys = sorted(context.repository_def.asset_graph.asset_check_keys, key=str)
+        cursor = CheckAlertCursor.from_json(context.cursor)
+        failed, cursor = new_check_alerts(context.instance, check_keys, cursor)
+        for alert in failed:
+            alerts.send(alert)
+        # Advanced after sending: a crash mid-tick may repeat an alert, never lose one.
+        context.update_cursor(cursor.to_json())
+        return dg.SkipReason(
+            f"alerted {len(failed)} failed check evaluations; {len(cursor.pending_ids)} planned "
+            f"checks pending; cursor at execution id {cursor.after_id}"
+        )
 
-ALERT_SENSORS = [run_failure_alert_sensor, asset_check_alert_sensor]
+    return [run_failure_alert_sensor, asset_check_alert_sensor]

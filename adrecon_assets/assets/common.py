@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
 import dagster as dg
 
+from adrecon_assets.assets.run_days import over_run_days
 from adrecon_assets.contracts import LakeInputError
 from adrecon_assets.jobs import RECONCILE_DAYS, is_day_job_run
 from adrecon_assets.partitions import daily_partitions
-from adrecon_assets.settings import engine_name
+from adrecon_assets.settings import load_settings
 from adrecon_assets.warehouse import Dataset, Warehouse
 
 T = TypeVar("T")
+# What a daily asset yields: check results on their own only when an audit stops publication.
+DayResult = dg.MaterializeResult | dg.AssetCheckResult
 
 # Transient I/O (a busy DuckDB file, a flaky object store) is retried with backoff; bad input
 # is raised as a non-retryable Failure, since retrying cannot fix a file.
 ASSET_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
 
-# Backfills run one day per run: every asset reads and writes exactly one partition key (no
-# partition_key_range handling), each day's outputs are replaced atomically (atomic_folder,
-# serving.replace_day) so a failed day retries alone, and DuckDB's single writer is shared
-# through the serving_duckdb pool rather than one long run holding it for a whole month.
-DAY_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+# A backfill of days is one run over the range (a run costs seconds of fixed start-up, a demo
+# day well under one): each asset's step computes the run's days oldest first (see
+# `run_days.over_run_days`), so every stage of D-1 is done before D needs it. Each day's outputs
+# are still replaced atomically (atomic_folder, serving.replace_day) and recorded per day.
+DAY_BACKFILL_POLICY = dg.BackfillPolicy.single_run()
 
 SERVING_POOL = "serving_duckdb"
 
@@ -39,13 +43,18 @@ DAY_ASSET_POLICIES: dict[str, Any] = {
 
 
 def day_asset(**asset_arguments: Any) -> Any:
-    """`dg.asset` for one daily partition per run, with the shared policies above."""
-    return dg.asset(code_version=CODE_VERSION, **DAY_ASSET_POLICIES, **asset_arguments)
+    """`dg.asset` for daily partitions, with the shared policies above; the body computes one
+    day (`context.partition_key`) and runs once per day of a ranged run. The backfill policy is
+    a beta parameter, used on purpose: its warning is silenced here only."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        asset = dg.asset(code_version=CODE_VERSION, **DAY_ASSET_POLICIES, **asset_arguments)
+    return lambda compute: asset(over_run_days(compute))
 
 
 def engine_kinds(extra: set[str]) -> set[str]:
     """The UI's kind tags: the engine chosen for this environment plus what the asset writes."""
-    return {engine_name(), *extra}
+    return {load_settings().engine.value, *extra}
 
 
 def run_engine_step(step: Callable[[], T]) -> tuple[T, float]:
@@ -61,6 +70,45 @@ def run_engine_step(step: Callable[[], T]) -> tuple[T, float]:
 OWNERS = ["team:ads-data-platform"]
 # Set by Dagster on every run launched by a backfill.
 BACKFILL_TAG = "dagster/backfill"
+
+
+def failed_blocking_checks(
+    specs: Sequence[dg.AssetCheckSpec], results: Sequence[dg.AssetCheckResult]
+) -> list[dg.AssetCheckResult]:
+    blocking = {spec.name for spec in specs if spec.blocking}
+    return [result for result in results if result.check_name in blocking and not result.passed]
+
+
+# Logged when a step's audit passed and its publication (warehouse swap, serving write) starts.
+PUBLISHING_MARK = "audit passed, publishing"
+
+
+def log_publishing(context: dg.AssetExecutionContext, day: date) -> None:
+    context.log.info(f"{PUBLISHING_MARK} {context.asset_key.to_user_string()} {day}")
+
+
+def audit_before_publish(
+    context: dg.AssetExecutionContext,
+    day: date,
+    specs: Sequence[dg.AssetCheckSpec],
+    results: Sequence[dg.AssetCheckResult],
+) -> Iterator[dg.AssetCheckResult]:
+    """Write, audit, publish (contract 4): called with the checks of the staged rows before
+    anything is published. If a blocking check failed, every result is reported (so the UI and
+    the check alerts show them) and the step fails naming the failed checks and what they found;
+    the caller's publication below never runs, so the published day stays as it was."""
+    failed = failed_blocking_checks(specs, results)
+    if not failed:
+        log_publishing(context, day)
+        return
+    asset = context.asset_key.to_user_string()
+    yield from results
+    found = "; ".join(f"{result.check_name}: {result.description or 'failed'}" for result in failed)
+    raise dg.Failure(
+        description=f"{asset} {day} not published, blocking check failed on the staged rows: "
+        f"{found}. The published day is unchanged.",
+        allow_retries=False,
+    )
 
 
 def day_inputs_ready(
@@ -102,34 +150,35 @@ def day_window_asset(
     kinds: set[str],
     owners: Sequence[str] = OWNERS,
     pool: str | None = None,
-) -> Callable[[Callable[..., Iterator[dg.MaterializeResult]]], dg.AssetsDefinition]:
+    also: Sequence[dg.AssetSpec] = (),
+) -> Callable[[Callable[..., Iterator[DayResult]]], dg.AssetsDefinition]:
     """A daily asset that reads other days through a partition mapping.
 
-    Built as a one-asset `multi_asset` with `can_subset=True` so that its output and check
-    results are optional: that is what lets `day_inputs_ready` skip a backfill's extra days.
+    Built as a `multi_asset` with `can_subset=True` so that its output and check results are
+    optional: that is what lets `day_inputs_ready` skip a backfill's extra days. `also` are
+    further datasets the same step writes (key, deps, description), so the lineage shows them.
     """
+    main = dg.AssetSpec(name, deps=deps, description=description)
 
     def decorate(
-        compute: Callable[..., Iterator[dg.MaterializeResult]],
+        compute: Callable[..., Iterator[DayResult]],
     ) -> dg.AssetsDefinition:
         return dg.multi_asset(
             name=name,
             specs=[
-                dg.AssetSpec(
-                    name,
-                    deps=deps,
-                    description=description,
+                spec.replace_attributes(
                     group_name=group_name,
                     kinds=kinds,
                     owners=owners,
                     code_version=CODE_VERSION,
                     skippable=True,
                 )
+                for spec in (main, *also)
             ],
             check_specs=check_specs,
             can_subset=True,
             pool=pool,
             **DAY_ASSET_POLICIES,
-        )(compute)
+        )(over_run_days(compute))
 
     return decorate

@@ -9,13 +9,19 @@ import pyarrow.parquet as pq
 from adrecon_assets import serving
 from adrecon_assets.assets.common import (
     SERVING_POOL,
+    DayResult,
+    audit_before_publish,
     day_inputs_ready,
     day_window_asset,
     engine_kinds,
     run_engine_step,
 )
 from adrecon_assets.assets.reconciliation import reconciled_statistics
-from adrecon_assets.checks.monitoring import anomaly_check_results, anomaly_check_specs
+from adrecon_assets.checks.monitoring import (
+    anomaly_check_results,
+    anomaly_check_specs,
+    anomaly_rows_audit,
+)
 from adrecon_assets.partitions import parse_day, trailing_days, trailing_window
 from adrecon_assets.reports.history import anomaly_chart_markdown
 from adrecon_assets.resources.engine import EngineResource
@@ -24,6 +30,8 @@ from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import ANOMALY_TRAILING_DAYS
 from adrecon_assets.warehouse import Dataset, atomic_folder
 
+ANOMALY_CHECK_SPECS = anomaly_check_specs()
+
 
 @day_window_asset(
     name="anomaly_metrics",
@@ -31,7 +39,7 @@ from adrecon_assets.warehouse import Dataset, atomic_folder
     kinds=engine_kinds({"duckdb"}),
     pool=SERVING_POOL,
     deps=[dg.AssetDep(reconciled_statistics, partition_mapping=trailing_window)],
-    check_specs=anomaly_check_specs(),
+    check_specs=ANOMALY_CHECK_SPECS,
     description=(
         f"Valid clicks per placement against the mean of the {ANOMALY_TRAILING_DAYS} trailing "
         "reconciled days; a fall to a tenth or a tenfold rise is an anomaly. Written to "
@@ -43,7 +51,7 @@ def anomaly_metrics(
     storage: StorageResource,
     engine: EngineResource,
     serving_db: ServingResource,
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[DayResult]:
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
     if not day_inputs_ready(context, warehouse, day, [Dataset.RECONCILED_STATISTICS]):
@@ -58,15 +66,16 @@ def anomaly_metrics(
     if missing:
         context.log.warning(f"baseline without unreconciled days {', '.join(missing)}")
     compute = engine.get_engine()
-    output = warehouse.folder(Dataset.ANOMALY_METRICS, day)
-    with atomic_folder(output) as scratch:
-        report, seconds = run_engine_step(
-            lambda: compute.placement_anomalies(day, folders, scratch)
-        )
-    rows = pq.read_table(output)
-    with serving_db.get_connection() as connection:
-        serving.replace_day(connection, serving.PLACEMENT_ANOMALIES, day, rows)
-    anomalous = rows.filter(pc.field("is_anomaly"))["placement"].to_pylist()
+    with atomic_folder(warehouse.folder(Dataset.ANOMALY_METRICS, day)) as staged:
+        report, seconds = run_engine_step(lambda: compute.placement_anomalies(day, folders, staged))
+        rows = pq.read_table(staged)
+        anomalous = rows.filter(pc.field("is_anomaly"))["placement"].to_pylist()
+        checks = [
+            *anomaly_check_results(report, anomalous),
+            anomaly_rows_audit(rows, day, folders[day]),
+        ]
+        yield from audit_before_publish(context, day, ANOMALY_CHECK_SPECS, checks)
+    serving_db.get_store().replace_day(serving.PLACEMENT_ANOMALIES, day, rows)
     yield dg.MaterializeResult(
         metadata={
             "placements": report.placements,
@@ -77,5 +86,5 @@ def anomaly_metrics(
             "engine": compute.name,
             "duration_seconds": round(seconds, 3),
         },
-        check_results=anomaly_check_results(report, anomalous),
+        check_results=checks,
     )

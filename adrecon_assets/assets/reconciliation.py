@@ -7,11 +7,14 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
+from pydantic import Field
 
 from adrecon_assets import serving
 from adrecon_assets.assets.common import (
     OWNERS,
     SERVING_POOL,
+    DayResult,
+    audit_before_publish,
     day_asset,
     day_inputs_ready,
     day_window_asset,
@@ -19,6 +22,7 @@ from adrecon_assets.assets.common import (
     run_engine_step,
 )
 from adrecon_assets.assets.lake import raw_clicks, raw_emissions
+from adrecon_assets.checks.lake import quarantine_summary
 from adrecon_assets.checks.reconciliation import (
     flag_check_results,
     flag_check_specs,
@@ -29,7 +33,9 @@ from adrecon_assets.checks.reconciliation import (
 )
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.engines.base import EmissionSource, Engine
-from adrecon_assets.metadata import corrections_metadata, lake_input_fingerprint, parquet_rows
+from adrecon_assets.metadata.lake_fingerprint import lake_input_fingerprint
+from adrecon_assets.metadata.markdown import corrections_metadata
+from adrecon_assets.metadata.parquet_rows import parquet_rows
 from adrecon_assets.partitions import (
     parse_day,
     previous_and_same_day,
@@ -40,6 +46,8 @@ from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
 from adrecon_assets.warehouse import Dataset, Warehouse, atomic_folder
+
+STATISTICS_CHECK_SPECS = statistics_check_specs()
 
 
 def require_output(warehouse: Warehouse, dataset: Dataset, day: date) -> Path:
@@ -82,7 +90,8 @@ def previous_day_emissions(
     if report.quarantined_rows:
         raise dg.Failure(
             f"raw_emissions {before} has {report.quarantined_rows} rows that break the contract "
-            f"({report.quarantined}); materialize raw_emissions for {before} to see them",
+            f"({quarantine_summary(report)}); materialize raw_emissions for {before} to see "
+            "them in its quarantine folder",
             allow_retries=False,
         )
     return [EmissionSource(before, scratch / "emissions")]
@@ -99,9 +108,19 @@ def previous_day_emissions(
     check_specs=join_check_specs(),
     description=(
         "One row per deduplicated click of the day, joined to its deduplicated emission of the "
-        "same or the previous day (rules 1-2); also counts the day's deduplicated emissions per "
-        "(offer_id, placement)."
+        "same or the previous day (rules 1-2)."
     ),
+    # Written by the same engine call (one pass over the deduplicated emissions).
+    also=[
+        dg.AssetSpec(
+            Dataset.EMISSION_COUNTS.value,
+            deps=[dg.AssetDep(raw_emissions, partition_mapping=previous_and_same_day)],
+            description=(
+                "The day's deduplicated emissions per (offer_id, placement) (rule 1), the "
+                "`emissions` measure of reconciled_statistics; written with joined_clicks."
+            ),
+        )
+    ],
 )
 def joined_clicks(
     context: dg.AssetExecutionContext,
@@ -116,18 +135,30 @@ def joined_clicks(
     clicks = warehouse.folder(Dataset.RAW_CLICKS, day)
     emissions_today = warehouse.folder(Dataset.RAW_EMISSIONS, day)
     compute = engine.get_engine()
-    warehouse.root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=warehouse.root, prefix=".staging-") as scratch:
+    output = warehouse.folder(Dataset.JOINED_CLICKS, day)
+    with (
+        atomic_folder(output) as joined,
+        atomic_folder(warehouse.folder(Dataset.EMISSION_COUNTS, day)) as counts,
+        # Named after the output, so the next write of this day removes it after a crash.
+        tempfile.TemporaryDirectory(
+            dir=output.parent, prefix=f".{output.name}.staging-"
+        ) as scratch,
+    ):
         sources = previous_day_emissions(context, storage, compute, day, Path(scratch))
         sources.append(EmissionSource(day, emissions_today))
-        with (
-            atomic_folder(warehouse.folder(Dataset.JOINED_CLICKS, day)) as joined,
-            atomic_folder(warehouse.folder(Dataset.EMISSION_COUNTS, day)) as counts,
-        ):
-            report, seconds = run_engine_step(
-                lambda: compute.join_clicks(day, clicks, sources, joined, counts)
-            )
+        report, seconds = run_engine_step(
+            lambda: compute.join_clicks(day, clicks, sources, joined, counts)
+        )
+    if dg.AssetKey(Dataset.EMISSION_COUNTS.value) in context.selected_asset_keys:
+        counts_folder = warehouse.folder(Dataset.EMISSION_COUNTS, day)
+        yield dg.MaterializeResult(
+            asset_key=Dataset.EMISSION_COUNTS.value,
+            metadata={"rows": parquet_rows(counts_folder), "emissions": report.emissions_of_day},
+        )
+    if dg.AssetKey(Dataset.JOINED_CLICKS.value) not in context.selected_asset_keys:
+        return
     yield dg.MaterializeResult(
+        asset_key=Dataset.JOINED_CLICKS.value,
         metadata={
             "clicks_in": report.clicks_in,
             "clicks_deduplicated": report.clicks_deduplicated,
@@ -155,7 +186,7 @@ def joined_clicks(
     group_name="reconciliation",
     kinds=engine_kinds({"parquet"}),
     owners=OWNERS,
-    deps=[joined_clicks],
+    deps=[Dataset.JOINED_CLICKS.value],
     check_specs=flag_check_specs(),
     description=(
         "Each deduplicated click with at most one fraud_reason, the first that applies: "
@@ -194,46 +225,64 @@ def fraud_flags(
     )
 
 
+class PublishConfig(dg.Config):
+    """Run config of reconciled_statistics: the operator's explicit override of the empty-day
+    rule (contract 4)."""
+
+    publish_empty_day: bool = Field(
+        default=False,
+        description=(
+            "Publish the day even though it reconciles to no clicks while the online layer "
+            "counted some (only once the lake is known to be complete)."
+        ),
+    )
+
+
 @day_asset(
     group_name="reconciliation",
     kinds=engine_kinds({"duckdb"}),
     owners=OWNERS,
     pool=SERVING_POOL,
-    deps=[fraud_flags, joined_clicks],
-    check_specs=statistics_check_specs(),
+    deps=[fraud_flags, Dataset.EMISSION_COUNTS.value],
+    check_specs=STATISTICS_CHECK_SPECS,
     description=(
-        "Per (offer_id, placement) statistics of the day (rule 4), replacing the day's rows of "
-        "offer_placement_stats in one DuckDB transaction with source = 'offline'."
+        "Per (offer_id, placement) statistics of the day (rule 4). Staged, audited by the "
+        "blocking checks, then published: the warehouse folder swapped and the day's rows of "
+        "offer_placement_stats replaced in one transaction with source = 'offline'."
     ),
 )
 def reconciled_statistics(
     context: dg.AssetExecutionContext,
+    config: PublishConfig,
     storage: StorageResource,
     engine: EngineResource,
     serving_db: ServingResource,
     check_thresholds: CheckThresholds,
-) -> dg.MaterializeResult:
+) -> Iterator[DayResult]:
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
     flagged = require_output(warehouse, Dataset.FRAUD_FLAGS, day)
     counts = require_output(warehouse, Dataset.EMISSION_COUNTS, day)
     compute = engine.get_engine()
-    output = warehouse.folder(Dataset.RECONCILED_STATISTICS, day)
-    with atomic_folder(output) as scratch:
-        report, seconds = run_engine_step(lambda: compute.aggregate(day, flagged, counts, scratch))
-    rows = pq.read_table(output)
-    with serving_db.get_connection() as connection:
-        previous = serving.day_totals(connection, day)
-        previous_rows = serving.day_rows(connection, day)
-        serving.replace_day(
-            connection,
-            serving.OFFER_PLACEMENT_STATS,
-            day,
-            rows,
-            {"source": serving.OFFLINE_SOURCE},
+    with atomic_folder(warehouse.folder(Dataset.RECONCILED_STATISTICS, day)) as staged:
+        report, seconds = run_engine_step(lambda: compute.aggregate(day, flagged, counts, staged))
+        rows = pq.read_table(staged)
+        store = serving_db.get_store()
+        previous = store.day_totals(day)
+        previous_rows = store.day_rows(day)
+        checks = statistics_check_results(
+            rows, previous, flagged, counts, check_thresholds, config.publish_empty_day
         )
-    context.log.info(f"replaced {day} in offer_placement_stats with {report.rows} rows")
-    return dg.MaterializeResult(
+        yield from audit_before_publish(context, day, STATISTICS_CHECK_SPECS, checks)
+    store.replace_day(
+        serving.OFFER_PLACEMENT_STATS,
+        day,
+        rows,
+        {"source": serving.OFFLINE_SOURCE},
+        run_id=context.run.run_id,
+    )
+    context.log.info(f"published {day} to offer_placement_stats: {rows.num_rows} audited rows")
+    yield dg.MaterializeResult(
         metadata={
             "rows": report.rows,
             "emissions": report.emissions,
@@ -251,5 +300,5 @@ def reconciled_statistics(
             "engine": compute.name,
             "duration_seconds": round(seconds, 3),
         },
-        check_results=statistics_check_results(report, previous, flagged, check_thresholds),
+        check_results=checks,
     )

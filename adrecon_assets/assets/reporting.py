@@ -14,6 +14,8 @@ import dagster as dg
 from adrecon_assets import serving
 from adrecon_assets.assets.common import (
     SERVING_POOL,
+    DayResult,
+    audit_before_publish,
     day_asset,
     day_inputs_ready,
     day_window_asset,
@@ -25,11 +27,10 @@ from adrecon_assets.checks.reports import (
     refund_ledger_check_results,
     refund_ledger_check_specs,
 )
-from adrecon_assets.metadata import money
+from adrecon_assets.metadata.markdown import money
 from adrecon_assets.partitions import parse_day
 from adrecon_assets.reports import queries
 from adrecon_assets.reports.history import fraud_mix_chart_markdown, written_folders
-from adrecon_assets.reports.tables import PLACEMENT_PERFORMANCE, REFUND_LEDGER
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.warehouse import Dataset
@@ -37,6 +38,8 @@ from adrecon_assets.warehouse import Dataset
 OWNERS = ["team:ads-analytics"]
 KINDS = {"duckdb", "table"}
 PREVIEW_ROWS = 10
+PERFORMANCE_SPECS = placement_performance_check_specs()
+LEDGER_SPECS = refund_ledger_check_specs()
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.BetaWarning)
@@ -55,7 +58,7 @@ with warnings.catch_warnings():
     owners=OWNERS,
     pool=SERVING_POOL,
     deps=[dg.AssetDep(reconciled_statistics, partition_mapping=no_buyers_window)],
-    check_specs=placement_performance_check_specs(),
+    check_specs=PERFORMANCE_SPECS,
     description=(
         "Emissions, valid clicks, CTR and cost per placement and day, written to the serving "
         f"table placement_performance. Placements with emissions but no valid click over the "
@@ -65,7 +68,7 @@ with warnings.catch_warnings():
 )
 def placement_performance(
     context: dg.AssetExecutionContext, storage: StorageResource, serving_db: ServingResource
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[DayResult]:
     started = time.perf_counter()
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
@@ -75,9 +78,12 @@ def placement_performance(
         warehouse, Dataset.RECONCILED_STATISTICS, day, queries.NO_BUYERS_TRAILING_DAYS
     )
     rows = queries.placement_performance(day, folders)
-    with serving_db.get_connection() as connection:
-        serving.replace_day(connection, PLACEMENT_PERFORMANCE, day, rows)
-        published = serving.day_totals(connection, day)
+    store = serving_db.get_store()
+    published = store.day_totals(day)
+    # Audited against the day's published statistics before the report is published.
+    checks = placement_performance_check_results(rows, published)
+    yield from audit_before_publish(context, day, PERFORMANCE_SPECS, checks)
+    store.replace_day(serving.PLACEMENT_PERFORMANCE, day, rows)
     buyerless = [row for row in rows.to_pylist() if row["attracts_no_buyers"]]
     yield dg.MaterializeResult(
         metadata={
@@ -96,10 +102,10 @@ def placement_performance(
                 else "Every placement got a valid click."
             ),
             "preview": dg.MetadataValue.md(performance_preview(rows.to_pylist())),
-            "table": f"{serving_db.database}:{PLACEMENT_PERFORMANCE.name}",
+            "table": f"{serving_db.location}:{serving.PLACEMENT_PERFORMANCE.name}",
             "duration_seconds": round(time.perf_counter() - started, 3),
         },
-        check_results=placement_performance_check_results(rows, published),
+        check_results=checks,
     )
 
 
@@ -125,7 +131,7 @@ def performance_preview(rows: list[dict[str, Any]]) -> str:
     owners=OWNERS,
     pool=SERVING_POOL,
     deps=[fraud_flags, reconciled_statistics],
-    check_specs=refund_ledger_check_specs(),
+    check_specs=LEDGER_SPECS,
     description=(
         "What to credit each advertiser for the day: refunded clicks and money per offer and "
         "fraud reason (too_fast, denylisted_ip, click_flood), written to the serving table "
@@ -134,20 +140,21 @@ def performance_preview(rows: list[dict[str, Any]]) -> str:
 )
 def refund_ledger(
     context: dg.AssetExecutionContext, storage: StorageResource, serving_db: ServingResource
-) -> dg.MaterializeResult:
+) -> Iterator[DayResult]:
     started = time.perf_counter()
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
     flagged = require_output(warehouse, Dataset.FRAUD_FLAGS, day)
     statistics = require_output(warehouse, Dataset.RECONCILED_STATISTICS, day)
     rows = queries.refund_ledger(day, flagged)
-    with serving_db.get_connection() as connection:
-        serving.replace_day(connection, REFUND_LEDGER, day, rows)
+    checks = refund_ledger_check_results(rows, queries.refunds_by_offer(statistics))
+    yield from audit_before_publish(context, day, LEDGER_SPECS, checks)
+    serving_db.get_store().replace_day(serving.REFUND_LEDGER, day, rows)
     by_reason: dict[str, tuple[int, int]] = {}
     for row in rows.to_pylist():
         clicks, micros = by_reason.get(row["fraud_reason"], (0, 0))
         by_reason[row["fraud_reason"]] = (clicks + row["clicks"], micros + row["refund_micros"])
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "rows_out": rows.num_rows,
             "offers_credited": len(set(rows["offer_id"].to_pylist())),
@@ -155,10 +162,10 @@ def refund_ledger(
             **{f"refund_micros_{reason}": micros for reason, (_, micros) in by_reason.items()},
             "fraud_mix": dg.MetadataValue.md(fraud_mix_chart_markdown(warehouse, day)),
             "largest_credits": dg.MetadataValue.md(ledger_preview(rows.to_pylist())),
-            "table": f"{serving_db.database}:{REFUND_LEDGER.name}",
+            "table": f"{serving_db.location}:{serving.REFUND_LEDGER.name}",
             "duration_seconds": round(time.perf_counter() - started, 3),
         },
-        check_results=refund_ledger_check_results(rows, queries.refunds_by_offer(statistics)),
+        check_results=checks,
     )
 
 

@@ -61,6 +61,13 @@ def lake_check_specs(asset_name: str) -> list[dg.AssetCheckSpec]:
     ]
 
 
+def quarantine_summary(report: StageReport) -> str:
+    """Counts per reason, each naming its column, most frequent first:
+    `negative_click_cost_micros: 2, emitted_at_outside_partition_day: 1`."""
+    counts = sorted(report.quarantined.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{reason}: {count}" for reason, count in counts if count)
+
+
 def _pandera_result(check_name: str, validation: ContractValidation) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=check_name,
@@ -93,7 +100,8 @@ def lake_check_results(
             description=(
                 None
                 if report.quarantined_rows == 0
-                else f"{report.quarantined_rows} bad rows quarantined in {quarantine_path}"
+                else f"{report.quarantined_rows} bad rows quarantined "
+                f"({quarantine_summary(report)}) in {quarantine_path}"
             ),
             metadata={
                 "rows_in": report.rows_in,

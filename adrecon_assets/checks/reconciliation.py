@@ -6,16 +6,16 @@ a count that does not balance is a blocking ERROR (the numbers themselves are wr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow as pa
 
 from adrecon_assets import rules, serving
 from adrecon_assets.checks.thresholds import CheckThresholds
-from adrecon_assets.engines.base import AggregateReport, FlagReport, JoinReport
+from adrecon_assets.engines.base import FlagReport, JoinReport
 from adrecon_assets.serving import DayTotals
 
 WARN = dg.AssetCheckSeverity.WARN
@@ -27,6 +27,10 @@ EVERY_CLICK_JOINED_ONCE = "every_click_joined_once"
 FRAUD_RATE_WITHIN_BOUNDS = "fraud_rate_within_bounds"
 TOTALS_BALANCE = "totals_balance"
 ONLINE_LAYER_DRIFT = "online_layer_drift"
+ONLINE_CLICKS_NOT_ERASED = "online_clicks_not_erased"
+# The run config field of reconciled_statistics that publishes an empty day over online clicks.
+PUBLISH_EMPTY_DAY = "publish_empty_day"
+MAX_LISTED = 20
 
 
 def rate(part: int, whole: int) -> float:
@@ -167,8 +171,20 @@ def statistics_check_specs() -> list[dg.AssetCheckSpec]:
             asset="reconciled_statistics",
             blocking=True,
             description=(
-                "clicks + fraud_clicks equals the matched deduplicated clicks of fraud_flags, "
-                "and cost_micros + refund_micros their cost (recounted independently)."
+                "The staged rows about to be published equal, key by key, an independent recount "
+                "of fraud_flags and emission_counts: rows, emissions, clicks, cost_micros, "
+                "fraud_clicks and refund_micros per (offer_id, placement). Audited before the "
+                "day is published."
+            ),
+        ),
+        dg.AssetCheckSpec(
+            ONLINE_CLICKS_NOT_ERASED,
+            asset="reconciled_statistics",
+            blocking=True,
+            description=(
+                "A day that reconciles to no clicks while the online layer counted clicks for it "
+                "is not published (an outage of the event persister must not erase billing "
+                f"statistics) unless the run config sets {PUBLISH_EMPTY_DAY}: true."
             ),
         ),
         dg.AssetCheckSpec(
@@ -182,38 +198,123 @@ def statistics_check_specs() -> list[dg.AssetCheckSpec]:
     ]
 
 
-def recount_matched(flagged_folder: Path) -> tuple[int, int]:
-    """Matched clicks and their cost, read straight from the flagged Parquet with Arrow."""
-    table = pq.read_table(flagged_folder, columns=["fraud_reason", "click_cost_micros"])
-    matched = pc.fill_null(
-        pc.not_equal(table["fraud_reason"], rules.FraudReason.NO_EMISSION.value), True
+def recount_statistics(flagged_folder: Path, counts_folder: Path) -> pl.DataFrame:
+    """Rule 4 recounted from the written fraud_flags and emission_counts, without the engine:
+    one row per (offer_id, placement) with every measure of offer_placement_stats."""
+    reason = pl.col("fraud_reason")
+    cost = pl.col("click_cost_micros")
+    clicks = (
+        pl.scan_parquet(flagged_folder / "*.parquet")
+        .filter(reason.is_null() | (reason != rules.FraudReason.NO_EMISSION.value))
+        .group_by(rules.STATS_KEY)
+        .agg(
+            clicks=reason.is_null().sum().cast(pl.Int64),
+            cost_micros=cost.filter(reason.is_null()).sum().cast(pl.Int64),
+            fraud_clicks=reason.is_not_null().sum().cast(pl.Int64),
+            refund_micros=cost.filter(reason.is_not_null()).sum().cast(pl.Int64),
+        )
     )
-    cost = pc.sum(pc.filter(table["click_cost_micros"], matched)).as_py() or 0
-    return int(pc.sum(matched).as_py() or 0), int(cost)
+    emissions = (
+        pl.scan_parquet(counts_folder / "*.parquet")
+        .group_by(rules.STATS_KEY)
+        .agg(pl.col("emissions").sum().cast(pl.Int64))
+    )
+    return (
+        emissions.join(clicks, on=rules.STATS_KEY, how="full", coalesce=True)
+        .with_columns(pl.col(serving.STATS_MEASURES).fill_null(0))
+        .select(*rules.STATS_KEY, *serving.STATS_MEASURES)
+        .collect()
+    )
+
+
+def differing_keys(staged: pa.Table, recount: pl.DataFrame) -> list[str]:
+    """Each (offer_id, placement) whose staged row is missing, extra, repeated or off in a
+    measure, described as `offer/placement: measure staged (recount N)`."""
+    frame = pl.from_arrow(staged.select([*rules.STATS_KEY, *serving.STATS_MEASURES]))
+    assert isinstance(frame, pl.DataFrame)
+    repeated = frame.group_by(rules.STATS_KEY).len().filter(pl.col("len") > 1)
+    found = [f"{o}/{p}: {n} staged rows" for o, p, n in repeated.iter_rows()]
+    joined = frame.unique(rules.STATS_KEY).join(
+        recount, on=rules.STATS_KEY, how="full", coalesce=True, suffix="_recount"
+    )
+    for row in joined.sort(rules.STATS_KEY).iter_rows(named=True):
+        key = f"{row['offer_id']}/{row['placement']}"
+        if row["emissions"] is None:
+            found.append(f"{key}: missing from the staged rows")
+        elif row["emissions_recount"] is None:
+            found.append(f"{key}: staged but not in the recount")
+        else:
+            found.extend(
+                f"{key}: {measure} {row[measure]} (recount {row[measure + '_recount']})"
+                for measure in serving.STATS_MEASURES
+                if row[measure] != row[measure + "_recount"]
+            )
+    return found
+
+
+def statistics_totals(rows: pa.Table | pl.DataFrame) -> dict[str, int]:
+    frame = rows if isinstance(rows, pl.DataFrame) else pl.from_arrow(rows)
+    assert isinstance(frame, pl.DataFrame)
+    return {name: int(frame[name].sum() or 0) for name in serving.STATS_MEASURES}
 
 
 def statistics_check_results(
-    report: AggregateReport,
+    staged: pa.Table,
     previous: DayTotals,
     flagged_folder: Path,
+    counts_folder: Path,
     thresholds: CheckThresholds,
+    publish_empty_day: bool = False,
 ) -> list[dg.AssetCheckResult]:
-    matched, matched_cost = recount_matched(flagged_folder)
-    reconciled_clicks = report.clicks + report.fraud_clicks
-    reconciled_cost = report.cost_micros + report.refund_micros
-    balanced = reconciled_clicks == matched and reconciled_cost == matched_cost
+    """Audit the staged rows of offer_placement_stats before they are published."""
+    recount = recount_statistics(flagged_folder, counts_folder)
+    differences = differing_keys(staged, recount)
+    totals = statistics_totals(staged)
+    recounted = statistics_totals(recount)
+    reconciled_clicks = totals["clicks"] + totals["fraud_clicks"]
     online = previous.source == serving.ONLINE_SOURCE
     drift = rate(abs(previous.clicks - reconciled_clicks), reconciled_clicks) if online else 0.0
+    erases_online = online and previous.clicks > 0 and reconciled_clicks == 0
     return [
         dg.AssetCheckResult(
             check_name=TOTALS_BALANCE,
-            passed=balanced,
+            passed=not differences,
             severity=ERROR,
+            description=(
+                None
+                if not differences
+                else f"{len(differences)} differences between the staged rows and the recount "
+                f"of fraud_flags: {'; '.join(differences[:MAX_LISTED])}"
+            ),
             metadata={
-                "stats_clicks_plus_fraud": reconciled_clicks,
-                "matched_clicks": matched,
-                "stats_cost_plus_refund": reconciled_cost,
-                "matched_cost_micros": matched_cost,
+                "staged_rows": staged.num_rows,
+                "recount_rows": recount.height,
+                "differences": len(differences),
+                **{f"staged_{name}": value for name, value in totals.items()},
+                **{f"recount_{name}": value for name, value in recounted.items()},
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name=ONLINE_CLICKS_NOT_ERASED,
+            passed=not erases_online or publish_empty_day,
+            severity=ERROR,
+            description=(
+                None
+                if not erases_online
+                else f"the lake gives no clicks for the day but the online layer counted "
+                f"{previous.clicks}; "
+                + (
+                    "published anyway: the run config set "
+                    f"{PUBLISH_EMPTY_DAY}: true (operator override)"
+                    if publish_empty_day
+                    else "check the event persister and the lake; if the day really had no "
+                    f"clicks, rerun with run config {empty_day_override_hint()}"
+                )
+            ),
+            metadata={
+                "online_clicks": previous.clicks if online else 0,
+                "reconciled_clicks": reconciled_clicks,
+                PUBLISH_EMPTY_DAY: publish_empty_day,
             },
         ),
         dg.AssetCheckResult(
@@ -235,3 +336,9 @@ def statistics_check_results(
             },
         ),
     ]
+
+
+def empty_day_override_hint() -> str:
+    """The run config that publishes an empty day over online clicks (for messages)."""
+    config = {"ops": {"reconciled_statistics": {"config": {PUBLISH_EMPTY_DAY: True}}}}
+    return f"--config-json '{json.dumps(config)}' (dagster asset materialize, or the launchpad)"

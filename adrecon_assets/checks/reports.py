@@ -20,9 +20,11 @@ def placement_performance_check_specs() -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(
             MATCHES_SERVING_STATS,
             asset="placement_performance",
+            blocking=True,
             description=(
                 "The report's emissions, clicks and cost add up to the day's rows of "
-                "offer_placement_stats in the serving DB (warehouse and serving agree)."
+                "offer_placement_stats in the serving DB (warehouse and serving agree); "
+                "audited before the report is published."
             ),
         ),
         dg.AssetCheckSpec(
@@ -59,7 +61,10 @@ def placement_performance_check_results(
             check_name=MATCHES_SERVING_STATS,
             passed=not mismatched,
             severity=dg.AssetCheckSeverity.ERROR,
-            description=None if not mismatched else f"differs in {', '.join(mismatched)}",
+            description=None
+            if not mismatched
+            else "differs from offer_placement_stats in "
+            + ", ".join(f"{n}: report {report[n]}, serving {serving[n]}" for n in mismatched),
             metadata={
                 **{f"report_{name}": value for name, value in report.items()},
                 **{f"serving_{name}": value for name, value in serving.items()},
@@ -84,9 +89,11 @@ def refund_ledger_check_specs() -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(
             LEDGER_MATCHES_STATISTICS,
             asset="refund_ledger",
+            blocking=True,
             description=(
                 "Per offer, the ledger's refunded clicks and money (SQL over fraud_flags) equal "
-                "fraud_clicks and refund_micros of reconciled_statistics (the engine's aggregate)."
+                "fraud_clicks and refund_micros of the written reconciled_statistics; audited "
+                "before the ledger is published."
             ),
         )
     ]
@@ -122,7 +129,12 @@ def refund_ledger_check_results(
             description=(
                 None
                 if not mismatched
-                else "offers that differ: " + ", ".join(mismatched[:MAX_LISTED])
+                else f"{len(mismatched)} offers differ (refunded clicks, micros): "
+                + "; ".join(
+                    f"{offer}: ledger {ledger.get(offer, (0, 0))}, "
+                    f"statistics {statistics_by_offer.get(offer, (0, 0))}"
+                    for offer in mismatched[:MAX_LISTED]
+                )
             ),
             metadata={
                 "offers_mismatched": len(mismatched),

@@ -275,12 +275,13 @@ class PolarsEngine:
         schema = rules.SCHEMAS[partition.topic]
         frames = []
         for lake_file in partition.files:
-            empty = pl.DataFrame(read_file_schema(lake_file.path, schema).empty_table())
-            file_schema = empty.schema
+            arrow_schema = read_file_schema(lake_file.url, schema, partition.filesystem)
+            file_schema = pl.DataFrame(arrow_schema.empty_table()).schema
             frames.append(
-                pl.scan_parquet(lake_file.path)
+                # A local path or an s3:// URL with the lake's storage options (contract 2.1).
+                pl.scan_parquet(lake_file.url, storage_options=partition.storage_options)
                 .select(_typed_columns(dict(file_schema), schema))
-                .with_columns(pl.lit(str(lake_file.path)).alias(rules.SOURCE_FILE_COLUMN))
+                .with_columns(pl.lit(lake_file.url).alias(rules.SOURCE_FILE_COLUMN))
             )
         if not frames:
             empty = pl.DataFrame(schema=polars_schema(schema))

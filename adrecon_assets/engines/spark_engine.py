@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +31,7 @@ from adrecon_assets.engines.base import (
 from adrecon_assets.engines.spark_session import apply_parity_conf
 from adrecon_assets.lake import LakePartition
 from adrecon_assets.rules import ColumnKind, FraudReason, IpRange, TopicSchema, day_bounds
+from adrecon_assets.spark_s3a import lake_url, spark_url
 
 SPARK_TYPES: dict[ColumnKind, T.DataType] = {
     ColumnKind.STRING: T.StringType(),
@@ -166,7 +166,7 @@ def plain_paths(uris: Iterable[str]) -> Column:
 
     Spark's URI escaping differs from `Path.as_uri` (e.g. for `=`), so the URIs Spark reported
     are decoded here (Python's `unquote`, unlike Spark's `url_decode`, keeps a `+`)."""
-    pairs = [(uri, unquote(urlparse(uri).path)) for uri in sorted(uris)]
+    pairs = [(uri, lake_url(uri)) for uri in sorted(uris)]
     lookup = F.create_map(*[F.lit(item) for pair in pairs for item in pair])
     return F.coalesce(lookup[F.col("_uri")], F.col("_uri"))
 
@@ -213,10 +213,10 @@ class SparkEngine:
         schema = rules.SCHEMAS[partition.topic]
         # Files are read together when their contract columns have the same types (one scan
         # per layout); each file's footer is checked first so a bad file is named.
-        groups: dict[tuple[str, ...], list[Path]] = defaultdict(list)
+        groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
         for lake_file in partition.files:
-            file_schema = read_file_schema(lake_file.path, schema)
-            groups[_schema_signature(file_schema, schema)].append(lake_file.path)
+            file_schema = read_file_schema(lake_file.url, schema, partition.filesystem)
+            groups[_schema_signature(file_schema, schema)].append(spark_url(lake_file.url))
         if not groups:
             self.write(
                 self.spark.createDataFrame([], warehouse_schema(schema.column_names)), out_folder
@@ -251,8 +251,8 @@ class SparkEngine:
             rows_in=rows_in, rows_out=rows_in - sum(quarantined.values()), quarantined=quarantined
         )
 
-    def _typed_files(self, paths: list[Path], schema: TopicSchema) -> DataFrame:
-        raw = self.spark.read.parquet(*(str(path) for path in paths))
+    def _typed_files(self, paths: list[str], schema: TopicSchema) -> DataFrame:
+        raw = self.spark.read.parquet(*paths)
         source_types = {field.name: field.dataType for field in raw.schema.fields}
         return raw.select(
             *[_typed_column(c.name, c.kind, source_types[c.name]) for c in schema.columns],

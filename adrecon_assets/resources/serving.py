@@ -1,22 +1,30 @@
-"""The serving store resource: short-lived DuckDB connections to ADRECON_SERVING_DB."""
+"""The serving store resource: the one place that chooses DuckDB or PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+import dagster as dg
 
-import duckdb
-from dagster_duckdb import DuckDBResource
+from adrecon_assets.serving.duckdb_store import DuckDBServingStore
+from adrecon_assets.serving.store import ServingStore
 
 
-class ServingResource(DuckDBResource):
-    """DuckDBResource (connect with backoff while another process holds the file lock) that
-    also creates the database's folder, so a fresh checkout needs no set-up step."""
+class ServingResource(dg.ConfigurableResource):
+    """`url` (ADRECON_SERVING_URL) set: PostgreSQL shared with the online layer; else the DuckDB
+    file `database` (ADRECON_SERVING_DB). Bound with `dg.EnvVar`, so the URL's credentials are
+    never shown in the UI's resource config."""
 
-    @contextmanager
-    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if self.database != ":memory:":
-            Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        with super().get_connection() as connection:
-            yield connection
+    database: str = "data/serving.duckdb"
+    url: str = ""
+
+    def get_store(self) -> ServingStore:
+        if self.url:
+            # Imported only when used: psycopg is not needed by the embedded default.
+            from adrecon_assets.serving.postgres_store import PostgresServingStore
+
+            return PostgresServingStore(self.url)
+        return DuckDBServingStore(self.database)
+
+    @property
+    def location(self) -> str:
+        """Where the store is, credentials masked (for metadata)."""
+        return self.get_store().location

@@ -15,7 +15,10 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from adrecon_assets.engines.base import Engine
+from adrecon_assets.lake import S3Settings
 from adrecon_assets.resources.engine import EngineResource
+from adrecon_assets.settings import load_settings
+from adrecon_assets.spark_s3a import is_s3_root, prepare_session, s3a_config
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -44,7 +47,10 @@ class SparkEngineResource(EngineResource):
     def full_spark_config(self) -> dict[str, Any]:
         from adrecon_assets.engines.spark_session import spark_config  # deferred: see module doc
 
-        return spark_config(self.spark_master, self.app_name, self.ui_enabled, self.spark_config)
+        overrides = self.spark_config
+        if is_s3_root(load_settings().lake_root):
+            overrides = {**s3a_config(S3Settings.from_env()), **overrides}
+        return spark_config(self.spark_master, self.app_name, self.ui_enabled, overrides)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if self.spark_remote:
@@ -63,6 +69,8 @@ class SparkEngineResource(EngineResource):
             self._session = SparkSession.builder.getOrCreate()
         else:
             self._session = spark_session_from_config(self.full_spark_config)
+        # An S3 lake needs S3A: fail at start with the fix, not at the first read.
+        prepare_session(self._session, load_settings().lake_root)
 
     def _attach_remote(self, context: dg.InitResourceContext) -> None:
         from adrecon_assets.engines.spark_session import attach_remote

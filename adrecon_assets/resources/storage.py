@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from adrecon_assets.lake import Lake
+from adrecon_assets.lake import URL_PATTERN, Lake
 from adrecon_assets.warehouse import Warehouse
 
 
@@ -20,4 +20,15 @@ class StorageResource(dg.ConfigurableResource):
 
     @property
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.warehouse_root)
+        return Warehouse(warehouse_path(self.warehouse_root))
+
+
+def warehouse_path(root: str) -> str:
+    """The warehouse is a local or shared-filesystem path (its crash-safe swaps are filesystem
+    renames, which object stores do not have): a URL such as s3://... is refused by name."""
+    if URL_PATTERN.match(root):
+        raise ValueError(
+            f"ADRECON_WAREHOUSE={root!r}: the warehouse must be a local or shared-filesystem "
+            "path (only the lake may be on object storage, ADRECON_LAKE_ROOT=s3://...)"
+        )
+    return root

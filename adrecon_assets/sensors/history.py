@@ -7,12 +7,12 @@ cursor of their own, so a restart or a lost cursor neither repeats nor misses wo
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import dagster as dg
-from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from adrecon_assets.partitions import daily_partitions
+from adrecon_assets.run_tags import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 
 # Runs in these states still own their partition: a second run of it would race the first.
 LIVE_RUN_STATUSES = [
@@ -35,17 +35,36 @@ def latest_materializations(
 ) -> dict[date, dg.EventLogRecord]:
     """The latest materialization record of each of `days` that has one, in two queries
     (latest storage id per partition, then those records) whatever the history's length."""
+    return _latest_records(instance, asset_key, days, dg.DagsterEventType.ASSET_MATERIALIZATION)
+
+
+def latest_observations(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, days: Iterable[date]
+) -> dict[date, dg.EventLogRecord]:
+    """The latest observation record of each of `days` that has one (two queries)."""
+    return _latest_records(instance, asset_key, days, dg.DagsterEventType.ASSET_OBSERVATION)
+
+
+def _latest_records(
+    instance: dg.DagsterInstance,
+    asset_key: dg.AssetKey,
+    days: Iterable[date],
+    event_type: dg.DagsterEventType,
+) -> dict[date, dg.EventLogRecord]:
     storage_ids = instance.get_latest_storage_id_by_partition(
-        asset_key,
-        dg.DagsterEventType.ASSET_MATERIALIZATION,
-        {day.isoformat() for day in days},
+        asset_key, event_type, {day.isoformat() for day in days}
     )
     if not storage_ids:
         return {}
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, storage_ids=list(storage_ids.values())),
-        limit=len(storage_ids),
-    ).records
+    records_filter = dg.AssetRecordsFilter(
+        asset_key=asset_key, storage_ids=list(storage_ids.values())
+    )
+    fetch = (
+        instance.fetch_observations
+        if event_type is dg.DagsterEventType.ASSET_OBSERVATION
+        else instance.fetch_materializations
+    )
+    records = fetch(records_filter, limit=len(storage_ids)).records
     return {
         date.fromisoformat(record.partition_key): record
         for record in records
@@ -53,10 +72,21 @@ def latest_materializations(
     }
 
 
+def run_days(tags: dict[str, str]) -> set[date]:
+    """The days a run covers, from its tags: its partition, or every day of its range."""
+    if PARTITION_TAG in tags:
+        return {date.fromisoformat(tags[PARTITION_TAG])}
+    if RANGE_START_TAG in tags and RANGE_END_TAG in tags:
+        first, last = (
+            date.fromisoformat(tags[RANGE_START_TAG]),
+            date.fromisoformat(tags[RANGE_END_TAG]),
+        )
+        return {first + timedelta(days=offset) for offset in range((last - first).days + 1)}
+    return set()
+
+
 def live_run_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[date]:
-    """Days among `days` with a queued or running run (one query)."""
-    keys = [day.isoformat() for day in days]
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(statuses=LIVE_RUN_STATUSES, tags={PARTITION_NAME_TAG: keys})
-    )
-    return {date.fromisoformat(run.tags[PARTITION_NAME_TAG]) for run in runs}
+    """Days among `days` with a queued or running run, one day or a range (one query: live
+    runs are few)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=LIVE_RUN_STATUSES))
+    return {day for run in runs for day in run_days(dict(run.tags))} & set(days)

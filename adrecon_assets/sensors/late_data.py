@@ -2,33 +2,36 @@
 after they were last materialized, and what depends on them, once per change.
 
 The truth is the `lake_fingerprint` that `raw_clicks`/`raw_emissions` recorded when they last
-materialized a day, compared with the lake folder now. A change is requested as one asset
-backfill per tick, because a late emission of D also changes D+1 (joined_clicks D+1 reads
-raw_emissions D) and the anomaly windows of the following days: only the backfill daemon
-orders runs across partitions by their dependencies. Backfills carry no run key, so each change
-is tagged `adrecon/late-<topic>-<day>=<fingerprint>` and a change whose tag exists on any
-backfill is never requested again: the run-key rule (dedupe forever), kept by the instance.
+materialized a day, compared with the lake folder now. A late emission of D also changes D+1
+(joined_clicks D+1 reads raw_emissions D) and the anomaly windows of the following days, so one
+tick's changes become one run per affected day, requested oldest first and tagged with one
+batch id: dagster.yaml lets one run per batch run at a time and the queue is first in, first
+out, so D runs before D+1. (An asset backfill would order them by itself, but a sensor can only
+request one through Dagster's private AssetGraphSubset.) Each change is tagged
+`adrecon/late-<topic>-<day>=<fingerprint>` and a change whose tag exists on any run is never
+requested again: the run-key rule (dedupe forever), kept by the instance.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
-from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
-from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
-from dagster._core.definitions.events import AssetKeyPartitionKey
-from dagster._core.execution.backfill import BulkActionsFilter
 
-from adrecon_assets import settings
-from adrecon_assets.lake import Lake, LakePartition
+from adrecon_assets.lake import Lake, LakeListing, LakePartition
+from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
 from adrecon_assets.sensors.history import latest_materializations, live_run_days, recent_days
+from adrecon_assets.sensors.lake_observations import lake_observations
 from adrecon_assets.warehouse import RAW_DATASET
 
 TRIGGER_TAG = "adrecon/trigger"
+# Runs of one tick's reruns share this tag; dagster.yaml runs one of them at a time, in order.
+BATCH_TAG = "adrecon/late-data-batch"
 FINGERPRINT_METADATA = "lake_fingerprint"
 
 
@@ -62,15 +65,17 @@ def recorded_fingerprint(record: dg.EventLogRecord) -> str | None:
 
 
 def find_lake_changes(
-    instance: dg.DagsterInstance, lake: Lake, days: Sequence[date]
+    instance: dg.DagsterInstance, lake: LakeListing, days: Sequence[date]
 ) -> list[LakeChange]:
     """Every materialized (topic, day) of `days` whose lake folder fingerprint differs from the
     one recorded by its latest materialization. Never-materialized days are not changes."""
     changes = []
     for topic in Topic:
         asset_key = dg.AssetKey(RAW_DATASET[topic].value)
-        for day, record in latest_materializations(instance, asset_key, days).items():
-            partition: LakePartition = lake.partition(topic, day)
+        materialized = latest_materializations(instance, asset_key, days)
+        partitions = lake.partitions(topic, materialized)
+        for day, record in materialized.items():
+            partition: LakePartition = partitions[day]
             recorded = recorded_fingerprint(record)
             if recorded is not None and recorded != partition.fingerprint:
                 changes.append(
@@ -101,12 +106,13 @@ def downstream_days(mapping: dg.PartitionMapping | None, day: date) -> list[date
 
 
 def affected_partitions(
-    asset_graph: BaseAssetGraph,
+    repository: dg.RepositoryDefinition,
     roots: Iterable[tuple[dg.AssetKey, date]],
     last_day: date,
 ) -> set[tuple[dg.AssetKey, date]]:
     """The roots and every asset partition downstream of them up to `last_day` (the newest
     partition that exists), following each dependency's partition mapping."""
+    asset_graph = repository.asset_graph
     pending = list(roots)
     affected = set(pending)
     while pending:
@@ -136,39 +142,55 @@ def previously_materialized(
 
 
 def already_requested(instance: dg.DagsterInstance, change: LakeChange) -> bool:
-    """True if a backfill was ever submitted for this exact change (any status)."""
-    filters = BulkActionsFilter(tags={change.tag_key: change.fingerprint})
-    return bool(instance.get_backfills(filters=filters, limit=1))
+    """True if a run was ever requested for this exact change (any status)."""
+    filters = dg.RunsFilter(tags={change.tag_key: change.fingerprint})
+    return bool(instance.get_run_ids(filters=filters, limit=1))
 
 
-def rerun_request(
-    asset_graph: BaseAssetGraph,
-    changes: Sequence[LakeChange],
-    partitions: set[tuple[dg.AssetKey, date]],
-) -> dg.RunRequest:
-    subset = AssetGraphSubset.from_asset_partition_set(
-        {AssetKeyPartitionKey(asset_key, day.isoformat()) for asset_key, day in partitions},
-        asset_graph,
-    )
-    tags: Mapping[str, str] = {
+def rerun_requests(
+    changes: Sequence[LakeChange], partitions: set[tuple[dg.AssetKey, date]]
+) -> list[dg.RunRequest]:
+    """One run per affected day, oldest first, each with the day's affected assets."""
+    batch = hashlib.sha256(
+        "|".join(sorted(change.run_key for change in changes)).encode()
+    ).hexdigest()[:16]
+    tags = {
         TRIGGER_TAG: "late_data",
+        BATCH_TAG: batch,
         **{change.tag_key: change.fingerprint for change in changes},
     }
-    return dg.RunRequest.for_asset_graph_subset(subset, tags=dict(tags))
+    days = sorted({day for _, day in partitions})
+    return [
+        dg.RunRequest(
+            run_key=f"late-{batch}-{day.isoformat()}",
+            partition_key=day.isoformat(),
+            asset_selection=sorted((key for key, key_day in partitions if key_day == day), key=str),
+            tags=tags,
+        )
+        for day in days
+    ]
 
 
 def evaluate_late_data(
-    context: dg.SensorEvaluationContext, lake: Lake, now: datetime, quiet_seconds: int
+    context: dg.SensorEvaluationContext,
+    lake: Lake,
+    now: datetime,
+    automation: AutomationSettings,
 ) -> dg.SensorResult | dg.SkipReason:
-    """One tick: find changes, drop unsettled, in-flight and already requested ones, and ask
-    for one backfill covering the rest and their downstream partitions."""
+    """One tick: record the lake folders that changed as observations of the lake's source
+    assets, then find changes since the raw assets' materializations, drop unsettled,
+    in-flight and already requested ones, and rerun the rest and their downstream partitions,
+    one run per day."""
     instance = context.instance
-    days = recent_days(int(settings.setting("ADRECON_LATE_DATA_LOOKBACK_DAYS")), now)
+    days = recent_days(automation.late_data_lookback_days, now)
+    quiet_seconds = automation.late_data_quiet_seconds
     if not days:
         return dg.SkipReason("no partitions yet")
-    changes = find_lake_changes(instance, lake, days)
+    listed = lake.snapshot(days)  # one listing per topic per tick, for both uses below
+    observations = lake_observations(instance, listed, days)
+    changes = find_lake_changes(instance, listed, days)
     if not changes:
-        return dg.SkipReason(f"no lake changes in {len(days)} days")
+        return skip(f"no lake changes in {len(days)} days", observations)
     now_ns = int(now.timestamp() * 1_000_000_000)
     busy_days = live_run_days(instance, days)
     due, waiting = [], []
@@ -178,36 +200,46 @@ def evaluate_late_data(
         elif not already_requested(instance, change):
             due.append(change)
     if not due:
-        return dg.SkipReason(f"changes waiting or already requested: {', '.join(waiting) or '-'}")
-    asset_graph = context.repository_def.asset_graph  # type: ignore[union-attr]
+        waiting_text = ", ".join(waiting) or "-"
+        return skip(f"changes waiting or already requested: {waiting_text}", observations)
+    assert context.repository_def is not None, "the sensor follows its code location's graph"
     roots = {(change.asset_key, change.day) for change in due}
-    downstream = affected_partitions(asset_graph, roots, days[-1]) - roots
+    downstream = affected_partitions(context.repository_def, roots, days[-1]) - roots
     partitions = roots | previously_materialized(instance, downstream)
     context.log.info(
         f"late data: {', '.join(change.run_key for change in due)} -> rerun "
         f"{len(partitions)} asset partitions"
     )
-    return dg.SensorResult(run_requests=[rerun_request(asset_graph, due, partitions)])
+    return dg.SensorResult(run_requests=rerun_requests(due, partitions), asset_events=observations)
 
 
-@dg.sensor(
-    name="late_data_sensor",
-    # What a rerun may target (backfill requests must stay inside the sensor's selection).
-    asset_selection=dg.AssetSelection.assets(
-        *(dataset.value for dataset in RAW_DATASET.values())
-    ).downstream(),
-    minimum_interval_seconds=int(settings.setting("ADRECON_SENSOR_INTERVAL_SECONDS")),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Reruns the days whose lake files changed after they were materialized (late or "
-        "rewritten files), with D+1 for emissions and the anomaly windows that follow; once "
-        "per change, after ADRECON_LATE_DATA_QUIET_SECONDS without new files."
-    ),
-)
-def late_data_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    return evaluate_late_data(
-        context,
-        Lake(settings.setting("ADRECON_LAKE_ROOT")),
-        datetime.now(UTC),
-        int(settings.setting("ADRECON_LATE_DATA_QUIET_SECONDS")),
+def skip(reason: str, observations: list[dg.AssetObservation]) -> dg.SensorResult:
+    """No run this tick; the lake's changed folders are still recorded as observations."""
+    return dg.SensorResult(skip_reason=reason, asset_events=observations)
+
+
+def build_late_data_sensor(interval_seconds: int) -> dg.SensorDefinition:
+    """The sensor, ticking at most every `interval_seconds` (ADRECON_SENSOR_INTERVAL_SECONDS)."""
+
+    @dg.sensor(
+        name="late_data_sensor",
+        # What a rerun may target.
+        asset_selection=dg.AssetSelection.assets(
+            *(dataset.value for dataset in RAW_DATASET.values())
+        ).downstream(),
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Reruns the days whose lake files changed after they were materialized (late or "
+            "rewritten files), with D+1 for emissions and the anomaly windows and reports that "
+            "follow; once per change, after ADRECON_LATE_DATA_QUIET_SECONDS without new files."
+        ),
     )
+    def late_data_sensor(
+        context: dg.SensorEvaluationContext,
+        storage: StorageResource,
+        automation: AutomationSettings,
+    ) -> dg.SensorResult | dg.SkipReason:
+        return evaluate_late_data(context, storage.lake, datetime.now(UTC), automation)
+
+    return late_data_sensor

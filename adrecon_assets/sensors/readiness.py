@@ -1,9 +1,11 @@
 """`lake_readiness_sensor`: launch day D once the lake closed it, once per day.
 
 D is ready when both topics have `_SUCCESS` for D and emissions have it for D-1 (clicks of D
-join emissions of D-1; the day before the first partition counts as empty). Days are launched
-oldest first and D waits while D-1 is ready but not yet reconciled, so a catch-up after an
-outage reconciles in order and each anomaly baseline sees the days before it.
+join emissions of D-1; the day before the first partition counts as empty). A run reconciles
+the whole day, reports included (`reconcile_days`). D waits while D-1 is ready but not yet
+reconciled, unless both are due now: consecutive due days are one ranged run (a catch-up after
+an outage, or a new demo lake), whose steps compute the days oldest first, so D+1 reads D's
+emissions and each anomaly baseline sees the days before it.
 """
 
 from __future__ import annotations
@@ -12,33 +14,29 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 import dagster as dg
-from dagster._core.storage.tags import RUN_KEY_TAG
 
-from adrecon_assets import settings
-from adrecon_assets.assets import CONTRACT_ASSET_NAMES
-from adrecon_assets.lake import Lake
+from adrecon_assets.jobs import RUN_CONFIG, reconcile_days
+from adrecon_assets.lake import Lake, LakeSnapshot
 from adrecon_assets.partitions import previous_day
-from adrecon_assets.rules import Topic
-from adrecon_assets.sensors.history import latest_materializations, live_run_days, recent_days
+from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets.run_tags import RANGE_END_TAG, RANGE_START_TAG, RUN_KEY_TAG
+from adrecon_assets.sensors.history import (
+    latest_materializations,
+    live_run_days,
+    recent_days,
+    run_days,
+)
 
-# The contract's six daily assets (section 5); a day's run reconciles and publishes it.
-DAY_ASSETS = dg.AssetSelection.assets(*CONTRACT_ASSET_NAMES)
 RECONCILED = dg.AssetKey("reconciled_statistics")
+# Tags a ranged run of this sensor, whose run key cannot name each of its days.
+TRIGGER_TAG, CATCH_UP = "adrecon/trigger", "readiness_catch_up"
 
 
-def is_closed(lake: Lake, day: date) -> bool:
+def is_closed(lake: LakeSnapshot, day: date) -> bool:
     """Both topics of `day` closed, and emissions of the day before (unless `day` is first, or
     the day before has no emissions folder at all: an empty day, contract section 2)."""
-    before = previous_day(day)
-    return (
-        lake.partition(Topic.CLICKS, day).closed
-        and lake.partition(Topic.EMISSIONS, day).closed
-        and (
-            before is None
-            or not lake.folder(Topic.EMISSIONS, before).exists()
-            or lake.partition(Topic.EMISSIONS, before).closed
-        )
-    )
+    return lake.is_closed(day, previous_day(day))
 
 
 def run_key(day: date) -> str:
@@ -46,22 +44,25 @@ def run_key(day: date) -> str:
 
 
 def launched_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[date]:
-    """Days this sensor launched before, whatever became of the run (one query)."""
+    """Days this sensor launched before, alone or in a catch-up range, whatever became of the
+    run (two queries)."""
     keys = {run_key(day): day for day in days}
     runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: list(keys)}))
-    return {keys[run.tags[RUN_KEY_TAG]] for run in runs if run.tags.get(RUN_KEY_TAG) in keys}
+    alone = {keys[run.tags[RUN_KEY_TAG]] for run in runs if run.tags.get(RUN_KEY_TAG) in keys}
+    ranged = instance.get_runs(filters=dg.RunsFilter(tags={TRIGGER_TAG: CATCH_UP}))
+    return alone | ({day for run in ranged for day in run_days(dict(run.tags))} & set(days))
 
 
 def days_to_launch(
-    lake: Lake,
+    lake: LakeSnapshot,
     days: Sequence[date],
     reconciled: set[date],
     busy: set[date],
     launched: set[date],
 ) -> list[date]:
-    """Unreconciled, closed, idle days whose previous day is settled: not running and either
-    reconciled, not closed (it will not block D), outside the window, or launched once before
-    (its run ended; a failed day does not hold back the days after it)."""
+    """Unreconciled, closed, idle days whose previous day is settled: due in this same tick,
+    not running and either reconciled, not closed (it will not block D), outside the window, or
+    launched once before (its run ended; a failed day does not hold back the days after it)."""
     due: list[date] = []
     for day in days:
         if day in reconciled or day in busy or not is_closed(lake, day):
@@ -70,6 +71,7 @@ def days_to_launch(
         previous_pending = (
             before is not None
             and before in days
+            and before not in due
             and (
                 before in busy
                 or (before not in reconciled and before not in launched and is_closed(lake, before))
@@ -81,33 +83,65 @@ def days_to_launch(
 
 
 def evaluate_readiness(
-    context: dg.SensorEvaluationContext, lake: Lake, now: datetime
+    context: dg.SensorEvaluationContext, lake: Lake, now: datetime, lookback_days: int
 ) -> dg.SensorResult | dg.SkipReason:
-    days = recent_days(int(settings.setting("ADRECON_LATE_DATA_LOOKBACK_DAYS")), now)
+    days = recent_days(lookback_days, now)
     reconciled = set(latest_materializations(context.instance, RECONCILED, days))
     busy = live_run_days(context.instance, days)
     launched = launched_days(context.instance, days)
-    launchable = days_to_launch(lake, days, reconciled, busy, launched)
+    launchable = days_to_launch(lake.snapshot(days), days, reconciled, busy, launched)
     if not launchable:
         return dg.SkipReason("no closed, unreconciled day is due")
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(run_key=run_key(day), partition_key=day.isoformat()) for day in launchable
-        ]
+    return dg.SensorResult(run_requests=[run_request(days) for days in consecutive(launchable)])
+
+
+def consecutive(days: Sequence[date]) -> list[list[date]]:
+    """`days` (sorted) cut into runs of consecutive days."""
+    runs: list[list[date]] = []
+    for day in days:
+        if runs and (day - runs[-1][-1]).days == 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
+
+
+def run_request(days: list[date]) -> dg.RunRequest:
+    """One day as before; several consecutive days as one ranged run (Dagster's tags of a
+    single-run backfill), a catch-up that pays a run's fixed cost once."""
+    if len(days) == 1:
+        return dg.RunRequest(
+            run_key=run_key(days[0]), partition_key=days[0].isoformat(), run_config=RUN_CONFIG
+        )
+    first, last = days[0].isoformat(), days[-1].isoformat()
+    return dg.RunRequest(
+        run_key=f"ready-{first}..{last}",
+        tags={RANGE_START_TAG: first, RANGE_END_TAG: last, TRIGGER_TAG: CATCH_UP},
+        run_config=RUN_CONFIG,
     )
 
 
-@dg.sensor(
-    name="lake_readiness_sensor",
-    target=DAY_ASSETS,
-    minimum_interval_seconds=int(settings.setting("ADRECON_SENSOR_INTERVAL_SECONDS")),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Reconciles day D (all six assets) once the lake closed clicks and emissions of D and "
-        "emissions of D-1; once per day (run key), oldest first."
-    ),
-)
-def lake_readiness_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    return evaluate_readiness(
-        context, Lake(settings.setting("ADRECON_LAKE_ROOT")), datetime.now(UTC)
+def build_lake_readiness_sensor(interval_seconds: int) -> dg.SensorDefinition:
+    """The sensor, ticking at most every `interval_seconds` (ADRECON_SENSOR_INTERVAL_SECONDS)."""
+
+    @dg.sensor(
+        name="lake_readiness_sensor",
+        job=reconcile_days,
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Reconciles day D (every asset, reports included) once the lake closed clicks and "
+            "emissions of D and emissions of D-1; once per day (run key), oldest first; "
+            "consecutive due days (a catch-up) in one ranged run."
+        ),
     )
+    def lake_readiness_sensor(
+        context: dg.SensorEvaluationContext,
+        storage: StorageResource,
+        automation: AutomationSettings,
+    ) -> dg.SensorResult | dg.SkipReason:
+        return evaluate_readiness(
+            context, storage.lake, datetime.now(UTC), automation.late_data_lookback_days
+        )
+
+    return lake_readiness_sensor

@@ -7,7 +7,6 @@ backfill of the day job, then the check that backfill left failing.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import re
 import time
 from datetime import date
@@ -130,24 +129,20 @@ def test_backfill_three_days_from_the_ui(page: Page, dagster_server: DagsterServ
         expect(page.get_by_text("100% completed")).to_be_visible()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "backfill_of_three_days.png"))
-        # A job backfill: exactly the chosen days, one run each with every asset of its day, one
-        # run at a time and oldest first (dagster.yaml's per-backfill limit, a first-in-first-out
-        # queue), so each day joined the emissions its previous day had just staged.
-        runs = sorted(
-            instance.get_run_records(
-                dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id})
-            ),
-            key=lambda record: record.start_time or 0,
+        # A job backfill: exactly the chosen days, in one ranged run (the assets'
+        # BackfillPolicy.single_run()) whose steps compute the days oldest first, so each day
+        # joined the emissions its previous day had just staged.
+        runs = instance.get_run_records(
+            dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id})
         )
-        assert [record.dagster_run.tags["dagster/partition"] for record in runs] == [
-            "2026-01-02",
-            "2026-01-03",
-            "2026-01-04",
-        ]
-        assert all(record.dagster_run.status == dg.DagsterRunStatus.SUCCESS for record in runs)
-        for earlier, later in itertools.pairwise(runs):
-            assert earlier.end_time is not None and later.start_time is not None
-            assert earlier.end_time <= later.start_time
+        assert [
+            (
+                record.dagster_run.tags["dagster/asset_partition_range_start"],
+                record.dagster_run.tags["dagster/asset_partition_range_end"],
+                record.dagster_run.status,
+            )
+            for record in runs
+        ] == [("2026-01-02", "2026-01-04", dg.DagsterRunStatus.SUCCESS)]
     for day in (date(2026, 1, 2), date(2026, 1, 3), date(2026, 1, 4)):
         assert dagster_server.warehouse.exists(Dataset.RECONCILED_STATISTICS, day)
     assert not dagster_server.warehouse.exists(Dataset.RECONCILED_STATISTICS, date(2026, 1, 5))

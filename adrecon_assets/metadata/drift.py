@@ -1,4 +1,4 @@
-"""Metadata that explains a reconciled day in the UI: what the previous (online) rows got wrong.
+"""What the previous (online) rows of a day got wrong against the reconciled ones.
 
 Pure functions over Arrow tables (or hand-written mappings in tests), vectorised with Polars:
 a day has ~100k (offer_id, placement) rows, too many for a Python loop per materialization.
@@ -6,25 +6,14 @@ a day has ~100k (offer_id, placement) rows, too many for a Python loop per mater
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
-import dagster as dg
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
-
-from adrecon_assets.lake import Lake
-from adrecon_assets.partitions import previous_day
-from adrecon_assets.rules import Topic
-from adrecon_assets.warehouse import Warehouse
 
 Key = tuple[str, str]
-PREVIEW_ROWS = 10
 KEY_COLUMNS = ("offer_id", "placement")
 MEASURES = ("clicks", "cost_micros", "fraud_clicks", "refund_micros")
 PREVIOUS, RECONCILED = "_previous", "_reconciled"
@@ -132,66 +121,6 @@ def drift(previous: Totals, reconciled: Totals) -> Drift:
     )
 
 
-def money(micros: int) -> str:
-    """Micros as currency units with two decimals and a sign for corrections."""
-    return f"{micros / 1_000_000:,.2f}"
-
-
-def drift_markdown(result: Drift, previous_source: str | None) -> str:
-    """The online-drift table of reconciled_statistics: counts and money, adding up."""
-    if previous_source is None:
-        return "No rows of this day were in the serving table before: nothing was corrected."
-    label = f"previous rows (`{previous_source}`)"
-    lines = [
-        f"How far the {label} were from the reconciliation:",
-        "",
-        "| | valid clicks | money |",
-        "| --- | ---: | ---: |",
-        f"| {label} | {result.previous.clicks:,} | {money(result.previous.cost_micros)} |",
-        f"| + lost clicks | {result.lost_clicks:,} | {money(result.lost_micros)} |",
-        f"| - double-counted clicks | {result.double_counted_clicks:,} "
-        f"| {money(result.double_counted_micros)} |",
-        f"| - billed fraud (refunded) | {result.billed_fraud_clicks:,} "
-        f"| {money(result.billed_fraud_micros)} |",
-        f"| **= reconciled** | **{result.reconciled.clicks:,}** "
-        f"| **{money(result.reconciled.cost_micros)}** |",
-    ]
-    return "\n".join(lines)
-
-
-def largest_corrections_markdown(
-    previous: Totals, reconciled: Totals, limit: int = PREVIEW_ROWS
-) -> str:
-    """The keys whose billed money changed most (by absolute correction), largest first."""
-    changed = (
-        compare_keys(previous, reconciled)
-        .filter(pl.any_horizontal(pl.col(m + PREVIOUS) != pl.col(m + RECONCILED) for m in MEASURES))
-        .with_columns(
-            correction=pl.col("cost_micros" + RECONCILED) - pl.col("cost_micros" + PREVIOUS)
-        )
-    )
-    if changed.is_empty():
-        return "No (offer_id, placement) changed."
-    largest = changed.sort(
-        pl.col("correction").abs(), *KEY_COLUMNS, descending=[True, False, False]
-    ).head(limit)
-    lines = [
-        "| offer_id | placement | previous clicks | reconciled clicks | fraud clicks "
-        "| previous cost | reconciled cost | correction |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for row in largest.iter_rows(named=True):
-        lines.append(
-            f"| {row['offer_id']} | {row['placement']} | {row['clicks' + PREVIOUS]:,} "
-            f"| {row['clicks' + RECONCILED]:,} | {row['fraud_clicks' + RECONCILED]:,} "
-            f"| {money(row['cost_micros' + PREVIOUS])} | {money(row['cost_micros' + RECONCILED])} "
-            f"| {money(row['correction'])} |"
-        )
-    if changed.height > limit:
-        lines.append(f"\n{changed.height - limit} more keys changed.")
-    return "\n".join(lines)
-
-
 def drift_metadata(result: Drift) -> dict[str, int]:
     """The drift numbers under stable keys, so the UI plots them across partitions."""
     return {
@@ -202,35 +131,3 @@ def drift_metadata(result: Drift) -> dict[str, int]:
         "billed_fraud_clicks": result.billed_fraud_clicks,
         "billed_fraud_micros": result.billed_fraud_micros,
     }
-
-
-def lake_input_fingerprint(lake: Lake, day: date) -> str:
-    """One fingerprint of every lake partition day D's numbers come from (clicks of D,
-    emissions of D-1 and D): equal fingerprints mean an identical lake input."""
-    partitions = [lake.partition(Topic.CLICKS, day), lake.partition(Topic.EMISSIONS, day)]
-    before = previous_day(day)
-    if before is not None:
-        partitions.append(lake.partition(Topic.EMISSIONS, before))
-    digest = hashlib.sha256()
-    for partition in partitions:
-        digest.update(f"{partition.topic}|{partition.day}|{partition.fingerprint}\n".encode())
-    return digest.hexdigest()[:16]
-
-
-def corrections_metadata(
-    previous_rows: pa.Table, reconciled_rows: pa.Table, previous_source: str | None
-) -> dict[str, Any]:
-    """reconciled_statistics' metadata on what replacing the day's previous rows corrected."""
-    result = drift(previous_rows, reconciled_rows)
-    return {
-        "online_drift": dg.MetadataValue.md(drift_markdown(result, previous_source)),
-        **drift_metadata(result),
-        "largest_corrections": dg.MetadataValue.md(
-            largest_corrections_markdown(previous_rows, reconciled_rows)
-        ),
-    }
-
-
-def parquet_rows(folder: Path) -> int:
-    """Rows of a written warehouse folder, from the Parquet footers (no data read)."""
-    return sum(pq.read_metadata(path).num_rows for path in Warehouse.files(folder))

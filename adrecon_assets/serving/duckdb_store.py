@@ -1,0 +1,198 @@
+"""The embedded serving store: a DuckDB file (ADRECON_SERVING_DB), one writing process at a time.
+
+Connections are short-lived and retried while another process holds the file's lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from adrecon_assets.serving.store import (
+    NO_RUN_ID,
+    ONLINE_COLUMNS,
+    ServingStore,
+    day_rows_with_constants,
+    utc_now,
+)
+from adrecon_assets.serving.tables import (
+    OFFER_PLACEMENT_STATS,
+    OFFLINE_SOURCE,
+    ONLINE_MEASURES,
+    RECONCILED_DAYS,
+    TABLES,
+    Dialect,
+    ServingTable,
+)
+
+T = TypeVar("T")
+
+
+def naive_utc_now() -> datetime:
+    """DuckDB's TIMESTAMP is naive: it holds UTC."""
+    return utc_now().replace(tzinfo=None)
+
+
+# Contract 4.2's online increment in DuckDB's dialect (same semantics as PostgreSQL's).
+ONLINE_INCREMENT_SQL = (
+    f"INSERT INTO {OFFER_PLACEMENT_STATS.name} "
+    f"({', '.join(OFFER_PLACEMENT_STATS.column_names)}) "
+    "SELECT i.date, i.offer_id, i.placement, "
+    + ", ".join(f"sum(i.{m})::BIGINT" for m in ONLINE_MEASURES)
+    + ", 0, 0, 'online', ? FROM incoming_increments i "
+    "WHERE NOT EXISTS (SELECT 1 FROM reconciled_days r WHERE r.date = i.date) "
+    # One row per key: a batch may repeat a key, which ON CONFLICT must not see twice.
+    "GROUP BY i.date, i.offer_id, i.placement "
+    "ON CONFLICT (date, offer_id, placement) DO UPDATE SET "
+    + ", ".join(f"{m} = {m} + excluded.{m}" for m in ONLINE_MEASURES)
+    + ", updated_at = excluded.updated_at WHERE source = 'online'"
+)
+
+
+def create_tables(connection: duckdb.DuckDBPyConnection) -> None:
+    for table in TABLES:
+        connection.execute(table.ddl(Dialect.DUCKDB))
+
+
+def replace_day(
+    connection: duckdb.DuckDBPyConnection,
+    table: ServingTable,
+    day: date,
+    rows: pa.Table,
+    constants: dict[str, object] | None = None,
+    run_id: str | None = None,
+    updated_at: object | None = None,
+) -> int:
+    """`ServingStore.replace_day` on an open DuckDB connection: DELETE + INSERT (+ the
+    reconciled_days entry of offer_placement_stats) in one transaction."""
+    values = {"updated_at": updated_at or naive_utc_now(), **(constants or {})}
+    incoming = day_rows_with_constants(table, day, rows, values)
+    create_tables(connection)
+    connection.register("incoming_rows", incoming)
+    try:
+        connection.execute("BEGIN TRANSACTION")
+        connection.execute(f"DELETE FROM {table.name} WHERE date = ?", [day])
+        connection.execute(
+            f"INSERT INTO {table.name} ({', '.join(table.column_names)}) "
+            f"SELECT {', '.join(table.column_names)} FROM incoming_rows"
+        )
+        if table == OFFER_PLACEMENT_STATS:
+            connection.execute(f"DELETE FROM {RECONCILED_DAYS.name} WHERE date = ?", [day])
+            if values.get("source") == OFFLINE_SOURCE:
+                connection.execute(
+                    f"INSERT INTO {RECONCILED_DAYS.name} (date, reconciled_at, run_id) "
+                    "VALUES (?, ?, ?)",
+                    [day, values["updated_at"], run_id or NO_RUN_ID],
+                )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    finally:
+        connection.unregister("incoming_rows")
+    return rows.num_rows
+
+
+def reconciled_entry(connection: duckdb.DuckDBPyConnection, day: date) -> tuple[object, ...] | None:
+    """The day's `(date, reconciled_at, run_id)` row of reconciled_days, or None."""
+    create_tables(connection)
+    return connection.execute(
+        "SELECT date, reconciled_at, run_id FROM reconciled_days WHERE date = ?", [day]
+    ).fetchone()
+
+
+def read_with_retry(
+    database: str, query: Callable[[duckdb.DuckDBPyConnection], T], attempts: int = 8
+) -> T:
+    """Run `query` on a short-lived read-only connection, retrying while a writer holds the lock."""
+    delay = 0.1
+    for attempt in range(attempts):
+        try:
+            with duckdb.connect(database, read_only=True) as connection:
+                return query(connection)
+        except duckdb.IOException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
+class DuckDBServingStore(ServingStore):
+    """The serving tables in one DuckDB file; its folder is created on first use."""
+
+    dialect = Dialect.DUCKDB
+
+    def __init__(self, database: str | Path, lock_timeout_seconds: float = 60.0) -> None:
+        self.database = str(database)
+        self.lock_timeout_seconds = lock_timeout_seconds
+
+    @property
+    def location(self) -> str:
+        return self.database
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection, retried with backoff while another process writes."""
+        if self.database != ":memory:":
+            Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        delay = 0.05
+        while True:
+            try:
+                connection = duckdb.connect(self.database)
+                break
+            except duckdb.IOException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def create_tables(self) -> None:
+        with self.connect() as connection:
+            create_tables(connection)
+
+    def replace_day(
+        self,
+        table: ServingTable,
+        day: date,
+        rows: pa.Table,
+        constants: dict[str, object] | None = None,
+        run_id: str | None = None,
+    ) -> int:
+        with self.connect() as connection:
+            return replace_day(connection, table, day, rows, constants, run_id)
+
+    def add_online(self, rows: pa.Table) -> int:
+        increments = rows.select(list(ONLINE_COLUMNS))
+        with self.connect() as connection:
+            create_tables(connection)
+            connection.register("incoming_increments", increments)
+            try:
+                connection.execute("BEGIN TRANSACTION")
+                connection.execute(ONLINE_INCREMENT_SQL, [naive_utc_now()])
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            finally:
+                connection.unregister("incoming_increments")
+        return rows.num_rows
+
+    def fetch(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        if self.database != ":memory:" and not Path(self.database).exists():
+            self.create_tables()
+        with self.connect() as connection:
+            create_tables(connection)
+            return connection.execute(sql, list(parameters)).fetchall()

@@ -1,0 +1,178 @@
+"""The shared serving store: PostgreSQL at ADRECON_SERVING_URL (contract 4.2).
+
+The offline replace and the online increment follow the contract's lock protocol on the day
+lock `(1633972835, d)`: the replace takes it exclusively, increments take it shared, so neither
+writer fails because of the other. Rows are bulk-loaded with COPY inside the replace's one
+transaction (a loader that commits by itself would break it). Values are always parameters.
+Credentials never leave this module: `location` and every error are masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pyarrow as pa
+
+from adrecon_assets.serving.store import (
+    DAY_LOCK_CLASS,
+    NO_RUN_ID,
+    ONLINE_COLUMNS,
+    ServingStore,
+    day_number,
+    day_rows_with_constants,
+    utc_now,
+)
+from adrecon_assets.serving.tables import (
+    OFFER_PLACEMENT_STATS,
+    OFFLINE_SOURCE,
+    TABLES,
+    Dialect,
+    ServingTable,
+)
+
+# A one-argument (bigint) advisory key: another key space than the two-int day locks.
+CREATE_TABLES_LOCK = DAY_LOCK_CLASS
+
+ONLINE_INCREMENT_SQL = """
+INSERT INTO offer_placement_stats AS s
+  (date, offer_id, placement, emissions, clicks, cost_micros, fraud_clicks, refund_micros,
+   source, updated_at)
+SELECT %(date)s, %(offer_id)s, %(placement)s, %(emissions)s, %(clicks)s, %(cost_micros)s,
+       0, 0, 'online', now()
+WHERE NOT EXISTS (SELECT 1 FROM reconciled_days r WHERE r.date = %(date)s)
+ON CONFLICT (date, offer_id, placement) DO UPDATE
+  SET emissions = s.emissions + excluded.emissions, clicks = s.clicks + excluded.clicks,
+      cost_micros = s.cost_micros + excluded.cost_micros, updated_at = excluded.updated_at
+  WHERE s.source = 'online'
+"""
+
+MASK = "***"
+
+
+def masked_url(url: str) -> str:
+    """`url` with its password replaced by ***, safe for logs, metadata and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = f"{parts.username}:{MASK}" if parts.username else MASK
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[-1]}"))
+
+
+def mask_secret(text: str, url: str) -> str:
+    """`text` (an error message) with the URL and its password masked wherever they appear."""
+    password = urlsplit(url).password
+    text = text.replace(url, masked_url(url))
+    return text.replace(password, MASK) if password else text
+
+
+class ServingStoreError(RuntimeError):
+    """A PostgreSQL error, with the credentials of the URL masked."""
+
+
+class PostgresServingStore(ServingStore):
+    """The serving tables in the PostgreSQL database at `url`. One connection, opened on first
+    use and kept for the store's life (a writer's transactions then cost no log-in each); it is
+    dropped on any error, so the next call after a server restart reconnects. Use one store per
+    thread."""
+
+    dialect = Dialect.POSTGRES
+
+    def __init__(self, url: str, connect_timeout_seconds: int = 10) -> None:
+        self._url = url
+        self.connect_timeout_seconds = connect_timeout_seconds
+        self._connection: psycopg.Connection[Any] | None = None
+
+    @property
+    def location(self) -> str:
+        return masked_url(self._url)
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection[Any]]:
+        """The store's connection inside one transaction that commits when the block ends (rolls
+        back on error); psycopg errors are re-raised with the credentials masked."""
+        try:
+            if self._connection is None or self._connection.closed:
+                self._connection = psycopg.connect(
+                    self._url, autocommit=True, connect_timeout=self.connect_timeout_seconds
+                )
+                self._create_tables(self._connection)
+            with self._connection.transaction():
+                yield self._connection
+        except psycopg.Error as error:
+            self.close()
+            message = mask_secret(f"{type(error).__name__}: {error}", self._url)
+            raise ServingStoreError(f"serving store {self.location}: {message}") from None
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _create_tables(self, conn: psycopg.Connection[Any]) -> None:
+        # Serialised: concurrent CREATE TABLE IF NOT EXISTS can fail on PostgreSQL's catalog.
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (CREATE_TABLES_LOCK,))
+            for table in TABLES:
+                conn.execute(table.ddl(Dialect.POSTGRES).encode())
+
+    def create_tables(self) -> None:
+        with self.connect():
+            pass
+
+    def replace_day(
+        self,
+        table: ServingTable,
+        day: date,
+        rows: pa.Table,
+        constants: dict[str, object] | None = None,
+        run_id: str | None = None,
+    ) -> int:
+        now = utc_now()
+        values = {"updated_at": now, **(constants or {})}
+        incoming = day_rows_with_constants(table, day, rows, values)
+        columns = ", ".join(table.column_names)
+        with self.connect() as conn:
+            if table == OFFER_PLACEMENT_STATS:
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)", (DAY_LOCK_CLASS, day_number(day))
+                )
+            conn.execute(f"DELETE FROM {table.name} WHERE date = %s".encode(), (day,))
+            with conn.cursor().copy(f"COPY {table.name} ({columns}) FROM STDIN".encode()) as copy:
+                for batch in incoming.to_batches():
+                    for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+                        copy.write_row(row)
+            if table == OFFER_PLACEMENT_STATS:
+                if values.get("source") == OFFLINE_SOURCE:
+                    conn.execute(
+                        "INSERT INTO reconciled_days (date, reconciled_at, run_id) "
+                        "VALUES (%s, %s, %s) ON CONFLICT (date) DO UPDATE "
+                        "SET reconciled_at = excluded.reconciled_at, run_id = excluded.run_id",
+                        (day, now, run_id or NO_RUN_ID),
+                    )
+                else:
+                    conn.execute("DELETE FROM reconciled_days WHERE date = %s", (day,))
+        return rows.num_rows
+
+    def add_online(self, rows: pa.Table) -> int:
+        increments = rows.select(list(ONLINE_COLUMNS)).to_pylist()
+        with self.connect() as conn:
+            # Shared day locks first, in ascending day order (contract 4.2): no deadlock with
+            # another batch, and a replace of the day waits for this batch or runs before it.
+            for day in sorted({row["date"] for row in increments}):
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock_shared(%s, %s)",
+                    (DAY_LOCK_CLASS, day_number(day)),
+                )
+            with conn.cursor() as cursor:
+                cursor.executemany(ONLINE_INCREMENT_SQL, increments)
+        return len(increments)
+
+    def fetch(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with self.connect() as conn:
+            return conn.execute(sql.replace("?", "%s").encode(), list(parameters)).fetchall()

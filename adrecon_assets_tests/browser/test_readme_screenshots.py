@@ -1,0 +1,124 @@
+"""The README's "First ten minutes", taken as a newcomer sees it: `make demo` on a fresh demo lake,
+the sensors' catch-up, then the pages the README walks through. `make screenshots` writes them to
+docs/screenshots/ (committed); otherwise they go to test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from adrecon_assets_tests.browser.conftest import ARTIFACTS, REPO
+from adrecon_assets_tests.browser.test_dagster_ui import dismiss_welcome
+from adrecon_assets_tests.test_make_run import (
+    RECONCILED_WITHIN_SECONDS,
+    STARTUP_SECONDS,
+    MakeRun,
+    demo_days,
+    unreconciled,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(1200)]
+
+SCREENSHOTS = (
+    REPO / "docs" / "screenshots" if os.environ.get("ADRECON_README_SCREENSHOTS") else ARTIFACTS
+)
+BACKFILL_DAYS = 3
+LAUNCH = """mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
+    """`make demo` with every demo day reconciled by the sensors' catch-up."""
+    server = MakeRun(tmp_path_factory.mktemp("readme"))
+    try:
+        started = time.monotonic()
+        while not server.answers():
+            assert time.monotonic() - started < STARTUP_SECONDS, "the UI never answered"
+            time.sleep(1)
+        answered = time.monotonic()
+        with server.instance() as instance:
+            while unreconciled(instance, demo_days()):
+                assert time.monotonic() - answered < 2 * RECONCILED_WITHIN_SECONDS
+                time.sleep(3)
+        yield server
+    finally:
+        server.stop()
+
+
+def shoot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(1_500)  # charts and markdown render after the data arrives
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def test_asset_graph(page: Page, demo: MakeRun) -> None:
+    page.goto(f"{demo.url}/asset-groups")
+    dismiss_welcome(page)
+    page.goto(f"{demo.url}/assets?view=lineage")
+    expect(page.get_by_text("reconciled_statistics").first).to_be_visible()
+    shoot(page, "1_asset_graph")
+
+
+def test_a_days_drift_table(page: Page, demo: MakeRun) -> None:
+    day = demo_days()[-1].isoformat()
+    page.goto(f"{demo.url}/assets/reconciled_statistics?view=partitions&partition={day}")
+    dismiss_welcome(page)
+    expect(page.get_by_text("online_drift").first).to_be_visible()
+    page.get_by_text("online_drift").first.scroll_into_view_if_needed()
+    shoot(page, "2_drift_table")
+
+
+def test_anomaly_chart(page: Page, demo: MakeRun) -> None:
+    day = demo_days()[-1].isoformat()
+    page.goto(f"{demo.url}/assets/anomaly_metrics?view=partitions&partition={day}")
+    dismiss_welcome(page)
+    expect(page.get_by_text("anomaly_chart").first).to_be_visible()
+    page.get_by_text("anomaly_chart").first.scroll_into_view_if_needed()
+    shoot(page, "3_anomaly_chart")
+
+
+def test_a_backfill(page: Page, demo: MakeRun) -> None:
+    days = [day.isoformat() for day in demo_days()[-BACKFILL_DAYS:]]
+    launched = requests.post(
+        f"{demo.url}/graphql",
+        json={
+            "query": LAUNCH,
+            "variables": {
+                "params": {
+                    "selector": {
+                        "partitionSetName": "reconcile_days_partition_set",
+                        "repositorySelector": {
+                            "repositoryLocationName": "adrecon",
+                            "repositoryName": "__repository__",
+                        },
+                    },
+                    "partitionNames": days,
+                }
+            },
+        },
+        timeout=30,
+    ).json()["data"]["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    page.goto(f"{demo.url}/runs/b/{launched['backfillId']}")
+    dismiss_welcome(page)
+    expect(page.get_by_text("100% completed")).to_be_visible(timeout=300_000)
+    shoot(page, "4_backfill")
+
+
+def test_screenshots_are_written() -> None:
+    names = sorted(path.name for path in SCREENSHOTS.glob("[1-4]_*.png"))
+    assert names == [
+        "1_asset_graph.png",
+        "2_drift_table.png",
+        "3_anomaly_chart.png",
+        "4_backfill.png",
+    ]
+    assert all(Path(SCREENSHOTS / name).stat().st_size > 10_000 for name in names)
