@@ -123,9 +123,11 @@ lint: install
 	$(BIN)/ruff format --check adrecon_assets adrecon_simulate adrecon_assets_tests benchmarks
 	$(BIN)/mypy
 
-# Issue 7's benchmark: simulates 1/4, 1/2 and 1x of a 20M-row day once into benchmarks/cache/,
-# then times Polars, Polars through Dagster, Spark and the DuckDB SQL job (benchmarks/RESULTS.md).
-# BENCH_ARGS=--quick smoke-tests the harness on a tiny day.
+# Issues 7 and 15's benchmark: simulates 5M, 20M and 100M-row days once into benchmarks/cache/
+# (progress bar), then times Polars, Polars through Dagster (in process and the whole CLI run),
+# Spark (own JVM, and a warm Spark Connect server) and the DuckDB SQL job; writes
+# benchmarks/RESULTS.md and benchmarks/scaling.png. Heavy (the 100M day): run it on a quiet
+# machine. BENCH_ARGS=--quick smoke-tests the harness on a tiny day.
 bench: install
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
