@@ -20,26 +20,10 @@ from adrecon_assets.serving.postgres_store import (
     masked_url,
 )
 from adrecon_assets_tests.postgres import PASSWORD, PostgresServer
+from adrecon_assets_tests.test_serving import stats
 
 DAY = date(2026, 1, 2)
 OTHER_DAY = date(2026, 1, 3)
-
-
-def stats(day: date, offers: list[str], clicks: int) -> pa.Table:
-    """One row per offer on placement p1 with `clicks` valid clicks of 100 micros each."""
-    count = len(offers)
-    return pa.table(
-        {
-            "date": pa.array([day] * count, pa.date32()),
-            "offer_id": pa.array(offers, pa.string()),
-            "placement": pa.array(["p1"] * count, pa.string()),
-            "emissions": pa.array([10] * count, pa.int64()),
-            "clicks": pa.array([clicks] * count, pa.int64()),
-            "cost_micros": pa.array([100 * clicks] * count, pa.int64()),
-            "fraud_clicks": pa.array([1] * count, pa.int64()),
-            "refund_micros": pa.array([100] * count, pa.int64()),
-        }
-    )
 
 
 @pytest.fixture(params=["duckdb", "postgres"])

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, TypeVar
 import polars as pl
 
 from adrecon_assets import rules
-from adrecon_assets.engines.polars_engine import POLARS_TYPES, day_bounds
-from adrecon_assets.rules import ColumnSpec, TopicSchema
+from adrecon_assets.engines.polars_engine import POLARS_TYPES
+from adrecon_assets.rules import ColumnSpec, TopicSchema, day_bounds
 
 if TYPE_CHECKING:
     import pandera.polars as pa

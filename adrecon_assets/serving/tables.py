@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from adrecon_assets import rules
+
 
 class Dialect(StrEnum):
     DUCKDB = "duckdb"
@@ -128,6 +130,7 @@ TABLES = (
     REFUND_LEDGER,
 )
 
-STATS_MEASURES = ("emissions", "clicks", "cost_micros", "fraud_clicks", "refund_micros")
+# The measures of offer_placement_stats, as rules.py states them once.
+STATS_MEASURES = rules.STATS_MEASURES
 # What an online increment adds to (contract 4.2): the online layer never refunds.
 ONLINE_MEASURES = ("emissions", "clicks", "cost_micros")
