@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
 import pyarrow as pa
 
@@ -199,32 +200,43 @@ def statistics_check_specs() -> list[dg.AssetCheckSpec]:
 
 
 def recount_statistics(flagged_folder: Path, counts_folder: Path) -> pl.DataFrame:
-    """Rule 4 recounted from the written fraud_flags and emission_counts, without the engine:
-    one row per (offer_id, placement) with every measure of offer_placement_stats."""
-    reason = pl.col("fraud_reason")
-    cost = pl.col("click_cost_micros")
-    clicks = (
-        pl.scan_parquet(flagged_folder / "*.parquet")
-        .filter(reason.is_null() | (reason != rules.FraudReason.NO_EMISSION.value))
-        .group_by(rules.STATS_KEY)
-        .agg(
-            clicks=reason.is_null().sum().cast(pl.Int64),
-            cost_micros=cost.filter(reason.is_null()).sum().cast(pl.Int64),
-            fraud_clicks=reason.is_not_null().sum().cast(pl.Int64),
-            refund_micros=cost.filter(reason.is_not_null()).sum().cast(pl.Int64),
+    """Rule 4 recounted from the written fraud_flags and emission_counts by DuckDB SQL, so the
+    audit shares no code or engine with the step it audits: one row per (offer_id, placement)
+    with every measure of offer_placement_stats."""
+    key = ", ".join(rules.STATS_KEY)
+    both = " AND ".join(f"e.{column} = c.{column}" for column in rules.STATS_KEY)
+    key_of_either = ", ".join(f"coalesce(e.{c}, c.{c}) AS {c}" for c in rules.STATS_KEY)
+    measures = ", ".join(f"coalesce({m}, 0)::BIGINT AS {m}" for m in serving.STATS_MEASURES)
+    sql = f"""
+        WITH clicks AS (
+            SELECT {key},
+                count(*) FILTER (WHERE fraud_reason IS NULL) AS clicks,
+                sum(click_cost_micros) FILTER (WHERE fraud_reason IS NULL) AS cost_micros,
+                count(*) FILTER (WHERE fraud_reason IS NOT NULL) AS fraud_clicks,
+                sum(click_cost_micros) FILTER (WHERE fraud_reason IS NOT NULL) AS refund_micros
+            FROM read_parquet($flagged)
+            WHERE fraud_reason IS NULL OR fraud_reason <> $no_emission
+            GROUP BY {key}
+        ), emissions AS (
+            SELECT {key}, sum(emissions) AS emissions
+            FROM read_parquet($counts)
+            GROUP BY {key}
+        ), both_sides AS (
+            SELECT {key_of_either}, e.emissions, c.clicks, c.cost_micros, c.fraud_clicks,
+                c.refund_micros
+            FROM emissions e FULL JOIN clicks c ON {both}
         )
-    )
-    emissions = (
-        pl.scan_parquet(counts_folder / "*.parquet")
-        .group_by(rules.STATS_KEY)
-        .agg(pl.col("emissions").sum().cast(pl.Int64))
-    )
-    return (
-        emissions.join(clicks, on=rules.STATS_KEY, how="full", coalesce=True)
-        .with_columns(pl.col(serving.STATS_MEASURES).fill_null(0))
-        .select(*rules.STATS_KEY, *serving.STATS_MEASURES)
-        .collect()
-    )
+        SELECT {key}, {measures} FROM both_sides
+    """
+    parameters = {
+        "flagged": str(flagged_folder / "*.parquet"),
+        "counts": str(counts_folder / "*.parquet"),
+        "no_emission": rules.FraudReason.NO_EMISSION.value,
+    }
+    with duckdb.connect() as connection:
+        recount = pl.from_arrow(connection.sql(sql, params=parameters).to_arrow_table())
+    assert isinstance(recount, pl.DataFrame)
+    return recount
 
 
 def differing_keys(staged: pa.Table, recount: pl.DataFrame) -> list[str]:
