@@ -224,7 +224,7 @@ def evaluate_relaunch(context: dg.SensorEvaluationContext, now: datetime) -> dg.
         )
     cursor = json.dumps(sorted(decided))
     if not requests:
-        skip = dg.SkipReason(f"no crashed run with a dropped retry ({len(failed)} failed runs)")
+        skip = dg.SkipReason(f"no failed run to relaunch ({len(failed)} failed runs looked at)")
         return dg.SensorResult(skip_reason=skip, cursor=cursor)
     return dg.SensorResult(run_requests=requests, cursor=cursor)
 
