@@ -172,12 +172,25 @@ def test_a_step_that_lost_the_database_connection_is_relaunched(
     instance: dg.DagsterInstance,
 ) -> None:
     lost = step_failed_run(instance, lost_connection_job, RANGE)
-    step_failed_run(instance, bad_input_job, {"dagster/partition": "2026-02-01"})
+    bad = step_failed_run(instance, bad_input_job, {"dagster/partition": "2026-02-01"})
 
     result = tick(instance)
 
     assert instance.get_run_by_id(lost).tags["dagster/failure_reason"] == "STEP_FAILURE"  # type: ignore[union-attr]
     assert [request.run_key for request in result.run_requests or []] == [f"relaunch-{lost}"]
+    # Both decided for good: the next ticks read neither's events again.
+    assert json.loads(result.cursor or "[]") == sorted([lost, bad])
+
+
+def test_a_pending_retry_is_looked_at_again(instance: dg.DagsterInstance) -> None:
+    crashed = failed_run(instance, {**RANGE, **CRASH, "dagster/will_retry": "true"})
+    first = tick(instance)
+    assert json.loads(first.cursor or "[]") == []
+    # The daemon's retry then fails: the next tick relaunches.
+    instance.add_run_tags(crashed, {"dagster/will_retry": "false"})
+    assert [r.run_key for r in tick(instance, first.cursor).run_requests or []] == [
+        f"relaunch-{crashed}"
+    ]
 
 
 def test_a_later_run_of_the_same_days_supersedes_the_crash(instance: dg.DagsterInstance) -> None:

@@ -70,6 +70,8 @@ CONNECTION_LOST = (
 # refuses its own retries of the backfill's runs).
 STOPPED_BACKFILL = {"CANCELED", "CANCELING", "MISSING"}
 ENDED_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED"}
+# The one undecided outcome: the daemon may still retry the run itself; looked at next tick.
+PENDING = "Dagster's own retry is pending"
 # How far back a tick looks for failed runs (by their last update).
 LOOKBACK = timedelta(days=1)
 
@@ -102,7 +104,7 @@ def skip_reason(
         return None  # the daemon's retry failed ("Failed to retry run")
     if tags.get(WILL_RETRY_TAG) == "true" and backfill in ENDED_BACKFILL:
         return None  # the daemon does not retry runs of an ended backfill
-    return "Dagster's own retry is pending"
+    return PENDING
 
 
 class ErrorInfo(Protocol):
@@ -209,10 +211,10 @@ def evaluate_relaunch(context: dg.SensorEvaluationContext, now: datetime) -> dg.
             backfill,
             partial(steps_lost_storage, instance, run.run_id),
         )
-        if reason is not None:
+        if reason == PENDING:
             continue
-        decided.append(run.run_id)
-        if superseded(instance, record):
+        decided.append(run.run_id)  # looked at once: the cursor skips it from now on
+        if reason is not None or superseded(instance, record):
             continue
         context.log.warning(f"relaunching run {run.run_id}: {relaunch_cause(run.tags)}")
         requests.append(
@@ -236,9 +238,10 @@ def build_crash_relaunch_sensor(interval_seconds: int) -> dg.SensorDefinition:
         minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            "Relaunches a crashed reconcile_days run (same days, same backfill) once Dagster "
-            "has dropped its automatic retry, e.g. when the code server was down at that "
-            "moment; never a step failure, at most run_retries.max_retries times."
+            "Relaunches a reconcile_days run (same days, same backfill) that crashed and whose "
+            "automatic retry Dagster dropped (e.g. the code server was down), or whose steps "
+            "failed on a lost database connection; never another step failure, at most "
+            "run_retries.max_retries times."
         ),
     )
     def crash_relaunch_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
