@@ -14,3 +14,12 @@ DATA_VERSION_TAG: Final = "dagster/data_version"
 # and last partition key of the run.
 RANGE_START_TAG: Final = "dagster/asset_partition_range_start"
 RANGE_END_TAG: Final = "dagster/asset_partition_range_end"
+# Run retries (dagster.yaml `run_retries`): the daemon's decision, why the run failed, the retry
+# it created, how many retries came before and the run's own limit.
+WILL_RETRY_TAG: Final = "dagster/will_retry"
+FAILURE_REASON_TAG: Final = "dagster/failure_reason"
+AUTO_RETRY_RUN_ID_TAG: Final = "dagster/auto_retry_run_id"
+RETRY_NUMBER_TAG: Final = "dagster/retry_number"
+MAX_RETRIES_TAG: Final = "dagster/max_retries"
+# The backfill a run belongs to (dagster.yaml limits each backfill to one running run).
+BACKFILL_TAG: Final = "dagster/backfill"

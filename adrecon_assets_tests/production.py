@@ -16,6 +16,7 @@ from typing import Any
 
 import psutil
 import requests
+from dagster._grpc.client import DagsterGrpcClient  # the test's probe, not product code
 
 from adrecon_assets_tests.postgres import free_port
 
@@ -136,6 +137,16 @@ class ProductionStack:
         entries = data["workspaceOrError"].get("locationEntries", [])
         loaded = [e["locationOrLoadError"] for e in entries if e["locationOrLoadError"]]
         return bool(loaded) and all(e["__typename"] == "RepositoryLocation" for e in loaded)
+
+    def code_server_serving(self) -> bool:
+        """The code server answers with the location's repositories (the proxy answers pings
+        before its gRPC server has loaded the code)."""
+        client = DagsterGrpcClient(port=int(self.env["ADRECON_CODE_SERVER_PORT"]), host="127.0.0.1")
+        try:
+            client.list_repositories()
+        except Exception:
+            return False
+        return True
 
     def ours(self) -> list[psutil.Process]:
         """Every process of this stack, found by its ADRECON_PROD_DIR (run workers included)."""

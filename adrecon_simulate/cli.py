@@ -3,6 +3,10 @@
     adrecon-simulate --lake data/lake --serving-db data/serving.duckdb \\
         --start 2026-01-01 --days 14 --emissions-per-day 200000 --seed 7 [--ctr-scale 6.4]
         [--extend]
+
+`--serving-url postgresql://user@host/db` instead of `--serving-db`: the online layer writes
+its rows through the product's online writer into that PostgreSQL serving store (a password
+may come from PGPASSWORD rather than the command line).
 """
 
 from __future__ import annotations
@@ -50,12 +54,18 @@ def parser() -> argparse.ArgumentParser:
         description=(
             "Write a contract lake of simulated ad emissions and clicks (with injected invalid "
             "traffic), ground-truth labels outside the lake, and the online layer's "
-            "best-effort statistics into the serving DuckDB file."
+            "best-effort statistics into the serving store (a DuckDB file or PostgreSQL)."
         ),
     )
     result.add_argument("--lake", type=Path, required=True, help="lake root to write")
-    result.add_argument(
-        "--serving-db", type=Path, required=True, help="DuckDB file for source='online' rows"
+    online = result.add_mutually_exclusive_group(required=True)
+    online.add_argument(
+        "--serving-db", type=Path, default=None, help="DuckDB file for source='online' rows"
+    )
+    online.add_argument(
+        "--serving-url",
+        default=None,
+        help="PostgreSQL serving store (postgresql://...) for source='online' rows",
     )
     result.add_argument("--start", type=_day, required=True, help="first day, YYYY-MM-DD")
     result.add_argument("--days", type=_count, required=True, help="number of days")
@@ -100,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = SimulationConfig(
             lake=arguments.lake,
             serving_db=arguments.serving_db,
+            serving_url=arguments.serving_url,
             start=arguments.start,
             days=arguments.days,
             emissions_per_day=arguments.emissions_per_day,

@@ -81,6 +81,8 @@ class SimulationConfig:
     rates: FaultRates = field(default_factory=FaultRates)
     # Multiplies every placement's CTR (1.0: realistic traffic); see the module docstring.
     ctr_scale: float = 1.0
+    # The online rows go to this PostgreSQL serving store instead of the DuckDB `serving_db`.
+    serving_url: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lake", Path(self.lake))
@@ -129,5 +131,7 @@ class SimulationConfig:
                 f"--labels {self.labels_root} lies inside the lake {self.lake}; ground truth "
                 "must stay outside it so the pipeline never reads it"
             )
+        if self.serving_db is not None and self.serving_url:
+            raise ValueError("give --serving-db or --serving-url, not both")
         if self.serving_db is not None and lake in self.serving_db.resolve().parents:
             raise ValueError(f"--serving-db {self.serving_db} must not lie inside the lake")

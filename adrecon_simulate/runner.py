@@ -14,6 +14,7 @@ import polars as pl
 
 from adrecon_assets import serving
 from adrecon_assets.lake import LocalLake
+from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.rules import JOIN_KEY, Topic
 from adrecon_simulate import emission_copies, faults
 from adrecon_simulate.catalogue import Catalogue, build_catalogue
@@ -190,8 +191,14 @@ class SimulationSummary:
         )
 
 
-def write_online(database: Path, day: date, rows: object) -> None:
-    publish_online_statistics(serving.DuckDBServingStore(database), rows)  # type: ignore[arg-type]
+def online_store(config: SimulationConfig) -> serving.ServingStore | None:
+    """Where the online layer writes: the PostgreSQL store at `serving_url`, the DuckDB file
+    `serving_db`, or nowhere. The store is chosen by the product's resource, as in a run."""
+    if config.serving_url:
+        return ServingResource(url=config.serving_url).get_store()
+    if config.serving_db is not None:
+        return ServingResource(database=str(config.serving_db)).get_store()
+    return None
 
 
 def simulate(
@@ -215,6 +222,7 @@ def simulate(
     totals = dict.fromkeys(
         ("emissions", "emission_copies", "clicks", "invalid", "duplicates", "late", "online"), 0
     )
+    store = online_store(config)
     for day in progress if progress is not None else config.days_list:
         traffic = generate_day(config, day, carried_clicks, catalogue, carried_emissions)
         carried_clicks, carried_emissions = traffic.spill, traffic.emission_spill
@@ -224,7 +232,7 @@ def simulate(
             lake, Topic.EMISSIONS, day, traffic.emissions, config.files_per_day
         ) + write_topic_day(lake, Topic.CLICKS, day, traffic.clicks, config.files_per_day)
         online_rows = 0
-        if config.serving_db is not None:
+        if store is not None:
             rows = online_statistics(
                 day_rng(config, day, ONLINE_STREAM),
                 catalogue,
@@ -233,7 +241,7 @@ def simulate(
                 traffic.clicks,
                 config.rates.online_lost_clicks,
             )
-            write_online(config.serving_db, day, rows)
+            publish_online_statistics(store, rows)
             online_rows = rows.num_rows
         write_labels(
             config.labels_root,
