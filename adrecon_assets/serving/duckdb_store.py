@@ -18,6 +18,7 @@ import pyarrow as pa
 from adrecon_assets.serving.store import (
     NO_RUN_ID,
     ONLINE_COLUMNS,
+    DayReplace,
     ServingStore,
     day_rows_with_constants,
     utc_now,
@@ -72,32 +73,62 @@ def replace_day(
 ) -> int:
     """`ServingStore.replace_day` on an open DuckDB connection: DELETE + INSERT (+ the
     reconciled_days entry of offer_placement_stats) in one transaction."""
-    values = {"updated_at": updated_at or naive_utc_now(), **(constants or {})}
-    incoming = day_rows_with_constants(table, day, rows, values)
+    return replace_days(connection, [DayReplace(table, day, rows, constants, run_id)], updated_at)
+
+
+def replace_days(
+    connection: duckdb.DuckDBPyConnection,
+    replaces: Sequence[DayReplace],
+    updated_at: object | None = None,
+) -> int:
+    """`ServingStore.replace_days` on an open DuckDB connection: every day's DELETE + INSERT
+    (+ reconciled_days entry) in order, in one transaction."""
+    now = updated_at or naive_utc_now()
+    # Every day is checked and shaped before the transaction starts.
+    incoming = []
+    for replace in replaces:
+        values = {"updated_at": now, **(replace.constants or {})}
+        rows = day_rows_with_constants(replace.table, replace.day, replace.rows, values)
+        incoming.append((replace, rows, values))
     create_tables(connection)
-    connection.register("incoming_rows", incoming)
+    # Registered outside the transaction: an aborted transaction refuses to unregister.
+    names = [f"incoming_rows_{index}" for index in range(len(incoming))]
+    for name, (_, rows, _) in zip(names, incoming, strict=True):
+        connection.register(name, rows)
     try:
         connection.execute("BEGIN TRANSACTION")
-        connection.execute(f"DELETE FROM {table.name} WHERE date = ?", [day])
-        connection.execute(
-            f"INSERT INTO {table.name} ({', '.join(table.column_names)}) "
-            f"SELECT {', '.join(table.column_names)} FROM incoming_rows"
-        )
-        if table == OFFER_PLACEMENT_STATS:
-            connection.execute(f"DELETE FROM {RECONCILED_DAYS.name} WHERE date = ?", [day])
-            if values.get("source") == OFFLINE_SOURCE:
-                connection.execute(
-                    f"INSERT INTO {RECONCILED_DAYS.name} (date, reconciled_at, run_id) "
-                    "VALUES (?, ?, ?)",
-                    [day, values["updated_at"], run_id or NO_RUN_ID],
-                )
+        for name, (replace, _, values) in zip(names, incoming, strict=True):
+            replace_in_transaction(connection, replace, name, values)
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
     finally:
-        connection.unregister("incoming_rows")
-    return rows.num_rows
+        for name in names:
+            connection.unregister(name)
+    return sum(replace.rows.num_rows for replace in replaces)
+
+
+def replace_in_transaction(
+    connection: duckdb.DuckDBPyConnection,
+    replace: DayReplace,
+    incoming: str,
+    values: dict[str, object],
+) -> None:
+    """One day's DELETE + INSERT from the registered view `incoming` (+ reconciled_days entry),
+    inside the caller's transaction."""
+    table, day = replace.table, replace.day
+    columns = ", ".join(table.column_names)
+    connection.execute(f"DELETE FROM {table.name} WHERE date = ?", [day])
+    connection.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {incoming}")
+    if table == OFFER_PLACEMENT_STATS:
+        connection.execute(f"DELETE FROM {RECONCILED_DAYS.name} WHERE date = ?", [day])
+        if values.get("source") == OFFLINE_SOURCE:
+            connection.execute(
+                f"INSERT INTO {RECONCILED_DAYS.name} (date, reconciled_at, run_id) "
+                "VALUES (?, ?, ?)",
+                [day, values["updated_at"], replace.run_id or NO_RUN_ID],
+            )
 
 
 def reconciled_entry(connection: duckdb.DuckDBPyConnection, day: date) -> tuple[object, ...] | None:
@@ -163,16 +194,9 @@ class DuckDBServingStore(ServingStore):
         with self.connect() as connection:
             create_tables(connection)
 
-    def replace_day(
-        self,
-        table: ServingTable,
-        day: date,
-        rows: pa.Table,
-        constants: dict[str, object] | None = None,
-        run_id: str | None = None,
-    ) -> int:
+    def replace_days(self, replaces: Sequence[DayReplace]) -> int:
         with self.connect() as connection:
-            return replace_day(connection, table, day, rows, constants, run_id)
+            return replace_days(connection, replaces)
 
     def add_online(self, rows: pa.Table) -> int:
         increments = rows.select(list(ONLINE_COLUMNS))
