@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -241,7 +242,7 @@ def publish_queued(context: dg.AssetExecutionContext, succeeded: Sequence[DayOut
             by_store.setdefault(publication.store.location, []).append(publication)
     for publications in by_store.values():
         replaces = [publication.replace for publication in publications]
-        days = ", ".join(sorted({str(replace.day) for replace in replaces}))
+        days = day_spans({replace.day for replace in replaces})
         tables = ", ".join(sorted({replace.table.name for replace in replaces}))
         try:
             rows = publications[0].store.replace_days(replaces)
@@ -254,6 +255,17 @@ def publish_queued(context: dg.AssetExecutionContext, succeeded: Sequence[DayOut
             f"published {len(replaces)} audited days to {tables} in one transaction "
             f"({rows} rows): {days}"
         )
+
+
+def day_spans(days: set[date]) -> str:
+    """Days as runs of consecutive days: `2026-01-01..2026-01-09, 2026-01-11`."""
+    spans: list[list[date]] = []
+    for day in sorted(days):
+        if spans and day - spans[-1][-1] == timedelta(days=1):
+            spans[-1].append(day)
+        else:
+            spans.append([day])
+    return ", ".join(f"{span[0]}..{span[-1]}" if len(span) > 1 else str(span[0]) for span in spans)
 
 
 class PublicationError(RuntimeError):

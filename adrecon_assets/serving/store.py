@@ -64,6 +64,11 @@ DAY_ROWS_SCHEMA = pa.schema(
     + [("source", pa.string())]
 )
 
+DAY_ROWS_SQL = (
+    f"SELECT {', '.join(DAY_ROWS_SCHEMA.names)} FROM {OFFER_PLACEMENT_STATS.name} "
+    "WHERE date = ? ORDER BY offer_id, placement"
+)
+
 ONLINE_COLUMNS = ("date", "offer_id", "placement", *ONLINE_MEASURES)
 
 
@@ -157,11 +162,7 @@ class ServingStore(ABC):
     def day_rows(self, day: date) -> pa.Table:
         """The rows a day of offer_placement_stats holds now, per (offer_id, placement) with their
         source (what a replace is about to overwrite, for the drift metadata)."""
-        rows = self.fetch(
-            f"SELECT offer_id, placement, {', '.join(STATS_MEASURES)}, source "
-            f"FROM {OFFER_PLACEMENT_STATS.name} WHERE date = ? ORDER BY offer_id, placement",
-            [day],
-        )
+        rows = self.fetch(DAY_ROWS_SQL, [day])
         # Column by column: a day holds tens of thousands of keys.
         columns = list(zip(*rows, strict=True)) or [()] * len(DAY_ROWS_SCHEMA)
         return pa.table(
