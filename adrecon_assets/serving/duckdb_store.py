@@ -123,7 +123,7 @@ def replace_in_transaction(
     Done as a merge on the primary key: the day's rows whose key is not incoming are deleted,
     the others updated in place, new keys inserted. The day then holds exactly `incoming`, as
     DELETE + INSERT would leave it, but DuckDB's primary key index only changes for keys that
-    come or go: a rerun of 30 demo days (1M rows) commits in 0.6 s instead of 9 s.
+    come or go: a rerun of 30 demo days (1M rows) commits in about 1 s instead of 9 s.
     """
     table, day = replace.table, replace.day
     keys = [name for name in table.primary_key if name != "date"]
@@ -138,7 +138,9 @@ def replace_in_transaction(
             f"{table.name} {day}: violates its primary key ({', '.join(table.primary_key)})"
         )
     columns = ", ".join(table.column_names)
-    same_key = " AND ".join(f"t.{name} = i.{name}" for name in keys)
+    # Joined on the whole primary key, date included: measured on 30 demo days (1M rows), the
+    # UPDATE took 20 s joined on offer_id and placement alone, 0.3 s so.
+    same_key = " AND ".join(f"t.{name} = i.{name}" for name in table.primary_key)
     measures = [name for name in table.column_names if name not in table.primary_key]
     connection.execute(
         f"DELETE FROM {table.name} t WHERE t.date = ? "
