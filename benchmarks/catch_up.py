@@ -238,7 +238,9 @@ def run(days_count: int, rows: int, cache: Path = CACHE) -> str:
         [
             "# Catch-up under `dagster dev` (issue 15, target 2)",
             "",
-            f"`python -m benchmarks.catch_up --days {days_count} --rows {rows}` "
+            f"`python -m benchmarks.catch_up --days {days_count} --rows {rows}"
+            + (f" --cache {cache}" if cache != CACHE else "")
+            + "` "
             f"(load average at the end {end_load})",
             "",
             f"Machine: {machine}",
