@@ -4,6 +4,7 @@ day without hiding the days around it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -286,3 +287,48 @@ def test_published_days_are_logged_as_runs_of_consecutive_days() -> None:
     days = {date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 3), date(2026, 1, 5)}
     assert day_spans(days) == "2026-01-01..2026-01-03, 2026-01-05"
     assert day_spans({date(2026, 1, 9)}) == "2026-01-09"
+
+
+class FailingStatisticsStore(serving.DuckDBServingStore):
+    """A DuckDB store whose offer_placement_stats writes fail (a full disk, say)."""
+
+    def replace_days(self, replaces: Sequence[serving.DayReplace]) -> int:
+        if any(replace.table == serving.OFFER_PLACEMENT_STATS for replace in replaces):
+            raise OSError("No space left on device")
+        return super().replace_days(replaces)
+
+
+class FailingStatisticsResource(ServingResource):
+    def get_store(self) -> serving.ServingStore:
+        return FailingStatisticsStore(self.database)
+
+
+def test_a_failed_publication_publishes_none_of_the_steps_days(
+    paths: Paths, polars_resources: dict[str, object]
+) -> None:
+    days = run_days()
+    build_random_lake(paths.lake, days[0], DAYS, seed=5)
+    for day in days:
+        write_online_rows(paths.serving_db, day)
+    online = {day: serving_rows(paths.serving_db, day) for day in days}
+    resources = {
+        **polars_resources,
+        "serving_db": FailingStatisticsResource(database=str(paths.serving_db)),
+    }
+
+    result = ranged_run(resources, days)
+
+    assert not result.success
+    failure = [event for event in result.all_events if event.is_step_failure][-1]
+    assert failure.step_key == "reconciled_statistics"
+    assert (
+        f"reconciled_statistics: publishing {DAYS} audited days to offer_placement_stats "
+        f"failed, none of them was published ({days[0]}..{days[-1]}): No space left on device"
+    ) in failure.step_failure_data.error.to_string()  # the cause of "Exceeded max_retries"
+    assert {day: serving_rows(paths.serving_db, day) for day in days} == online
+    assert serving.DuckDBServingStore(paths.serving_db).reconciled_days() == {}
+    assert not [
+        event
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey("reconciled_statistics")
+    ]
