@@ -104,8 +104,9 @@ class DayReplace:
 
 
 class ServingStore(ABC):
-    """The serving tables of contract 4. Every write of a day is one transaction; the online
-    increment follows contract 4.2 so that both layers can write at once."""
+    """The serving tables of contract 4. Every write of a day is one transaction (several days
+    of a ranged step may share one); the online increment follows contract 4.2 so that both
+    layers can write at once."""
 
     dialect: Dialect
 
