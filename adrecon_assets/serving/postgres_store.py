@@ -132,7 +132,7 @@ class PostgresServingStore(ServingStore):
             values = {"updated_at": now, **(replace.constants or {})}
             rows = day_rows_with_constants(replace.table, replace.day, replace.rows, values)
             incoming.append((replace, rows, values))
-        locked = sorted({r.day for r in replaces if r.table == OFFER_PLACEMENT_STATS})
+        locked = sorted({each.day for each in replaces if each.table == OFFER_PLACEMENT_STATS})
         with self.connect() as conn:
             # The exclusive day locks first, in ascending day order as the online increment takes
             # its shared ones (contract 4.2): neither writer can deadlock the other.
