@@ -28,7 +28,8 @@ ASSET_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.E
 # A backfill of days is one run over the range (a run costs seconds of fixed start-up, a demo
 # day well under one): each asset's step computes the run's days oldest first (see
 # `run_days.over_run_days`), so every stage of D-1 is done before D needs it. Each day's outputs
-# are still replaced atomically (atomic_folder, serving.replace_day) and recorded per day.
+# are still audited and swapped atomically (atomic_folder) and recorded per day; the serving
+# writes of a step's audited days are one transaction (`run_days.publish_day`).
 DAY_BACKFILL_POLICY = dg.BackfillPolicy.single_run()
 
 SERVING_POOL = "serving_duckdb"

@@ -17,6 +17,7 @@ from adrecon_assets.assets.common import (
     run_engine_step,
 )
 from adrecon_assets.assets.reconciliation import reconciled_statistics
+from adrecon_assets.assets.run_days import days_of_run, publish_day
 from adrecon_assets.checks.monitoring import (
     anomaly_check_results,
     anomaly_check_specs,
@@ -75,14 +76,20 @@ def anomaly_metrics(
             anomaly_rows_audit(rows, day, folders[day]),
         ]
         yield from audit_before_publish(context, day, ANOMALY_CHECK_SPECS, checks)
-    serving_db.get_store().replace_day(serving.PLACEMENT_ANOMALIES, day, rows)
+    publish_day(
+        context, serving_db.get_store(), serving.DayReplace(serving.PLACEMENT_ANOMALIES, day, rows)
+    )
     yield dg.MaterializeResult(
         metadata={
             "placements": report.placements,
             "anomalies": report.anomalies,
             "history_days": report.history_days,
             "missing_history_days": ", ".join(missing) or "none",
-            "anomaly_chart": dg.MetadataValue.md(anomaly_chart_markdown(warehouse, day)),
+            "anomaly_chart": dg.MetadataValue.md(
+                anomaly_chart_markdown(
+                    warehouse, day, [parse_day(key) for key in days_of_run(context)]
+                )
+            ),
             "engine": compute.name,
             "duration_seconds": round(seconds, 3),
         },

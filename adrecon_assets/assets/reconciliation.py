@@ -22,6 +22,7 @@ from adrecon_assets.assets.common import (
     run_engine_step,
 )
 from adrecon_assets.assets.lake import raw_clicks, raw_emissions
+from adrecon_assets.assets.run_days import publish_day
 from adrecon_assets.checks.lake import quarantine_summary
 from adrecon_assets.checks.reconciliation import (
     flag_check_results,
@@ -268,20 +269,23 @@ def reconciled_statistics(
         report, seconds = run_engine_step(lambda: compute.aggregate(day, flagged, counts, staged))
         rows = pq.read_table(staged)
         store = serving_db.get_store()
-        previous = store.day_totals(day)
         previous_rows = store.day_rows(day)
+        previous = serving.totals_of(previous_rows)
         checks = statistics_check_results(
             rows, previous, flagged, counts, check_thresholds, config.publish_empty_day
         )
         yield from audit_before_publish(context, day, STATISTICS_CHECK_SPECS, checks)
-    store.replace_day(
-        serving.OFFER_PLACEMENT_STATS,
-        day,
-        rows,
-        {"source": serving.OFFLINE_SOURCE},
-        run_id=context.run.run_id,
+    publish_day(
+        context,
+        store,
+        serving.DayReplace(
+            serving.OFFER_PLACEMENT_STATS,
+            day,
+            rows,
+            {"source": serving.OFFLINE_SOURCE},
+            run_id=context.run.run_id,
+        ),
     )
-    context.log.info(f"published {day} to offer_placement_stats: {rows.num_rows} audited rows")
     yield dg.MaterializeResult(
         metadata={
             "rows": report.rows,

@@ -21,6 +21,7 @@ from adrecon_assets.assets.common import (
     day_window_asset,
 )
 from adrecon_assets.assets.reconciliation import fraud_flags, reconciled_statistics, require_output
+from adrecon_assets.assets.run_days import days_of_run, publish_day
 from adrecon_assets.checks.reports import (
     placement_performance_check_results,
     placement_performance_check_specs,
@@ -83,7 +84,7 @@ def placement_performance(
     # Audited against the day's published statistics before the report is published.
     checks = placement_performance_check_results(rows, published)
     yield from audit_before_publish(context, day, PERFORMANCE_SPECS, checks)
-    store.replace_day(serving.PLACEMENT_PERFORMANCE, day, rows)
+    publish_day(context, store, serving.DayReplace(serving.PLACEMENT_PERFORMANCE, day, rows))
     buyerless = [row for row in rows.to_pylist() if row["attracts_no_buyers"]]
     yield dg.MaterializeResult(
         metadata={
@@ -149,7 +150,9 @@ def refund_ledger(
     rows = queries.refund_ledger(day, flagged)
     checks = refund_ledger_check_results(rows, queries.refunds_by_offer(statistics))
     yield from audit_before_publish(context, day, LEDGER_SPECS, checks)
-    serving_db.get_store().replace_day(serving.REFUND_LEDGER, day, rows)
+    publish_day(
+        context, serving_db.get_store(), serving.DayReplace(serving.REFUND_LEDGER, day, rows)
+    )
     by_reason: dict[str, tuple[int, int]] = {}
     for row in rows.to_pylist():
         clicks, micros = by_reason.get(row["fraud_reason"], (0, 0))
@@ -160,7 +163,11 @@ def refund_ledger(
             "offers_credited": len(set(rows["offer_id"].to_pylist())),
             "refund_micros": sum(micros for _, micros in by_reason.values()),
             **{f"refund_micros_{reason}": micros for reason, (_, micros) in by_reason.items()},
-            "fraud_mix": dg.MetadataValue.md(fraud_mix_chart_markdown(warehouse, day)),
+            "fraud_mix": dg.MetadataValue.md(
+                fraud_mix_chart_markdown(
+                    warehouse, day, [parse_day(key) for key in days_of_run(context)]
+                )
+            ),
             "largest_credits": dg.MetadataValue.md(ledger_preview(rows.to_pylist())),
             "table": f"{serving_db.location}:{serving.REFUND_LEDGER.name}",
             "duration_seconds": round(time.perf_counter() - started, 3),

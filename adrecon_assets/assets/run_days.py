@@ -11,6 +11,14 @@ partition key is that day, and records each day as a one-day run would:
 A failing day (an error, or a failed blocking check) does not stop the other days of the step:
 they are computed and recorded, then the step fails naming each failed day and why, so no asset
 below is computed from a broken day (Dagster runs a step for all of its days or for none).
+
+Serving writes of a ranged step are published together (`publish_day`): each day is audited on
+its own staged rows and, once its audit passed, queued; when every day of the step is done, the
+queued days are replaced in ONE serving transaction per store (still one replace per day inside
+it, oldest first), before any of them is recorded as materialized. A day whose audit failed (or
+that failed after queueing) is left out: its published rows stay as they were, the days that
+passed are published, and the step fails naming the failed day. A failed publication publishes
+none of the step's days (one transaction) and fails the step naming them all.
 """
 
 from __future__ import annotations
@@ -18,17 +26,35 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
+
+from adrecon_assets.serving.store import DayReplace, ServingStore
+
+
+@dataclass(frozen=True)
+class Publication:
+    """An audited day's serving write, queued until the step's days are done."""
+
+    store: ServingStore
+    replace: DayReplace
 
 
 class DayContext:
     """The run's context seen from one day of a ranged run: its partition is that day."""
 
-    def __init__(self, context: dg.AssetExecutionContext, partition_key: str) -> None:
+    def __init__(
+        self,
+        context: dg.AssetExecutionContext,
+        partition_key: str,
+        publications: list[Publication] | None = None,
+    ) -> None:
         self._context = context
         self._partition_key = partition_key
+        # Where `publish_day` queues this day's audited serving writes.
+        self.publications: list[Publication] = [] if publications is None else publications
 
     @property
     def partition_key(self) -> str:
@@ -42,6 +68,11 @@ class DayContext:
     def partition_key_range(self) -> dg.PartitionKeyRange:
         return dg.PartitionKeyRange(self._partition_key, self._partition_key)
 
+    @property
+    def run_context(self) -> dg.AssetExecutionContext:
+        """The ranged run's own context (all of its days)."""
+        return self._context
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._context, name)
 
@@ -53,6 +84,8 @@ class DayOutcome:
     materialized: dict[dg.AssetKey, Any] = field(default_factory=dict)
     checks: list[dg.AssetCheckResult] = field(default_factory=list)
     error: Exception | None = None
+    # Serving writes of the day, audited and queued (published only if the day succeeded).
+    publications: list[Publication] = field(default_factory=list)
 
 
 def body_events(returned: Any) -> Iterator[Any]:
@@ -103,7 +136,7 @@ def compute_day(
     the check results it reported before failing (write-audit-publish reports them first)."""
     outcome, passed_on = DayOutcome(day), []
     try:
-        for event in body_events(compute_day(DayContext(context, day))):
+        for event in body_events(compute_day(DayContext(context, day, outcome.publications))):
             if isinstance(event, dg.MaterializeResult):
                 key = event.asset_key or context.assets_def.key
                 outcome.materialized[dg.AssetKey.from_coercible(key)] = event.metadata or {}
@@ -128,6 +161,7 @@ def compute_days(
         outcome, passed_on = compute_day(context, day, compute_day_body)
         yield from passed_on
         outcomes.append(outcome)
+    publish_queued(context, [outcome for outcome in outcomes if outcome.error is None])
 
     keys = set(context.selected_asset_keys)
     if all(outcome.error is None and set(outcome.materialized) == keys for outcome in outcomes):
@@ -174,6 +208,68 @@ def compute_days(
             ),
             allow_retries=any(retryable(outcome.error) for outcome in failed if outcome.error),
         )
+
+
+def days_of_run(context: dg.AssetExecutionContext | DayContext) -> list[str]:
+    """Every day of the run, oldest first: the whole range of a ranged run, seen from any day."""
+    if isinstance(context, DayContext):
+        return list(context.run_context.partition_keys)
+    return list(context.partition_keys)
+
+
+def publish_day(
+    context: dg.AssetExecutionContext | DayContext,
+    store: ServingStore,
+    replace: DayReplace,
+) -> None:
+    """Publish one audited day to the serving store: at once in a one-day run; in a ranged run
+    queued, to be published with the step's other audited days in one transaction."""
+    if isinstance(context, DayContext):
+        context.publications.append(Publication(store, replace))
+        return
+    store.replace_days([replace])
+    context.log.info(
+        f"published {replace.day} to {replace.table.name}: {replace.rows.num_rows} audited rows"
+    )
+
+
+def publish_queued(context: dg.AssetExecutionContext, succeeded: Sequence[DayOutcome]) -> None:
+    """Publish the queued writes of the days that succeeded, oldest first, in one transaction
+    per store; if it fails, none of them is published and the step fails naming the days."""
+    by_store: dict[str, list[Publication]] = {}
+    for outcome in succeeded:
+        for publication in outcome.publications:
+            by_store.setdefault(publication.store.location, []).append(publication)
+    for publications in by_store.values():
+        replaces = [publication.replace for publication in publications]
+        days = day_spans({replace.day for replace in replaces})
+        tables = ", ".join(sorted({replace.table.name for replace in replaces}))
+        try:
+            rows = publications[0].store.replace_days(replaces)
+        except Exception as error:
+            raise PublicationError(
+                f"{context.assets_def.node_def.name}: publishing {len(replaces)} audited days to "
+                f"{tables} failed, none of them was published ({days}): {error}"
+            ) from error
+        context.log.info(
+            f"published {len(replaces)} audited days to {tables} in one transaction "
+            f"({rows} rows): {days}"
+        )
+
+
+def day_spans(days: set[date]) -> str:
+    """Days as runs of consecutive days: `2026-01-01..2026-01-09, 2026-01-11`."""
+    spans: list[list[date]] = []
+    for day in sorted(days):
+        if spans and day - spans[-1][-1] == timedelta(days=1):
+            spans[-1].append(day)
+        else:
+            spans.append([day])
+    return ", ".join(f"{span[0]}..{span[-1]}" if len(span) > 1 else str(span[0]) for span in spans)
+
+
+class PublicationError(RuntimeError):
+    """The one serving transaction of a ranged step failed (retried by the retry policy)."""
 
 
 def over_run_days(compute: Callable[..., Any]) -> Callable[..., Iterator[Any]]:

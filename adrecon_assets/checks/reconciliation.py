@@ -249,7 +249,14 @@ def differing_keys(staged: pa.Table, recount: pl.DataFrame) -> list[str]:
     joined = frame.unique(rules.STATS_KEY).join(
         recount, on=rules.STATS_KEY, how="full", coalesce=True, suffix="_recount"
     )
-    for row in joined.sort(rules.STATS_KEY).iter_rows(named=True):
+    # Only the keys that differ become Python rows (a day has hundreds of thousands of keys).
+    differing = joined.filter(
+        pl.any_horizontal(
+            pl.col(measure).ne_missing(pl.col(measure + "_recount"))
+            for measure in serving.STATS_MEASURES
+        )
+    )
+    for row in differing.sort(rules.STATS_KEY).iter_rows(named=True):
         key = f"{row['offer_id']}/{row['placement']}"
         if row["emissions"] is None:
             found.append(f"{key}: missing from the staged rows")

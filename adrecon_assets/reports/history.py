@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, timedelta
 from pathlib import Path
 
 from adrecon_assets.charts import anomaly_chart, fraud_mix_chart, markdown_image
@@ -21,14 +22,37 @@ def written_folders(warehouse: Warehouse, dataset: Dataset, day: date, days: int
     return [warehouse.folder(dataset, d) for d in window if warehouse.exists(dataset, d)]
 
 
-def anomaly_chart_markdown(warehouse: Warehouse, day: date) -> str:
+def chart_day(day: date, run_days: Sequence[date]) -> date:
+    """The day of the run whose materialization carries the chart showing `day`.
+
+    A chart shows CHART_DAYS days and costs about a second to draw, so a ranged run draws one
+    per CHART_DAYS days rather than one per day: the newest day's, then every CHART_DAYS days
+    back, and each day of the run is on exactly one of them. A one-day run draws its own."""
+    newest = max(run_days, default=day)
+    return newest - timedelta(days=CHART_DAYS * ((newest - day).days // CHART_DAYS))
+
+
+def drawn_with(chart: str, drawn_on: date) -> str:
+    return (
+        f"Drawn once for the {CHART_DAYS} days up to {drawn_on}: see the {chart} of {drawn_on} "
+        f"(a ranged run draws one chart per {CHART_DAYS} days)."
+    )
+
+
+def anomaly_chart_markdown(warehouse: Warehouse, day: date, run_days: Sequence[date] = ()) -> str:
+    drawn_on = chart_day(day, run_days)
+    if drawn_on != day:
+        return drawn_with("anomaly_chart", drawn_on)
     folders = written_folders(warehouse, Dataset.ANOMALY_METRICS, day, CHART_DAYS)
     if not folders:
         return "No anomaly_metrics written yet."
     return markdown_image(anomaly_chart(anomaly_history(folders), day), "anomaly view")
 
 
-def fraud_mix_chart_markdown(warehouse: Warehouse, day: date) -> str:
+def fraud_mix_chart_markdown(warehouse: Warehouse, day: date, run_days: Sequence[date] = ()) -> str:
+    drawn_on = chart_day(day, run_days)
+    if drawn_on != day:
+        return drawn_with("fraud_mix", drawn_on)
     folders = written_folders(warehouse, Dataset.FRAUD_FLAGS, day, CHART_DAYS)
     if not folders:
         return "No fraud_flags written yet."

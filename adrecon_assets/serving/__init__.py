@@ -10,7 +10,13 @@ from adrecon_assets.serving.duckdb_store import (
     replace_day,
 )
 from adrecon_assets.serving.online import add_online_increments
-from adrecon_assets.serving.store import NO_RUN_ID, DayTotals, ServingStore
+from adrecon_assets.serving.store import (
+    NO_RUN_ID,
+    DayReplace,
+    DayTotals,
+    ServingStore,
+    totals_of,
+)
 from adrecon_assets.serving.tables import (
     OFFER_PLACEMENT_STATS,
     OFFLINE_SOURCE,
@@ -35,6 +41,7 @@ __all__ = [
     "REFUND_LEDGER",
     "STATS_MEASURES",
     "TABLES",
+    "DayReplace",
     "DayTotals",
     "DuckDBServingStore",
     "ServingStore",
@@ -43,4 +50,5 @@ __all__ = [
     "read_with_retry",
     "reconciled_entry",
     "replace_day",
+    "totals_of",
 ]

@@ -16,8 +16,11 @@ import duckdb
 import pyarrow as pa
 
 from adrecon_assets.serving.store import (
+    DAY_ROWS_SCHEMA,
+    DAY_ROWS_SQL,
     NO_RUN_ID,
     ONLINE_COLUMNS,
+    DayReplace,
     ServingStore,
     day_rows_with_constants,
     utc_now,
@@ -72,32 +75,96 @@ def replace_day(
 ) -> int:
     """`ServingStore.replace_day` on an open DuckDB connection: DELETE + INSERT (+ the
     reconciled_days entry of offer_placement_stats) in one transaction."""
-    values = {"updated_at": updated_at or naive_utc_now(), **(constants or {})}
-    incoming = day_rows_with_constants(table, day, rows, values)
+    return replace_days(connection, [DayReplace(table, day, rows, constants, run_id)], updated_at)
+
+
+def replace_days(
+    connection: duckdb.DuckDBPyConnection,
+    replaces: Sequence[DayReplace],
+    updated_at: object | None = None,
+) -> int:
+    """`ServingStore.replace_days` on an open DuckDB connection: every day's DELETE + INSERT
+    (+ reconciled_days entry) in order, in one transaction."""
+    now = updated_at or naive_utc_now()
+    # Every day is checked and shaped before the transaction starts.
+    incoming = []
+    for replace in replaces:
+        values = {"updated_at": now, **(replace.constants or {})}
+        rows = day_rows_with_constants(replace.table, replace.day, replace.rows, values)
+        incoming.append((replace, rows, values))
     create_tables(connection)
-    connection.register("incoming_rows", incoming)
+    # Registered outside the transaction: an aborted transaction refuses to unregister.
+    names = [f"incoming_rows_{index}" for index in range(len(incoming))]
+    for name, (_, rows, _) in zip(names, incoming, strict=True):
+        connection.register(name, rows)
     try:
         connection.execute("BEGIN TRANSACTION")
-        connection.execute(f"DELETE FROM {table.name} WHERE date = ?", [day])
-        connection.execute(
-            f"INSERT INTO {table.name} ({', '.join(table.column_names)}) "
-            f"SELECT {', '.join(table.column_names)} FROM incoming_rows"
-        )
-        if table == OFFER_PLACEMENT_STATS:
-            connection.execute(f"DELETE FROM {RECONCILED_DAYS.name} WHERE date = ?", [day])
-            if values.get("source") == OFFLINE_SOURCE:
-                connection.execute(
-                    f"INSERT INTO {RECONCILED_DAYS.name} (date, reconciled_at, run_id) "
-                    "VALUES (?, ?, ?)",
-                    [day, values["updated_at"], run_id or NO_RUN_ID],
-                )
+        for name, (replace, _, values) in zip(names, incoming, strict=True):
+            replace_in_transaction(connection, replace, name, values)
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
     finally:
-        connection.unregister("incoming_rows")
-    return rows.num_rows
+        for name in names:
+            connection.unregister(name)
+    return sum(replace.rows.num_rows for replace in replaces)
+
+
+def replace_in_transaction(
+    connection: duckdb.DuckDBPyConnection,
+    replace: DayReplace,
+    incoming: str,
+    values: dict[str, object],
+) -> None:
+    """One day's replace from the registered view `incoming` (+ reconciled_days entry), inside
+    the caller's transaction.
+
+    Done as a merge on the primary key: the day's rows whose key is not incoming are deleted,
+    the others updated in place, new keys inserted. The day then holds exactly `incoming`, as
+    DELETE + INSERT would leave it, but DuckDB's primary key index only changes for keys that
+    come or go: a rerun of 30 demo days (1M rows) commits in about 1 s instead of 9 s.
+    """
+    table, day = replace.table, replace.day
+    keys = [name for name in table.primary_key if name != "date"]
+    # An UPDATE from two incoming rows of one key would silently keep one: refused, as the
+    # primary key refuses a second INSERT of a key.
+    duplicate = connection.execute(
+        f"SELECT {', '.join(keys)}, count(*) FROM {incoming} GROUP BY ALL HAVING count(*) > 1"
+    ).fetchone()
+    if duplicate is not None:
+        raise duckdb.ConstraintException(
+            f"Duplicate key {duplicate[:-1]} ({duplicate[-1]} rows) in the rows replacing "
+            f"{table.name} {day}: violates its primary key ({', '.join(table.primary_key)})"
+        )
+    columns = ", ".join(table.column_names)
+    # Joined on the whole primary key, date included: measured on 30 demo days (1M rows), the
+    # UPDATE took 20 s joined on offer_id and placement alone, 0.3 s so.
+    same_key = " AND ".join(f"t.{name} = i.{name}" for name in table.primary_key)
+    measures = [name for name in table.column_names if name not in table.primary_key]
+    connection.execute(
+        f"DELETE FROM {table.name} t WHERE t.date = ? "
+        f"AND NOT EXISTS (SELECT 1 FROM {incoming} i WHERE {same_key})",
+        [day],
+    )
+    connection.execute(
+        f"UPDATE {table.name} t SET {', '.join(f'{name} = i.{name}' for name in measures)} "
+        f"FROM {incoming} i WHERE t.date = ? AND {same_key}",
+        [day],
+    )
+    connection.execute(
+        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {incoming} i "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE t.date = ? AND {same_key})",
+        [day],
+    )
+    if table == OFFER_PLACEMENT_STATS:
+        connection.execute(f"DELETE FROM {RECONCILED_DAYS.name} WHERE date = ?", [day])
+        if values.get("source") == OFFLINE_SOURCE:
+            connection.execute(
+                f"INSERT INTO {RECONCILED_DAYS.name} (date, reconciled_at, run_id) "
+                "VALUES (?, ?, ?)",
+                [day, values["updated_at"], replace.run_id or NO_RUN_ID],
+            )
 
 
 def reconciled_entry(connection: duckdb.DuckDBPyConnection, day: date) -> tuple[object, ...] | None:
@@ -148,6 +215,8 @@ class DuckDBServingStore(ServingStore):
         while True:
             try:
                 connection = duckdb.connect(self.database)
+                # A long statement would draw DuckDB's progress bar on the run's terminal.
+                connection.execute("SET enable_progress_bar = false")
                 break
             except duckdb.IOException:
                 if time.monotonic() > deadline:
@@ -163,16 +232,9 @@ class DuckDBServingStore(ServingStore):
         with self.connect() as connection:
             create_tables(connection)
 
-    def replace_day(
-        self,
-        table: ServingTable,
-        day: date,
-        rows: pa.Table,
-        constants: dict[str, object] | None = None,
-        run_id: str | None = None,
-    ) -> int:
+    def replace_days(self, replaces: Sequence[DayReplace]) -> int:
         with self.connect() as connection:
-            return replace_day(connection, table, day, rows, constants, run_id)
+            return replace_days(connection, replaces)
 
     def add_online(self, rows: pa.Table) -> int:
         increments = rows.select(list(ONLINE_COLUMNS))
@@ -189,6 +251,15 @@ class DuckDBServingStore(ServingStore):
             finally:
                 connection.unregister("incoming_increments")
         return rows.num_rows
+
+    def day_rows(self, day: date) -> pa.Table:
+        """As `ServingStore.day_rows`, fetched as Arrow (no Python row per key)."""
+        if self.database != ":memory:" and not Path(self.database).exists():
+            self.create_tables()
+        with self.connect() as connection:
+            create_tables(connection)
+            table: pa.Table = connection.sql(DAY_ROWS_SQL, params=[day]).to_arrow_table()
+        return table.cast(DAY_ROWS_SCHEMA)
 
     def fetch(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         if self.database != ":memory:" and not Path(self.database).exists():

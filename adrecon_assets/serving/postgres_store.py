@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,6 +21,7 @@ from adrecon_assets.serving.store import (
     DAY_LOCK_CLASS,
     NO_RUN_ID,
     ONLINE_COLUMNS,
+    DayReplace,
     ServingStore,
     day_number,
     day_rows_with_constants,
@@ -32,7 +32,6 @@ from adrecon_assets.serving.tables import (
     OFFLINE_SOURCE,
     TABLES,
     Dialect,
-    ServingTable,
 )
 
 # A one-argument (bigint) advisory key: another key space than the two-int day locks.
@@ -125,39 +124,51 @@ class PostgresServingStore(ServingStore):
         with self.connect():
             pass
 
-    def replace_day(
-        self,
-        table: ServingTable,
-        day: date,
-        rows: pa.Table,
-        constants: dict[str, object] | None = None,
-        run_id: str | None = None,
-    ) -> int:
+    def replace_days(self, replaces: Sequence[DayReplace]) -> int:
         now = utc_now()
-        values = {"updated_at": now, **(constants or {})}
-        incoming = day_rows_with_constants(table, day, rows, values)
-        columns = ", ".join(table.column_names)
+        # Every day is checked and shaped before the transaction starts.
+        incoming = []
+        for replace in replaces:
+            values = {"updated_at": now, **(replace.constants or {})}
+            rows = day_rows_with_constants(replace.table, replace.day, replace.rows, values)
+            incoming.append((replace, rows, values))
+        locked = sorted({each.day for each in replaces if each.table == OFFER_PLACEMENT_STATS})
         with self.connect() as conn:
-            if table == OFFER_PLACEMENT_STATS:
+            # The exclusive day locks first, in ascending day order as the online increment takes
+            # its shared ones (contract 4.2): neither writer can deadlock the other.
+            for day in locked:
                 conn.execute(
                     "SELECT pg_advisory_xact_lock(%s, %s)", (DAY_LOCK_CLASS, day_number(day))
                 )
-            conn.execute(f"DELETE FROM {table.name} WHERE date = %s".encode(), (day,))
-            with conn.cursor().copy(f"COPY {table.name} ({columns}) FROM STDIN".encode()) as copy:
-                for batch in incoming.to_batches():
-                    for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
-                        copy.write_row(row)
-            if table == OFFER_PLACEMENT_STATS:
-                if values.get("source") == OFFLINE_SOURCE:
-                    conn.execute(
-                        "INSERT INTO reconciled_days (date, reconciled_at, run_id) "
-                        "VALUES (%s, %s, %s) ON CONFLICT (date) DO UPDATE "
-                        "SET reconciled_at = excluded.reconciled_at, run_id = excluded.run_id",
-                        (day, now, run_id or NO_RUN_ID),
-                    )
-                else:
-                    conn.execute("DELETE FROM reconciled_days WHERE date = %s", (day,))
-        return rows.num_rows
+            for replace, rows, values in incoming:
+                self._replace_in_transaction(conn, replace, rows, values)
+        return sum(replace.rows.num_rows for replace in replaces)
+
+    @staticmethod
+    def _replace_in_transaction(
+        conn: psycopg.Connection[Any],
+        replace: DayReplace,
+        rows: pa.Table,
+        values: dict[str, object],
+    ) -> None:
+        """One day's DELETE + COPY (+ reconciled_days upsert) inside the open transaction."""
+        table, day = replace.table, replace.day
+        columns = ", ".join(table.column_names)
+        conn.execute(f"DELETE FROM {table.name} WHERE date = %s".encode(), (day,))
+        with conn.cursor().copy(f"COPY {table.name} ({columns}) FROM STDIN".encode()) as copy:
+            for batch in rows.to_batches():
+                for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+                    copy.write_row(row)
+        if table == OFFER_PLACEMENT_STATS:
+            if values.get("source") == OFFLINE_SOURCE:
+                conn.execute(
+                    "INSERT INTO reconciled_days (date, reconciled_at, run_id) "
+                    "VALUES (%s, %s, %s) ON CONFLICT (date) DO UPDATE "
+                    "SET reconciled_at = excluded.reconciled_at, run_id = excluded.run_id",
+                    (day, values["updated_at"], replace.run_id or NO_RUN_ID),
+                )
+            else:
+                conn.execute("DELETE FROM reconciled_days WHERE date = %s", (day,))
 
     def add_online(self, rows: pa.Table) -> int:
         increments = rows.select(list(ONLINE_COLUMNS)).to_pylist()

@@ -48,10 +48,25 @@ class DayTotals:
     refund_micros: int
 
 
+def totals_of(rows: pa.Table) -> DayTotals:
+    """`ServingStore.day_totals` of rows read by `ServingStore.day_rows` (no second query)."""
+    sources = sorted(source for source in pc.unique(rows["source"]).to_pylist() if source)
+    return DayTotals(
+        "+".join(sources) or None,
+        rows.num_rows,
+        *(int(pc.sum(rows[name]).as_py() or 0) for name in STATS_MEASURES),
+    )
+
+
 DAY_ROWS_SCHEMA = pa.schema(
     [("offer_id", pa.string()), ("placement", pa.string())]
     + [(name, pa.int64()) for name in STATS_MEASURES]
     + [("source", pa.string())]
+)
+
+DAY_ROWS_SQL = (
+    f"SELECT {', '.join(DAY_ROWS_SCHEMA.names)} FROM {OFFER_PLACEMENT_STATS.name} "
+    "WHERE date = ? ORDER BY offer_id, placement"
 )
 
 ONLINE_COLUMNS = ("date", "offer_id", "placement", *ONLINE_MEASURES)
@@ -77,9 +92,21 @@ def day_rows_with_constants(
     return pa.table(columns)
 
 
+@dataclass(frozen=True)
+class DayReplace:
+    """One day's replace of a serving table (see `ServingStore.replace_day`)."""
+
+    table: ServingTable
+    day: date
+    rows: pa.Table
+    constants: dict[str, object] | None = None
+    run_id: str | None = None
+
+
 class ServingStore(ABC):
-    """The serving tables of contract 4. Every write of a day is one transaction; the online
-    increment follows contract 4.2 so that both layers can write at once."""
+    """The serving tables of contract 4. Every write of a day is one transaction (several days
+    of a ranged step may share one); the online increment follows contract 4.2 so that both
+    layers can write at once."""
 
     dialect: Dialect
 
@@ -92,7 +119,6 @@ class ServingStore(ABC):
     def create_tables(self) -> None:
         """Create every serving table that is missing."""
 
-    @abstractmethod
     def replace_day(
         self,
         table: ServingTable,
@@ -107,6 +133,13 @@ class ServingStore(ABC):
         offer_placement_stats the same transaction keeps reconciled_days in step: an offline
         replace upserts `(day, now, run_id)`, any other source removes the day's entry.
         """
+        return self.replace_days([DayReplace(table, day, rows, constants, run_id)])
+
+    @abstractmethod
+    def replace_days(self, replaces: Sequence[DayReplace]) -> int:
+        """Every replace of `replaces`, in their order, in ONE transaction (all or none); each
+        is a `replace_day`. A ranged run publishes its days so: one commit (and one connection)
+        per step instead of one per day. Returns the rows written."""
 
     @abstractmethod
     def add_online(self, rows: pa.Table) -> int:
@@ -130,13 +163,14 @@ class ServingStore(ABC):
     def day_rows(self, day: date) -> pa.Table:
         """The rows a day of offer_placement_stats holds now, per (offer_id, placement) with their
         source (what a replace is about to overwrite, for the drift metadata)."""
-        rows = self.fetch(
-            f"SELECT offer_id, placement, {', '.join(STATS_MEASURES)}, source "
-            f"FROM {OFFER_PLACEMENT_STATS.name} WHERE date = ? ORDER BY offer_id, placement",
-            [day],
-        )
-        return pa.Table.from_pylist(
-            [dict(zip(DAY_ROWS_SCHEMA.names, row, strict=True)) for row in rows],
+        rows = self.fetch(DAY_ROWS_SQL, [day])
+        # Column by column: a day holds tens of thousands of keys.
+        columns = list(zip(*rows, strict=True)) or [()] * len(DAY_ROWS_SCHEMA)
+        return pa.table(
+            [
+                pa.array(values, type=column.type)
+                for values, column in zip(columns, DAY_ROWS_SCHEMA, strict=True)
+            ],
             schema=DAY_ROWS_SCHEMA,
         )
 
