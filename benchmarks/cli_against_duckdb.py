@@ -3,7 +3,7 @@ job, with the DuckDB job's rows and figures kept for reuse (it takes ~10 minutes
 and its result does not depend on the pipeline's code):
 
     python -m benchmarks.cli_against_duckdb --size 100000000 --cache /work/benchcache \\
-        --reference /tmp/duckdb-100M     # runs DuckDB once, then reuses REFERENCE/
+        --reference /tmp/duckdb-100M     # CLI run, then DuckDB once (reused after)
 
 Prints each measurement (seconds, CPU, process-tree peak RSS, steps), the ratio and whether the
 CLI run served exactly the DuckDB job's rows."""
@@ -48,12 +48,12 @@ def main() -> None:
     work = arguments.work or arguments.cache / "work"
     reference = arguments.reference
     print(f"load before: {load_average()}", flush=True)
+    cli = measured("cli", arguments.size, arguments.cache, work / "cli", reference)
     if (reference / "duckdb.json").exists():
         duckdb = Measurement(**json.loads((reference / "duckdb.json").read_text()))
         print(f"duckdb {arguments.size:,}: reused {duckdb.seconds:.1f} s from {reference}")
     else:
         duckdb = measured("duckdb", arguments.size, arguments.cache, work / "duckdb", reference)
-    cli = measured("cli", arguments.size, arguments.cache, work / "cli", reference)
     exact = same_rows(reference / "cli.parquet", reference / "duckdb.parquet")
     print(f"cli / duckdb = {cli.seconds / duckdb.seconds:.2f}x, exact: {exact}")
     print(f"load after: {load_average()}")
