@@ -30,6 +30,8 @@ def measured(workload: str, size: int, cache: Path, work: Path, keep: Path) -> M
     keep.mkdir(parents=True, exist_ok=True)
     shutil.copy(work / STATISTICS_FILE, keep / f"{workload}.parquet")
     (keep / f"{workload}.json").write_text(json.dumps(asdict(result)))
+    if (work / "cli.log").exists():  # the run's Dagster log: step and engine times
+        shutil.copy(work / "cli.log", keep / "cli.log")
     print(
         f"{workload} {size:,}: {result.seconds:.1f} s (process {result.process_seconds:.1f} s, "
         f"{result.cpu_seconds:.1f} CPU-s) peak {gib(result.peak_rss_bytes)} {result.steps}",
