@@ -5,14 +5,17 @@ of different rounds, and D-1's emissions match clicks after midnight; expectatio
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from adrecon_assets.engines import polars_engine
-from adrecon_assets.engines.polars_engine import join_round, key_hash
+from adrecon_assets.engines.polars_engine import join_round, key_hash, scratch_prefix
 from adrecon_assets.rules import CLICK_DEDUP_KEY, Topic
+from adrecon_assets.warehouse import atomic_folder, leftovers
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.engine_runs import reconcile
 from adrecon_assets_tests.lakes import at, click, emission, write_topic
@@ -133,3 +136,16 @@ def test_default_sizes_join_the_same_day_in_one_round(paths: Paths) -> None:
     joined_folder = paths.warehouse / "joined_clicks" / f"date_partition={D}"
     assert len(list(joined_folder.glob("*.parquet"))) == 1
     assert run.statistics[0] == (DAY, "o1", "pA", 13, 6, 600, 1, 100)
+
+
+def test_a_killed_joins_click_scratch_is_removed_by_the_next_write(tmp_path: Path) -> None:
+    target = tmp_path / "joined_clicks" / f"date_partition={D}"
+    with atomic_folder(target) as version:  # the join writes into a fresh version folder
+        scratch = Path(tempfile.mkdtemp(dir=version.parent, prefix=scratch_prefix(version)))
+        (scratch / "round-000-chunk-00000.parquet").touch()  # as a SIGKILL would leave it
+    assert scratch.name.startswith(".") and leftovers(target) == [scratch]
+
+    with atomic_folder(target):
+        pass
+
+    assert not scratch.exists()

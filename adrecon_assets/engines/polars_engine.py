@@ -267,6 +267,12 @@ def join_round(rounds: int) -> pl.Expr:
     return (emission_bucket() % rounds).alias("_round")
 
 
+def scratch_prefix(output: Path) -> str:
+    """The name of a scratch folder beside `output`: hidden, and starting with the output's
+    name, so a crashed write's scratch is a leftover the next write of it removes."""
+    return f".{output.name.lstrip('.')}.clicks-"
+
+
 def round_file(scratch: Path, number: int, chunk: int) -> Path:
     return scratch / f"round-{number:03d}-chunk-{chunk:05d}.parquet"
 
@@ -392,9 +398,8 @@ class PolarsEngine:
         clear_parquet(joined_folder)
         summaries: list[DedupRound] = []
         clicks_deduplicated = matched = matched_previous_day = 0
-        # Hidden and named after the output, so a crashed write's leftover is removed with it.
         with tempfile.TemporaryDirectory(
-            dir=joined_folder.parent, prefix=f".{joined_folder.name.lstrip('.')}.clicks-"
+            dir=joined_folder.parent, prefix=scratch_prefix(joined_folder)
         ) as scratch:
             clicks_in = deduplicate_clicks_by_round(clicks, chunks, len(rounds), Path(scratch))
             for number, files in enumerate(rounds):
