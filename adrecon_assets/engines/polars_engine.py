@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import re
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 from functools import reduce
@@ -35,8 +36,10 @@ KEY_HASH = "_key_hash"
 # the day. ROWS_PER_ROUND rows of D-1 and D together make one round.
 KEY_BUCKETS: Final = 32
 ROWS_PER_ROUND: Final = 20_000_000
-# Click-level steps (join, flag) work in chunks of about this many clicks, split by a hash of
-# the key their rule needs whole (click_id for rule 1, user and offer for the flood window).
+# Click-level steps work in chunks of about this many clicks, split by a hash of the key their
+# rule needs whole (click_id for rule 1, user and offer for the flood window). The join then
+# takes the deduplicated clicks round by round with the emissions: a click goes to the round
+# of its emission_id's key bucket, so a round joins its own clicks to its own matches.
 CLICKS_PER_CHUNK: Final = 2_000_000
 BUCKET_FILE: Final = re.compile(r"^part-k(\d{3})\.parquet$")
 # Each bucket file records how it was bucketed (Polars' hash is stable within a version only);
@@ -233,17 +236,20 @@ def key_bucket_files(folder: Path) -> dict[int, Path] | None:
     return buckets
 
 
-def emission_rounds(folders: list[Path], rows_per_round: int | None = None) -> list[list[Path]]:
-    """The emission files to deduplicate together, round by round: each round holds whole key
-    buckets of every folder (so every row of a key), about `rows_per_round` rows
-    (ROWS_PER_ROUND by default). Folders not bucketed alike are one round."""
+def emission_rounds(
+    folders: list[Path], rows_per_round: int | None = None, at_least: int = 1
+) -> list[list[Path]]:
+    """The emission files to deduplicate together, round by round: round r holds the key
+    buckets b with b % rounds == r of every folder (so every row of a key), about
+    `rows_per_round` rows (ROWS_PER_ROUND by default), and there are at least `at_least`
+    rounds (at most KEY_BUCKETS). Folders not bucketed alike are one round."""
     rows_per_round = rows_per_round or ROWS_PER_ROUND
     bucketed = [key_bucket_files(folder) for folder in folders]
     all_files = [path for folder in folders for path in parquet_files(folder)]
     if any(buckets is None for buckets in bucketed):
         return [all_files]
     total_rows = sum(pq.ParquetFile(path).metadata.num_rows for path in all_files)
-    rounds = max(1, min(KEY_BUCKETS, -(-total_rows // rows_per_round)))
+    rounds = max(1, min(KEY_BUCKETS, max(at_least, -(-total_rows // rows_per_round))))
     return [
         [
             path
@@ -255,6 +261,51 @@ def emission_rounds(folders: list[Path], rows_per_round: int | None = None) -> l
     ]
 
 
+def join_round(rounds: int) -> pl.Expr:
+    """A click's join round: that of its emission_id's key bucket (see `emission_rounds`),
+    so the round that deduplicates a key's emissions also holds every click of that key."""
+    return (emission_bucket() % rounds).alias("_round")
+
+
+def scratch_prefix(output: Path) -> str:
+    """The name of a scratch folder beside `output`: hidden, and starting with the output's
+    name, so a crashed write's scratch is a leftover the next write of it removes."""
+    return f".{output.name.lstrip('.')}.clicks-"
+
+
+def round_file(scratch: Path, number: int, chunk: int) -> Path:
+    return scratch / f"round-{number:03d}-chunk-{chunk:05d}.parquet"
+
+
+def deduplicate_clicks_by_round(
+    clicks: pl.LazyFrame, chunks: int, rounds: int, scratch: Path
+) -> int:
+    """Rule 1 on clicks in chunks by click_id; each chunk's surviving clicks are written to
+    the scratch files of their join rounds. Returns the clicks read."""
+    clicks_in = 0
+    for chunk in range(chunks):
+        rows = chunk_of(clicks, rules.CLICK_DEDUP_KEY, chunks, chunk)
+        clicks_in += rows.height
+        survivors = dedup_first(rows, rules.CLICK_DEDUP_KEY, rules.CLICK_DEDUP_ORDER)
+        del rows
+        by_round = survivors.with_columns(join_round(rounds)).partition_by(
+            "_round", as_dict=True, include_key=False
+        )
+        del survivors
+        for (number,), part in by_round.items():
+            part.write_parquet(
+                round_file(scratch, int(number), chunk), compression=WAREHOUSE_COMPRESSION
+            )
+    return clicks_in
+
+
+def read_clicks_of_round(scratch: Path, number: int) -> pl.DataFrame:
+    files = sorted(scratch.glob(f"round-{number:03d}-chunk-*.parquet"))
+    if not files:
+        return pl.DataFrame(schema=polars_schema(rules.CLICKS_SCHEMA))
+    return pl.read_parquet(files)
+
+
 @dataclass(frozen=True)
 class DedupRound:
     """What one round of emission deduplication contributes to the day."""
@@ -263,7 +314,6 @@ class DedupRound:
     dropped_rows_of_day: pl.DataFrame
     survivors_of_day: pl.DataFrame
     dropped_rows: int
-    matches: pl.DataFrame
 
 
 class PolarsEngine:
@@ -338,18 +388,37 @@ class PolarsEngine:
         joined_folder: Path,
         emission_counts_folder: Path,
     ) -> JoinReport:
-        clicks = scan(clicks_folder)
-        # Every click's key, duplicates included (a superset of the deduplicated clicks' keys).
-        click_hashes = (
-            clicks.select(key_hash(rules.JOIN_KEY)).collect(engine="streaming").to_series().unique()
-        )
         start, end = day_bounds(day)
         emitted = pl.col("emitted_at")
         of_day = (emitted >= start) & (emitted < end)
-        rounds = [
-            self._dedup_round(files, click_hashes, of_day)
-            for files in emission_rounds([source.folder for source in emissions])
-        ]
+        clicks = scan(clicks_folder)
+        chunks = click_chunks(clicks)
+        # At least as many rounds as click chunks: a round holds about one chunk of clicks.
+        rounds = emission_rounds([source.folder for source in emissions], at_least=chunks)
+        clear_parquet(joined_folder)
+        summaries: list[DedupRound] = []
+        clicks_deduplicated = matched = matched_previous_day = 0
+        with tempfile.TemporaryDirectory(
+            dir=joined_folder.parent, prefix=scratch_prefix(joined_folder)
+        ) as scratch:
+            clicks_in = deduplicate_clicks_by_round(clicks, chunks, len(rounds), Path(scratch))
+            for number, files in enumerate(rounds):
+                round_clicks = read_clicks_of_round(Path(scratch), number)
+                click_hashes = round_clicks.select(key_hash(rules.JOIN_KEY)).to_series().unique()
+                summary, matches = self._dedup_round(files, click_hashes, of_day)
+                joined = (
+                    round_clicks.join(matches, on=list(rules.JOIN_KEY), how="left")
+                    .select(rules.JOINED_COLUMNS)
+                    .sort("click_id")
+                )
+                joined.write_parquet(
+                    chunk_file(joined_folder, number), compression=WAREHOUSE_COMPRESSION
+                )
+                summaries.append(summary)
+                clicks_deduplicated += joined.height
+                matched += joined.filter(emitted.is_not_null()).height
+                matched_previous_day += joined.filter(emitted < start).height
+                del round_clicks, click_hashes, matches, joined
 
         # Rows of D per (offer_id, placement), minus the rows of repeated keys, plus the
         # deduplicated rows of those keys that fall on D (a key seen on D-1 keeps that row).
@@ -366,7 +435,7 @@ class PolarsEngine:
         )
         corrections = [
             frame.lazy()
-            for part in rounds
+            for part in summaries
             for frame in (
                 part.dropped_rows_of_day.with_columns(-pl.col("emissions")),
                 part.survivors_of_day,
@@ -381,45 +450,23 @@ class PolarsEngine:
             .collect(engine="streaming")
         )
         write(counts, emission_counts_folder)
-
-        matches = pl.concat([part.matches for part in rounds])
-        rounds_summary = [(part.rows, part.dropped_rows) for part in rounds]
-        del rounds
-        # Clicks in chunks by click_id (rule 1 deduplicates within a click_id), each chunk its
-        # own file sorted by click_id: memory follows the chunk, not the day.
-        chunks = click_chunks(clicks)
-        clear_parquet(joined_folder)
-        clicks_in = clicks_deduplicated = matched = matched_previous_day = 0
-        for chunk in range(chunks):
-            rows = chunk_of(clicks, rules.CLICK_DEDUP_KEY, chunks, chunk)
-            joined = (
-                dedup_first(rows, rules.CLICK_DEDUP_KEY, rules.CLICK_DEDUP_ORDER)
-                .join(matches, on=list(rules.JOIN_KEY), how="left")
-                .select(rules.JOINED_COLUMNS)
-                .sort("click_id")
-            )
-            joined.write_parquet(
-                chunk_file(joined_folder, chunk), compression=WAREHOUSE_COMPRESSION
-            )
-            clicks_in += rows.height
-            clicks_deduplicated += joined.height
-            matched += joined.filter(emitted.is_not_null()).height
-            matched_previous_day += joined.filter(emitted < start).height
-            del rows, joined
-        emissions_in = sum(rows for rows, _ in rounds_summary)
+        emissions_in = sum(part.rows for part in summaries)
         return JoinReport(
             clicks_in=clicks_in,
             clicks_deduplicated=clicks_deduplicated,
             emissions_in=emissions_in,
-            emissions_deduplicated=emissions_in - sum(dropped for _, dropped in rounds_summary),
+            emissions_deduplicated=emissions_in - sum(part.dropped_rows for part in summaries),
             emissions_of_day=int(counts["emissions"].sum()),
             matched_clicks=matched,
             matched_previous_day=matched_previous_day,
         )
 
     @staticmethod
-    def _dedup_round(files: list[Path], click_hashes: pl.Series, of_day: pl.Expr) -> DedupRound:
-        """Deduplicate the emission rows of some whole key buckets (every row of their keys).
+    def _dedup_round(
+        files: list[Path], click_hashes: pl.Series, of_day: pl.Expr
+    ) -> tuple[DedupRound, pl.DataFrame]:
+        """Deduplicate the emission rows of some whole key buckets (every row of their keys);
+        returns the round's counts and its deduplicated rows of the clicked and repeated keys.
 
         Sorting every emission row of D-1 and D to deduplicate them is what makes a naive
         job slow. Instead one pass hashes every key: a key whose hash occurs once occurs once,
@@ -446,17 +493,16 @@ class PolarsEngine:
         repeated_key = pl.col(KEY_HASH).is_in(repeated.implode())
         repeated_rows = candidate_rows.filter(repeated_key)
         survivors = candidates.filter(repeated_key)
-        return DedupRound(
+        summary = DedupRound(
             rows=len(hashes),
             dropped_rows_of_day=emissions_per_stats_key(
                 repeated_rows.lazy().filter(of_day)
             ).collect(),
             survivors_of_day=emissions_per_stats_key(survivors.lazy().filter(of_day)).collect(),
             dropped_rows=repeated_rows.height - survivors.height,
-            matches=candidates.select(
-                *rules.JOIN_KEY, "placement", "click_cost_micros", "emitted_at"
-            ),
         )
+        matches = candidates.select(*rules.JOIN_KEY, "placement", "click_cost_micros", "emitted_at")
+        return summary, matches
 
     def flag_fraud(
         self, day: date, joined_folder: Path, denylist: list[IpRange], out_folder: Path
