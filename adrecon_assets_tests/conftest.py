@@ -15,6 +15,7 @@ from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
+from adrecon_assets.serving import ServingStore
 from adrecon_assets.settings import Settings
 from adrecon_assets_tests import sensor_lakes
 from adrecon_assets_tests.postgres import PostgresServer, postgres_server
@@ -112,6 +113,15 @@ def serving_url(postgres: PostgresServer) -> Iterator[str]:
     name = postgres.create_database()
     yield postgres.url(name)
     postgres.drop_database(name)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ServingStore:
+    """A fresh serving store of each kind: a DuckDB file, then a PostgreSQL database."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("serving_url")
+        return ServingResource(url=url).get_store()
+    return ServingResource(database=str(tmp_path / "serving.duckdb")).get_store()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

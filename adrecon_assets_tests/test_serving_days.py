@@ -5,25 +5,15 @@ and the day totals read back from one `day_rows` query."""
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from adrecon_assets import serving
-from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.serving import DayReplace, ServingStore, totals_of
 from adrecon_assets_tests.test_serving import stats
 from adrecon_assets_tests.test_serving_stores import rows_of
 
 DAYS = [date(2026, 1, 2), date(2026, 1, 3), date(2026, 1, 4)]
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ServingStore:
-    if request.param == "postgres":
-        url = request.getfixturevalue("serving_url")
-        return ServingResource(url=url).get_store()
-    return ServingResource(database=str(tmp_path / "serving.duckdb")).get_store()
 
 
 def offline(day: date, offers: list[str], clicks: int, run: str) -> DayReplace:

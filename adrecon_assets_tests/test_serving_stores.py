@@ -5,7 +5,6 @@ PostgreSQL column types, and credentials masked."""
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import psycopg
 import pyarrow as pa
@@ -24,14 +23,6 @@ from adrecon_assets_tests.test_serving import stats
 
 DAY = date(2026, 1, 2)
 OTHER_DAY = date(2026, 1, 3)
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ServingStore:
-    if request.param == "postgres":
-        url = request.getfixturevalue("serving_url")
-        return ServingResource(url=url).get_store()
-    return ServingResource(database=str(tmp_path / "serving.duckdb")).get_store()
 
 
 def rows_of(store: ServingStore, day: date) -> list[tuple[object, ...]]:
