@@ -12,14 +12,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from adrecon_assets.contracts import LakeInputError
 from adrecon_assets.engines.base import EmissionSource
 from adrecon_assets.engines.polars_engine import PolarsEngine
-from adrecon_assets.engines.spark_engine import SparkEngine
+from adrecon_assets.engines.spark_engine import (
+    BYPASS_PARTIAL_AGGREGATION,
+    DRIVER_SORT_MAX_ROWS,
+    KEY_HASH,
+    SparkEngine,
+    key_hash,
+)
 from adrecon_assets.lake import Lake
 from adrecon_assets.resources.spark import SparkEngineResource
-from adrecon_assets.rules import Topic
+from adrecon_assets.rules import EMISSION_DEDUP_KEY, Topic
 from adrecon_assets.warehouse import Dataset, Warehouse
 from adrecon_assets_tests.engine_runs import table_rows
 from adrecon_assets_tests.lakes import at, click, emission, write_topic
@@ -177,3 +184,26 @@ def test_resource_reuses_a_running_session_and_leaves_it_running(spark: SparkSes
     assert resource.get_engine().name == "spark"
     resource.teardown_after_execution(context)
     assert spark.range(3).count() == 3
+
+
+@pytest.mark.spark
+def test_repeated_hashes_by_aggregation_restore_the_session_setting(spark: SparkSession) -> None:
+    """A classic session sorts small days' hashes on the driver; the Spark aggregation (the
+    path of large days and of every Connect session) finds the same repeats and leaves the
+    session's partial-aggregation setting as it found it."""
+    assert SparkEngine(spark).driver_sort_max_rows == DRIVER_SORT_MAX_ROWS
+    rows = [("e1", "o1"), ("e2", "o1"), ("e2", "o1"), ("e3", "o2"), ("e3", "o2"), ("e3", "o2")]
+    emissions = spark.createDataFrame(rows, "emission_id string, offer_id string")
+    expected = {
+        row[KEY_HASH]
+        for row in emissions.select(key_hash(EMISSION_DEDUP_KEY))
+        .where(F.col("emission_id") != "e1")
+        .collect()
+    }
+    spark.conf.set(BYPASS_PARTIAL_AGGREGATION, "false")
+    for limit in (DRIVER_SORT_MAX_ROWS, 0):
+        engine = SparkEngine(spark, driver_sort_max_rows=limit)
+        repeated = engine._repeated_hashes(emissions, len(rows)).collect()
+        assert {row[KEY_HASH] for row in repeated} == expected
+        assert len(repeated) == 2  # e2's and e3's hashes, each once
+    assert spark.conf.get(BYPASS_PARTIAL_AGGREGATION) == "false"
