@@ -27,7 +27,7 @@ from benchmarks.dagster_cli import time_cli_run
 from benchmarks.dataset import CACHE_ROOT, lake_for_size, prestaged_warehouse
 from benchmarks.machine import describe, load_average
 from benchmarks.measure import Measurement, measure
-from benchmarks.plot import plot_scaling
+from benchmarks.plot import PLOT, plot_scaling
 from benchmarks.workload import STATISTICS_FILE, WORKLOADS
 
 FULL_SIZE = 20_000_000
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if arguments.results is not None:
         arguments.results.write_text(text)
-        plot_scaling(report.summarize(run.measurements))
+        plot_scaling(report.summarize(run.measurements), arguments.results.parent / PLOT.name)
     return 0 if all(agrees for _, agrees in run.exact.values()) else 1
 
 
