@@ -26,7 +26,7 @@ def test_quick_benchmark_runs_every_polars_workload_and_they_agree_with_duckdb(
 
     assert sorted(m.workload for m in run.measurements) == ["dagster", "duckdb", "polars"]
     assert all(m.seconds > 0 and m.peak_rss_bytes > 0 for m in run.measurements)
-    assert run.exact == {"polars": (TINY_SIZE, True), "dagster": (TINY_SIZE, True)}
+    assert run.exact == {("polars", TINY_SIZE): True, ("dagster", TINY_SIZE): True}
     page = markdown(run, "test")
     assert "| (a) Polars chain, no Dagster | 3,000 | 1 |" in page
     assert "serves exactly the rows of (d) at 3,000 rows/day: yes" in page
