@@ -178,7 +178,7 @@ def run_sizes(
 def markdown(run: BenchmarkRun, command: str) -> str:
     summaries = report.summarize(run.measurements)
     lines = [
-        "# Benchmark results (issue 7)",
+        "# Benchmark results (issues 7 and 15)",
         "",
         f"Produced by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
