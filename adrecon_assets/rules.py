@@ -177,6 +177,9 @@ FLOOD_MIN_EARLIER_CLICKS: Final = 3
 STATS_KEY: Final = ("offer_id", "placement")
 STATS_MEASURES: Final = ("emissions", "clicks", "cost_micros", "fraud_clicks", "refund_micros")
 STATS_COLUMNS: Final = ("date", *STATS_KEY, *STATS_MEASURES)
+# The online layer's drift (materialization metadata) is reported on the measures billing
+# depends on: clicks and money, not emissions.
+DRIFT_MEASURES: Final = tuple(m for m in STATS_MEASURES if m != "emissions")
 
 # Joined and flagged click columns (warehouse layout shared by both engines).
 JOINED_COLUMNS: Final = (

@@ -13,9 +13,11 @@ from typing import TypeAlias
 import polars as pl
 import pyarrow as pa
 
+from adrecon_assets import rules
+
 Key = tuple[str, str]
-KEY_COLUMNS = ("offer_id", "placement")
-MEASURES = ("clicks", "cost_micros", "fraud_clicks", "refund_micros")
+KEY_COLUMNS = rules.STATS_KEY
+MEASURES = rules.DRIFT_MEASURES
 PREVIOUS, RECONCILED = "_previous", "_reconciled"
 
 
