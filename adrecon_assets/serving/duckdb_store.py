@@ -22,7 +22,7 @@ from adrecon_assets.serving.store import (
     ONLINE_COLUMNS,
     DayReplace,
     ServingStore,
-    day_rows_with_constants,
+    shaped_replaces,
     utc_now,
 )
 from adrecon_assets.serving.tables import (
@@ -85,22 +85,16 @@ def replace_days(
 ) -> int:
     """`ServingStore.replace_days` on an open DuckDB connection: every day's DELETE + INSERT
     (+ reconciled_days entry) in order, in one transaction."""
-    now = updated_at or naive_utc_now()
-    # Every day is checked and shaped before the transaction starts.
-    incoming = []
-    for replace in replaces:
-        values = {"updated_at": now, **(replace.constants or {})}
-        rows = day_rows_with_constants(replace.table, replace.day, replace.rows, values)
-        incoming.append((replace, rows, values))
+    incoming = shaped_replaces(replaces, updated_at or naive_utc_now())
     create_tables(connection)
     # Registered outside the transaction: an aborted transaction refuses to unregister.
     names = [f"incoming_rows_{index}" for index in range(len(incoming))]
-    for name, (_, rows, _) in zip(names, incoming, strict=True):
-        connection.register(name, rows)
+    for name, shaped in zip(names, incoming, strict=True):
+        connection.register(name, shaped.rows)
     try:
         connection.execute("BEGIN TRANSACTION")
-        for name, (replace, _, values) in zip(names, incoming, strict=True):
-            replace_in_transaction(connection, replace, name, values)
+        for name, shaped in zip(names, incoming, strict=True):
+            replace_in_transaction(connection, shaped.replace, name, shaped.values)
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
@@ -238,8 +232,7 @@ class DuckDBServingStore(ServingStore):
 
     def add_online(self, rows: pa.Table) -> int:
         increments = rows.select(list(ONLINE_COLUMNS))
-        with self.connect() as connection:
-            create_tables(connection)
+        with self.connect_with_tables() as connection:
             connection.register("incoming_increments", increments)
             try:
                 connection.execute("BEGIN TRANSACTION")
@@ -252,18 +245,20 @@ class DuckDBServingStore(ServingStore):
                 connection.unregister("incoming_increments")
         return rows.num_rows
 
-    def day_rows(self, day: date) -> pa.Table:
-        """As `ServingStore.day_rows`, fetched as Arrow (no Python row per key)."""
-        if self.database != ":memory:" and not Path(self.database).exists():
-            self.create_tables()
+    @contextmanager
+    def connect_with_tables(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection on which every serving table exists (a reader of a new file sees empty
+        tables, not an error)."""
         with self.connect() as connection:
             create_tables(connection)
+            yield connection
+
+    def day_rows(self, day: date) -> pa.Table:
+        """As `ServingStore.day_rows`, fetched as Arrow (no Python row per key)."""
+        with self.connect_with_tables() as connection:
             table: pa.Table = connection.sql(DAY_ROWS_SQL, params=[day]).to_arrow_table()
         return table.cast(DAY_ROWS_SCHEMA)
 
     def fetch(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        if self.database != ":memory:" and not Path(self.database).exists():
-            self.create_tables()
-        with self.connect() as connection:
-            create_tables(connection)
+        with self.connect_with_tables() as connection:
             return connection.execute(sql, list(parameters)).fetchall()

@@ -24,7 +24,7 @@ from adrecon_assets.serving.store import (
     DayReplace,
     ServingStore,
     day_number,
-    day_rows_with_constants,
+    shaped_replaces,
     utc_now,
 )
 from adrecon_assets.serving.tables import (
@@ -125,13 +125,7 @@ class PostgresServingStore(ServingStore):
             pass
 
     def replace_days(self, replaces: Sequence[DayReplace]) -> int:
-        now = utc_now()
-        # Every day is checked and shaped before the transaction starts.
-        incoming = []
-        for replace in replaces:
-            values = {"updated_at": now, **(replace.constants or {})}
-            rows = day_rows_with_constants(replace.table, replace.day, replace.rows, values)
-            incoming.append((replace, rows, values))
+        incoming = shaped_replaces(replaces, utc_now())
         locked = sorted({each.day for each in replaces if each.table == OFFER_PLACEMENT_STATS})
         with self.connect() as conn:
             # The exclusive day locks first, in ascending day order as the online increment takes
@@ -140,8 +134,8 @@ class PostgresServingStore(ServingStore):
                 conn.execute(
                     "SELECT pg_advisory_xact_lock(%s, %s)", (DAY_LOCK_CLASS, day_number(day))
                 )
-            for replace, rows, values in incoming:
-                self._replace_in_transaction(conn, replace, rows, values)
+            for shaped in incoming:
+                self._replace_in_transaction(conn, shaped.replace, shaped.rows, shaped.values)
         return sum(replace.rows.num_rows for replace in replaces)
 
     @staticmethod

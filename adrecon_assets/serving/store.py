@@ -103,6 +103,27 @@ class DayReplace:
     run_id: str | None = None
 
 
+@dataclass(frozen=True)
+class ShapedReplace:
+    """A `DayReplace` checked and shaped for writing: its rows with every column of its table,
+    and the constant values (updated_at, source) they took."""
+
+    replace: DayReplace
+    rows: pa.Table
+    values: dict[str, object]
+
+
+def shaped_replaces(replaces: Sequence[DayReplace], now: object) -> list[ShapedReplace]:
+    """Every day of a `replace_days` call checked and shaped before its transaction starts, all
+    stamped `updated_at = now`."""
+    shaped = []
+    for replace in replaces:
+        values = {"updated_at": now, **(replace.constants or {})}
+        rows = day_rows_with_constants(replace.table, replace.day, replace.rows, values)
+        shaped.append(ShapedReplace(replace, rows, values))
+    return shaped
+
+
 class ServingStore(ABC):
     """The serving tables of contract 4. Every write of a day is one transaction (several days
     of a ranged step may share one); the online increment follows contract 4.2 so that both
