@@ -86,9 +86,7 @@ def anomaly_metrics(
             "history_days": report.history_days,
             "missing_history_days": ", ".join(missing) or "none",
             "anomaly_chart": dg.MetadataValue.md(
-                anomaly_chart_markdown(
-                    warehouse, day, [parse_day(key) for key in days_of_run(context)]
-                )
+                anomaly_chart_markdown(warehouse, day, days_of_run(context))
             ),
             "engine": compute.name,
             "duration_seconds": round(seconds, 3),

@@ -164,9 +164,7 @@ def refund_ledger(
             "refund_micros": sum(micros for _, micros in by_reason.values()),
             **{f"refund_micros_{reason}": micros for reason, (_, micros) in by_reason.items()},
             "fraud_mix": dg.MetadataValue.md(
-                fraud_mix_chart_markdown(
-                    warehouse, day, [parse_day(key) for key in days_of_run(context)]
-                )
+                fraud_mix_chart_markdown(warehouse, day, days_of_run(context))
             ),
             "largest_credits": dg.MetadataValue.md(ledger_preview(rows.to_pylist())),
             "table": f"{serving_db.location}:{serving.REFUND_LEDGER.name}",

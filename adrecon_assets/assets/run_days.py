@@ -31,6 +31,7 @@ from typing import Any
 
 import dagster as dg
 
+from adrecon_assets.partitions import parse_day
 from adrecon_assets.serving.store import DayReplace, ServingStore
 
 
@@ -210,11 +211,10 @@ def compute_days(
         )
 
 
-def days_of_run(context: dg.AssetExecutionContext | DayContext) -> list[str]:
+def days_of_run(context: dg.AssetExecutionContext | DayContext) -> list[date]:
     """Every day of the run, oldest first: the whole range of a ranged run, seen from any day."""
-    if isinstance(context, DayContext):
-        return list(context.run_context.partition_keys)
-    return list(context.partition_keys)
+    run = context.run_context if isinstance(context, DayContext) else context
+    return [parse_day(key) for key in run.partition_keys]
 
 
 def publish_day(
