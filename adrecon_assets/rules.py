@@ -281,3 +281,28 @@ def anomaly_zscore(
     divide by 0."""
     floor = sqrt(greatest(baseline, ANOMALY_STDDEV_FLOOR_MIN_BASELINE))
     return (clicks - baseline) / greatest(stddev, floor)
+
+
+# --- Operations (contract sections 2 and 6): shared by the retrying code, the SLA and alerts ---
+
+# A transient fault (I/O error, timeout, dropped connection, throttling, 5xx) is retried with
+# backoff for at least this long in all before a day fails (contract 2).
+TRANSIENT_RETRY_BUDGET_SECONDS: Final = 300
+
+
+class SlaMissCause(StrEnum):
+    """Why day D missed its SLA (contract 6.1), recorded as the failed `reconciled_by_sla_hour`
+    evaluation's `SLA_CAUSE_METADATA`. Only LAKE_CLOSED_LATE is not the pipeline's doing: it is
+    a notification, every other cause pages (contract 6)."""
+
+    NO_LAKE_DATA = "no_lake_data"
+    LAKE_CLOSED_LATE = "lake_closed_late"
+    RUN_RUNNING = "run_running"
+    RUN_FAILED = "run_failed"
+    NOT_RECONCILED = "not_reconciled"
+    RECONCILED_LATE = "reconciled_late"
+
+
+SLA_CAUSE_METADATA: Final = "cause"
+# Contract 6.2: each step's duration per day, numeric materialization metadata.
+DURATION_METADATA: Final = "duration_seconds"
