@@ -11,7 +11,7 @@ import dagster as dg
 
 from adrecon_assets.alerts.hooks import with_alert_hooks
 from adrecon_assets.alerts.resource import AlertResource
-from adrecon_assets.alerts.sensors import build_alert_sensors
+from adrecon_assets.alerts.sensors import build_alert_sensor
 from adrecon_assets.assets.lake import LAKE_SOURCES, raw_clicks, raw_emissions
 from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
@@ -22,6 +22,7 @@ from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.jobs import reconcile_days
 from adrecon_assets.resources.automation import AutomationSettings
 from adrecon_assets.resources.engine import EngineResource, PolarsEngineResource
+from adrecon_assets.resources.secret import secret
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.spark import SparkEngineResource
 from adrecon_assets.resources.storage import StorageResource
@@ -59,13 +60,10 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         # an EnvVar so its credentials never show in the UI's resource config (contract 4.2).
         "serving_db": ServingResource(
             database=settings.serving_db,
-            url=dg.EnvVar("ADRECON_SERVING_URL") if settings.serving_url else "",
+            url=secret("ADRECON_SERVING_URL", settings.serving_url),
         ),
         "check_thresholds": CheckThresholds(),
-        "alerts": AlertResource(
-            webhook_url=settings.alert_webhook_url or "",
-            ui_base_url=settings.ui_base_url or "",
-        ),
+        "alerts": AlertResource.from_settings(settings),
         "automation": AutomationSettings.from_settings(settings),
         "engine": engine_resource(settings),
     }
@@ -76,7 +74,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
     return [
         build_lake_readiness_sensor(interval),
         build_late_data_sensor(interval),
-        *build_alert_sensors(interval),
+        build_alert_sensor(interval),
         build_sla_sensor(interval),
         build_follow_sensor(interval),
         build_crash_relaunch_sensor(interval),

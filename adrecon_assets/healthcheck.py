@@ -1,35 +1,33 @@
 """`adrecon-healthcheck`: watch the watcher (for cron or a liveness probe).
 
 Reads the Dagster instance of DAGSTER_HOME: every required daemon's heartbeat, the last tick of
-every running sensor, and the newest reconciled day. Prints one line per finding, exits 1 if
-anything is stale and sends one alert through the project's alert sink (webhook or log): a dead
-daemon otherwise means silently no reconciliation.
+every running sensor, and the newest reconciled day. Prints one line per finding and exits 1 if
+anything is stale. Each stale finding pages once (a dead daemon otherwise means silently no
+reconciliation, and the alert sensor runs in that daemon); when it is fine again, one `resolved`
+alert follows. The open findings are kept in the instance's key-value store between runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 
 import dagster as dg
 
-from adrecon_assets.alerts.resource import Alert, AlertResource
+from adrecon_assets.alerts.model import Alert, AlertKind, Priority, dedup_key
+from adrecon_assets.alerts.resource import AlertResource
 from adrecon_assets.settings import load_settings
 
 RECONCILED = dg.AssetKey("reconciled_statistics")
 # Values of Dagster's (private) InstigatorType and InstigatorStatus enums, by their names.
 SENSOR = "SENSOR"
 RUNNING_SENSOR_STATUSES = {"RUNNING", "DECLARED_IN_CODE"}
-
-
-class HealthAlertKind(StrEnum):
-    """The alert sink's kinds cover runs and checks; a stale instance is its own kind."""
-
-    HEALTHCHECK = "healthcheck"
+# The instance key-value entry holding the open findings' alerts (JSON), between cron runs.
+OPEN_ALERTS_KEY = "adrecon/healthcheck/open_alerts"
 
 
 @dataclass(frozen=True)
@@ -118,17 +116,47 @@ def check_instance(
     ]
 
 
-def stale_alert(findings: Sequence[Finding]) -> Alert:
-    stale = [finding.line() for finding in findings if not finding.ok]
+def finding_alert(finding: Finding) -> Alert:
     return Alert(
-        kind=HealthAlertKind.HEALTHCHECK,  # type: ignore[arg-type]
+        kind=AlertKind.HEALTHCHECK,
         asset=None,
-        check="adrecon-healthcheck",
+        check=finding.subject,
         partition=None,
         severity="ERROR",
         run_id=None,
-        message="; ".join(stale),
+        message=f"adrecon-healthcheck: {finding.line()}",
+        priority=Priority.PAGE,
+        dedup_key=dedup_key(AlertKind.HEALTHCHECK, finding.subject),
     )
+
+
+def health_transitions(
+    findings: Sequence[Finding], open_alerts: dict[str, Alert]
+) -> tuple[list[Alert], dict[str, Alert]]:
+    """What to send (a page per newly stale finding, a resolution per finding fine again or
+    gone) and the open alerts after it."""
+    to_send: list[Alert] = []
+    still_open: dict[str, Alert] = {}
+    for finding in findings:
+        alert = finding_alert(finding)
+        if not finding.ok:
+            still_open[alert.dedup_key] = open_alerts.get(alert.dedup_key, alert)
+            if alert.dedup_key not in open_alerts:
+                to_send.append(alert)
+    for key, alert in open_alerts.items():
+        if key not in still_open:
+            to_send.append(alert.resolved(f"adrecon-healthcheck: {alert.check} is fine again"))
+    return to_send, still_open
+
+
+def load_open_alerts(instance: dg.DagsterInstance) -> dict[str, Alert]:
+    text = instance.run_storage.get_cursor_values({OPEN_ALERTS_KEY}).get(OPEN_ALERTS_KEY)
+    return {key: Alert.from_json(value) for key, value in json.loads(text or "{}").items()}
+
+
+def save_open_alerts(instance: dg.DagsterInstance, open_alerts: dict[str, Alert]) -> None:
+    text = json.dumps({key: alert.to_json() for key, alert in sorted(open_alerts.items())})
+    instance.run_storage.set_cursor_values({OPEN_ALERTS_KEY: text})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,15 +175,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.sensor_tolerance,
             sla_hour,
         )
+        to_send, still_open = health_transitions(findings, load_open_alerts(instance))
+        # Outside Dagster's resource resolution: the EnvVars are read here.
+        alerts = AlertResource.from_settings(settings).process_config_and_initialize()
+        for alert in to_send:
+            alerts.send(alert)
+        save_open_alerts(instance, still_open)
     for finding in findings:
         print(finding.line())
-    if all(finding.ok for finding in findings):
-        return 0
-    AlertResource(
-        webhook_url=settings.alert_webhook_url or "",
-        ui_base_url=settings.ui_base_url or "",
-    ).send(stale_alert(findings))
-    return 1
+    return 0 if all(finding.ok for finding in findings) else 1
 
 
 if __name__ == "__main__":

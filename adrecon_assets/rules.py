@@ -306,3 +306,15 @@ class SlaMissCause(StrEnum):
 SLA_CAUSE_METADATA: Final = "cause"
 # Contract 6.2: each step's duration per day, numeric materialization metadata.
 DURATION_METADATA: Final = "duration_seconds"
+
+# --- Alerts (contract 6): when a lasting condition pages, and when a step's duration notifies ---
+
+# A closed lake day still unreconciled this long after its lake closed pages.
+MISSING_DAY_PAGE_AFTER: Final = timedelta(hours=2)
+# A sensor whose ticks have failed without a success for this long pages.
+SENSOR_FAILING_PAGE_AFTER: Final = timedelta(minutes=10)
+# A step's duration notifies when over DURATION_MEDIAN_FACTOR x the median of its last
+# DURATION_HISTORY_DAYS days and over DURATION_MIN_EXCESS_SECONDS longer than that median.
+DURATION_MEDIAN_FACTOR: Final = 3.0
+DURATION_HISTORY_DAYS: Final = 7
+DURATION_MIN_EXCESS_SECONDS: Final = 60.0

@@ -23,3 +23,7 @@ RETRY_NUMBER_TAG: Final = "dagster/retry_number"
 MAX_RETRIES_TAG: Final = "dagster/max_retries"
 # The backfill a run belongs to (dagster.yaml limits each backfill to one running run).
 BACKFILL_TAG: Final = "dagster/backfill"
+
+# adrecon's own tag: the alert dedup keys a run's hooks already sent (alerts/hooks.py), so the
+# alert sensor keeps those conditions open without sending them again.
+ALERTED_KEYS_TAG: Final = "adrecon/alerted"

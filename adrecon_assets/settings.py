@@ -16,6 +16,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+# PagerDuty's Events API v2 endpoint (ADRECON_PAGERDUTY_EVENTS_URL's default).
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+
 
 class Engine(StrEnum):
     POLARS = "polars"
@@ -78,6 +81,12 @@ class Settings:
     late_data_quiet_seconds: int
     late_data_lookback_days: int
     alert_webhook_url: str | None
+    pagerduty_routing_key: str | None
+    pagerduty_events_url: str
+    smtp_url: str | None
+    alert_email_from: str | None
+    alert_email_to: str | None
+    alert_digest_minutes: int
     sensor_interval_seconds: int
     sla_hour_utc: int
     ui_base_url: str | None
@@ -122,6 +131,25 @@ SETTINGS: Mapping[str, Setting] = {
     ),
     "alert_webhook_url": Setting(
         "ADRECON_ALERT_WEBHOOK_URL", "", _optional, "unset or an http(s) URL"
+    ),
+    "pagerduty_routing_key": Setting(
+        "ADRECON_PAGERDUTY_ROUTING_KEY", "", _optional, "unset or an Events API v2 routing key"
+    ),
+    "pagerduty_events_url": Setting(
+        "ADRECON_PAGERDUTY_EVENTS_URL", PAGERDUTY_EVENTS_URL, _text, "an http(s) URL"
+    ),
+    "smtp_url": Setting(
+        "ADRECON_SMTP_URL",
+        "",
+        _optional,
+        "unset or smtp://user:password@host:port, smtps://..., ?starttls=true",
+    ),
+    "alert_email_from": Setting("ADRECON_ALERT_EMAIL_FROM", "", _optional, "an e-mail address"),
+    "alert_email_to": Setting(
+        "ADRECON_ALERT_EMAIL_TO", "", _optional, "comma-separated e-mail addresses"
+    ),
+    "alert_digest_minutes": Setting(
+        "ADRECON_ALERT_DIGEST_MINUTES", "60", _int_in(1), "an integer >= 1"
     ),
     "sensor_interval_seconds": Setting(
         "ADRECON_SENSOR_INTERVAL_SECONDS", "30", _int_in(1), "an integer >= 1"

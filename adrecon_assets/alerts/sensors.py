@@ -1,85 +1,87 @@
-"""Alert sensors (DATA_CONTRACT.md section 6): one alert per failed run and per failed check.
+"""`alert_sensor`: every condition of contract 6, fired once and resolved once.
 
-Runs of `defs` alert their own failures through hooks (alerts/hooks.py), which also works
-for `dagster asset materialize` without a daemon; these sensors alert everything else (runs that
-died before a hook ran, runs without the hooks, the SLA evaluations) and skip what the run's
-tags say was already alerted.
+Each tick reads what is new in the instance (check evaluations, failed runs, step durations)
+and what holds now (closed days not reconciled, failing sensors), turns it into transitions of
+conditions (`Fire`, `Clear`) and applies them to the open conditions kept in the sensor's
+cursor: a condition already open is not sent again, a condition that clears sends one
+`resolved` alert with its `dedup_key`. The cursor is durable in the instance, so a daemon
+restart neither repeats nor forgets an alert.
 
 A failed non-blocking check (WARN, or an ERROR that is not blocking) does not fail its run, so
-run-failure sensors never see it: `asset_check_alert_sensor` reads the check evaluations from
-the instance's asset-check executions instead, behind a cursor of ids, so each is alerted once.
+run-failure sensors never see it (Dagster issue 29896): evaluations are read from the instance's
+asset-check executions instead. A run's own hooks (alerts/hooks.py) page only when no daemon
+watches; they tag the run with the keys they sent, which this sensor adopts without resending.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Protocol
 
 import dagster as dg
 
-from adrecon_assets.alerts.resource import (
-    ALERTED_RUN_FAILURE_TAG,
-    Alert,
-    AlertKind,
-    AlertResource,
-    alerted_checks,
+from adrecon_assets.alerts.conditions import (
     check_alert,
-    check_identity,
+    check_key,
+    duration_alert,
+    duration_overrun,
+    failing_since,
+    missing_day_alerts,
+    run_failure_alert,
+    sensor_alert,
 )
-from adrecon_assets.run_tags import PARTITION_TAG
+from adrecon_assets.alerts.hooks import alerted_keys
+from adrecon_assets.alerts.missing_days_source import closed_unreconciled_days
+from adrecon_assets.alerts.model import Alert, AlertKind, Priority, dedup_key
+from adrecon_assets.alerts.resource import AlertResource
+from adrecon_assets.alerts.state import AlertState, OpenCondition
+from adrecon_assets.checks.sla import RECONCILED_STATISTICS
+from adrecon_assets.lake import Lake, LakeNotFoundError
+from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets.rules import DURATION_HISTORY_DAYS, DURATION_METADATA
+from adrecon_assets.run_tags import PARTITION_TAG, WILL_RETRY_TAG
+from adrecon_assets.sensors.history import latest_materializations, recent_days, run_days
 
+SENSOR_NAME = "alert_sensor"
 # Latest executions read per check and tick: far more than one tick's worth of new ones.
 CHECK_EXECUTIONS_PER_KEY = 50
-
-
-def run_failure_alert(context: dg.RunFailureSensorContext) -> Alert:
-    """The failed steps (assets here) and their errors, e.g. a bad lake file and its column."""
-    run = context.dagster_run
-    failures = context.get_step_failure_events()
-    step_errors = [
-        f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
-        for event in failures
-        if event.step_failure_data.error is not None
-    ]
-    assets = sorted({event.step_key for event in failures if event.step_key})
-    if not assets and run.asset_selection:
-        assets = sorted(key.to_user_string() for key in run.asset_selection)
-    return Alert(
-        kind=AlertKind.RUN_FAILURE,
-        asset=", ".join(assets) or None,
-        check=None,
-        partition=run.tags.get(PARTITION_TAG),
-        severity="ERROR",
-        run_id=run.run_id,
-        message="; ".join(step_errors) or (context.failure_event.message or "run failed"),
-    )
+# Failed runs and materializations read per tick (the rest follow at the next ticks).
+RECORDS_PER_TICK = 200
+# Ticks read per sensor: more than 10 minutes of them at the shortest interval.
+TICKS_PER_SENSOR = 100
+# Values of Dagster's (private) InstigatorType/InstigatorStatus and TickStatus, by name.
+SENSOR_TYPE, RUNNING_STATUSES = "SENSOR", {"RUNNING", "DECLARED_IN_CODE"}
+FAILED_TICK, STARTED_TICK = "FAILURE", "STARTED"
+PLANNED, FAILED, SUCCEEDED = "PLANNED", "FAILED", "SUCCEEDED"
 
 
 @dataclass(frozen=True)
-class CheckAlertCursor:
-    """Execution ids up to `after_id` are done, except `pending_ids`, planned but not yet
-    evaluated then (ids are assigned when a run plans its checks, not when they finish)."""
+class Fire:
+    """A condition holds. `since` is when it began; `sent` when a run's hook already sent it;
+    a condition that cannot clear (`lasting=False`) is sent without being kept open."""
 
-    after_id: int = 0
-    pending_ids: frozenset[int] = frozenset()
+    alert: Alert
+    since: float
+    sent: bool = False
+    lasting: bool = True
 
-    def to_json(self) -> str:
-        return json.dumps({"after_id": self.after_id, "pending_ids": sorted(self.pending_ids)})
 
-    @classmethod
-    def from_json(cls, text: str | None) -> CheckAlertCursor:
-        if not text:
-            return cls()
-        data = json.loads(text)
-        return cls(int(data["after_id"]), frozenset(int(i) for i in data["pending_ids"]))
+@dataclass(frozen=True)
+class Clear:
+    key: str
+    message: str
+
+
+Transition = Fire | Clear
 
 
 class CheckExecution(Protocol):
-    """What this sensor reads of a record of `get_asset_check_execution_history` (its class is
-    private to Dagster; its status is an enum whose values are PLANNED, SUCCEEDED, FAILED)."""
+    """What is read of a record of `get_asset_check_execution_history` (its class is private
+    to Dagster; its status is an enum whose values are PLANNED, SUCCEEDED, FAILED...)."""
 
     @property
     def id(self) -> int: ...
@@ -97,34 +99,28 @@ class CheckExecution(Protocol):
     def event(self) -> dg.EventLogEntry | None: ...
 
 
-PLANNED, FAILED = "PLANNED", "FAILED"
-
-
 def _evaluation(record: CheckExecution) -> dg.AssetCheckEvaluation | None:
     event = record.event.dagster_event if record.event else None
     data = event.event_specific_data if event else None
     return data if isinstance(data, dg.AssetCheckEvaluation) else None
 
 
-def new_check_alerts(
-    instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey], cursor: CheckAlertCursor
-) -> tuple[list[Alert], CheckAlertCursor]:
-    """Alerts for failed evaluations not seen before, oldest first, and the cursor after them.
-
-    Reads the instance's asset-check executions (indexed in every storage, unlike cross-run
-    event queries on the default run-sharded SQLite storage). An evaluation of a run still in
-    progress waits for the run to end, so the run's own hooks alert first and tag the run;
-    what they alerted is skipped here."""
-    failed: list[tuple[int, Alert]] = []
+def check_transitions(
+    instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey], state: AlertState
+) -> list[Transition]:
+    """A failed evaluation fires its check's condition for its day; a passed one clears it.
+    An evaluation of a run still in progress waits for the run to end (its hooks go first)."""
+    found: list[tuple[int, Transition]] = []
     pending: set[int] = set()
-    after_id = cursor.after_id
+    after_id = state.checks_after_id
     for key in check_keys:
-        storage = instance.event_log_storage
-        history: Sequence[CheckExecution] = storage.get_asset_check_execution_history(
-            key, limit=CHECK_EXECUTIONS_PER_KEY
+        history: Sequence[CheckExecution] = (
+            instance.event_log_storage.get_asset_check_execution_history(
+                key, limit=CHECK_EXECUTIONS_PER_KEY
+            )
         )
         for record in history:
-            if record.id <= cursor.after_id and record.id not in cursor.pending_ids:
+            if record.id <= state.checks_after_id and record.id not in state.pending_check_ids:
                 continue
             after_id = max(after_id, record.id)
             run = instance.get_run_by_id(record.run_id) if record.run_id else None
@@ -132,60 +128,302 @@ def new_check_alerts(
                 pending.add(record.id)
                 continue
             evaluation = _evaluation(record)
-            if record.status.value != FAILED or evaluation is None:
+            if evaluation is None or record.status.value not in (FAILED, SUCCEEDED):
                 continue
-            tags = run.tags if run else {}
-            if check_identity(key.asset_key, key.name) in alerted_checks(tags):
+            tags = dict(run.tags) if run else {}
+            partition = evaluation.partition or record.partition or tags.get(PARTITION_TAG)
+            asset = key.asset_key.to_user_string()
+            if record.status.value == SUCCEEDED:
+                message = f"{asset} {key.name} passed for {partition}"
+                found.append((record.id, Clear(check_key(asset, key.name, partition), message)))
                 continue
-            alert = check_alert(evaluation, record.run_id, record.partition)
-            if alert.partition is None:
-                alert = replace(alert, partition=tags.get(PARTITION_TAG))
-            failed.append((record.id, alert))
-    failed.sort(key=lambda pair: pair[0])
-    return [alert for _, alert in failed], CheckAlertCursor(after_id, frozenset(pending))
+            alert = check_alert(evaluation, record.run_id, partition)
+            since = record.event.timestamp if record.event else 0.0
+            sent = alert.dedup_key in alerted_keys(tags)
+            found.append((record.id, Fire(alert, since, sent)))
+    state.checks_after_id, state.pending_check_ids = after_id, pending
+    found.sort(key=lambda pair: pair[0])
+    return [transition for _, transition in found]
 
 
-def build_alert_sensors(interval_seconds: int) -> list[dg.SensorDefinition]:
-    """Both alert sensors, ticking at most every `interval_seconds`."""
-
-    @dg.run_failure_sensor(
-        name="run_failure_alert_sensor",
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=interval_seconds,
-        description="Sends one alert per failed run of this code location (contract section 6).",
+def failed_run_days(instance: dg.DagsterInstance, run: dg.DagsterRun) -> tuple[list[date], str]:
+    """The run's days it leaves unreconciled, except those a failed ERROR check of the run
+    already pages for (that check is why), and the failed steps' errors."""
+    covered: set[str] = set()
+    materialized: set[str] = set()
+    errors: list[str] = []
+    event_types = {
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
+        dg.DagsterEventType.STEP_FAILURE,
+    }
+    for entry in instance.all_logs(run.run_id, of_type=event_types):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        data = event.event_specific_data
+        if isinstance(data, dg.AssetCheckEvaluation):
+            if not data.passed and data.severity is dg.AssetCheckSeverity.ERROR:
+                covered.add(data.partition or run.tags.get(PARTITION_TAG, ""))
+        elif event.is_step_failure and event.step_failure_data.error is not None:
+            errors.append(f"{event.step_key}: {event.step_failure_data.error.message.strip()}")
+        elif event.is_step_materialization and event.asset_key == RECONCILED_STATISTICS:
+            materialized.add(str(event.partition))
+    days = sorted(
+        day for day in run_days(dict(run.tags)) if day.isoformat() not in covered | materialized
     )
-    def run_failure_alert_sensor(
-        context: dg.RunFailureSensorContext, alerts: AlertResource
-    ) -> None:
-        # A run whose failure hook already alerted (see alerts/hooks.py) is not alerted again.
-        if ALERTED_RUN_FAILURE_TAG not in context.dagster_run.tags:
-            alerts.send(run_failure_alert(context))
+    return days, "; ".join(errors) or "run failed"
 
+
+def run_transitions(instance: dg.DagsterInstance, state: AlertState) -> list[Transition]:
+    """A failed run (that Dagster does not retry) fires `run_failure` for each day it leaves
+    unreconciled, unless the day was reconciled since."""
+    after = datetime.fromtimestamp(state.runs_updated_after, UTC)
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], updated_after=after),
+        limit=RECORDS_PER_TICK,
+        order_by="update_timestamp",
+        ascending=True,
+    )
+    found: list[Transition] = []
+    for record in records:
+        run = record.dagster_run
+        state.runs_updated_after = max(
+            state.runs_updated_after, record.update_timestamp.timestamp()
+        )
+        if run.tags.get(WILL_RETRY_TAG) == "true":
+            continue  # Its retry's outcome decides.
+        days, message = failed_run_days(instance, run)
+        assets = ", ".join(sorted(key.to_user_string() for key in run.asset_selection or []))
+        ended = record.update_timestamp.timestamp()
+        reconciled = latest_materializations(instance, RECONCILED_STATISTICS, days)
+        sent = alerted_keys(dict(run.tags))
+        if not days and not run_days(dict(run.tags)):
+            alert = run_failure_alert(None, run.run_id, assets or None, message)
+            found.append(Fire(alert, ended, alert.dedup_key in sent, lasting=False))
+        for day in days:
+            if day in reconciled and reconciled[day].timestamp > ended:
+                continue
+            alert = run_failure_alert(day, run.run_id, assets or None, message)
+            found.append(Fire(alert, ended, alert.dedup_key in sent))
+    return found
+
+
+def reconciled_transitions(instance: dg.DagsterInstance, state: AlertState) -> list[Transition]:
+    """An open run failure clears once its day is reconciled after it; an SLA miss once the
+    day is reconciled at all (a day reconciled late is no longer missing)."""
+    open_days: dict[date, list[OpenCondition]] = {}
+    for condition in state.open.values():
+        kind, partition = condition.alert.kind, condition.alert.partition
+        if kind in (AlertKind.RUN_FAILURE, AlertKind.SLA) and partition:
+            open_days.setdefault(date.fromisoformat(partition), []).append(condition)
+    reconciled = latest_materializations(instance, RECONCILED_STATISTICS, open_days)
+    found: list[Transition] = []
+    for day, record in sorted(reconciled.items()):
+        for condition in open_days[day]:
+            late_enough = condition.alert.kind is AlertKind.SLA
+            if late_enough or record.timestamp > condition.opened_at:
+                found.append(Clear(condition.alert.dedup_key, f"{day} reconciled"))
+    return found
+
+
+def missing_day_transitions(
+    instance: dg.DagsterInstance, lake: Lake, days: Sequence[date], state: AlertState, now: datetime
+) -> list[Transition]:
+    pairs = closed_unreconciled_days(instance, lake, days)
+    alerts = missing_day_alerts(pairs, now)
+    firing = {alert.dedup_key for alert in alerts}
+    found: list[Transition] = [Fire(alert, now.timestamp()) for alert in alerts]
+    for key, condition in state.open.items():
+        if condition.alert.kind is AlertKind.MISSING_DAYS and key not in firing:
+            found.append(Clear(key, f"{condition.alert.partition} is reconciled"))
+    return found
+
+
+def sensor_transitions(
+    instance: dg.DagsterInstance, state: AlertState, now: datetime
+) -> list[Transition]:
+    """A running sensor whose ticks have failed for 10 minutes fires; a success clears it."""
+    found: list[Transition] = []
+    for sensor in instance.all_instigator_state():
+        if (
+            sensor.instigator_type.value != SENSOR_TYPE
+            or sensor.status.value not in RUNNING_STATUSES
+        ):
+            continue
+        ticks = instance.get_ticks(
+            sensor.instigator_origin_id, sensor.selector_id, limit=TICKS_PER_SENSOR
+        )
+        outcomes = [
+            (datetime.fromtimestamp(tick.timestamp, UTC), tick.status.value != FAILED_TICK)
+            for tick in ticks
+            if tick.status.value != STARTED_TICK
+        ]
+        since = failing_since(outcomes)
+        name = sensor.instigator_name
+        error = ticks[0].error.message.strip() if ticks and ticks[0].error else "tick failed"
+        alert = sensor_alert(name, since, now, error) if since else None
+        if alert is not None:
+            found.append(Fire(alert, since.timestamp() if since else now.timestamp()))
+        elif since is None:
+            for key, condition in state.open.items():
+                if condition.alert.kind is AlertKind.SENSOR and condition.alert.check == name:
+                    found.append(Clear(key, f"sensor {name} ticks again"))
+    return found
+
+
+def duration_seconds(record: dg.EventLogRecord) -> float | None:
+    """The materialization's DURATION_METADATA, if it has a number there."""
+    materialization = record.asset_materialization
+    entry = materialization.metadata.get(DURATION_METADATA) if materialization else None
+    value = entry.value if entry is not None else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def duration_transitions(
+    instance: dg.DagsterInstance, asset_keys: Iterable[dg.AssetKey], state: AlertState
+) -> list[Transition]:
+    """A new materialization over 3x its asset's median of the previous days fires; one
+    within bounds clears the asset's condition."""
+    found: list[tuple[int, Transition]] = []
+    after_id = state.materializations_after_id
+    newest, capped = after_id, None
+    for asset_key in asset_keys:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, after_storage_id=after_id),
+            limit=RECORDS_PER_TICK,
+            ascending=True,
+        ).records
+        if len(records) == RECORDS_PER_TICK:  # The rest of this asset's follow next tick.
+            capped = min(capped or records[-1].storage_id, records[-1].storage_id)
+        for record in records:
+            newest = max(newest, record.storage_id)
+            seconds = duration_seconds(record)
+            if seconds is None or record.partition_key is None:
+                continue
+            day = date.fromisoformat(record.partition_key)
+            previous = [day - timedelta(days=n) for n in range(1, DURATION_HISTORY_DAYS + 1)]
+            history = [
+                earlier
+                for earlier in map(
+                    duration_seconds,
+                    latest_materializations(instance, asset_key, previous).values(),
+                )
+                if earlier is not None
+            ]
+            median = duration_overrun(seconds, history)
+            asset = asset_key.to_user_string()
+            if median is None:
+                key = dedup_key(AlertKind.DURATION, asset)
+                found.append((record.storage_id, Clear(key, f"{asset} {day} took {seconds:.0f} s")))
+            else:
+                alert = duration_alert(asset, day.isoformat(), record.run_id, seconds, median)
+                found.append((record.storage_id, Fire(alert, record.timestamp)))
+    state.materializations_after_id = min(newest, capped) if capped else newest
+    found.sort(key=lambda pair: pair[0])
+    return [
+        transition for storage_id, transition in found if capped is None or storage_id <= capped
+    ]
+
+
+class AlertDelivery:
+    """Applies transitions to the state and sends what they mean, once."""
+
+    def __init__(self, state: AlertState, alerts: AlertResource, now: datetime) -> None:
+        self.state, self.alerts, self.now = state, alerts, now
+        self.sent: list[Alert] = []
+
+    def deliver(self, alert: Alert) -> None:
+        self.sent.append(alert)
+        if alert.priority is Priority.NOTIFY and self.alerts.emails_digest:
+            self.state.digest.append(alert)
+        else:
+            self.alerts.send(alert)
+
+    def apply(self, transitions: Iterable[Transition]) -> None:
+        for transition in transitions:
+            if isinstance(transition, Fire):
+                key = transition.alert.dedup_key
+                if key in self.state.open:
+                    continue
+                if transition.lasting:
+                    self.state.open[key] = OpenCondition(transition.alert, transition.since)
+                if not transition.sent:
+                    self.deliver(transition.alert)
+            elif transition.key in self.state.open:
+                condition = self.state.open.pop(transition.key)
+                self.deliver(condition.alert.resolved(transition.message))
+
+    def flush_digest(self) -> int:
+        """Send the waiting notifications if the last digest is old enough; how many."""
+        state, minutes = self.state, self.alerts.digest_minutes
+        if not state.digest:
+            return 0
+        last = state.last_digest_at
+        if last is not None and self.now.timestamp() - last < minutes * 60:
+            return 0
+        count = len(state.digest)
+        # Sent or logged by send_digest: either way these are done (a channel down is logged).
+        self.alerts.send_digest(state.digest, self.now)
+        state.digest, state.last_digest_at = [], self.now.timestamp()
+        return count
+
+
+def evaluate_alerts(
+    context: dg.SensorEvaluationContext,
+    alerts: AlertResource,
+    lake: Lake,
+    lookback_days: int,
+    now: datetime,
+) -> dg.SkipReason:
+    assert context.repository_def is not None, "the sensor reads its code location's checks"
+    graph = context.repository_def.asset_graph
+    state = AlertState.from_json(context.cursor)
+    delivery = AlertDelivery(state, alerts, now)
+    delivery.apply(check_transitions(context.instance, sorted(graph.asset_check_keys), state))
+    delivery.apply(run_transitions(context.instance, state))
+    delivery.apply(reconciled_transitions(context.instance, state))
+    days = recent_days(lookback_days, now)
+    try:
+        delivery.apply(missing_day_transitions(context.instance, lake, days, state, now))
+    except LakeNotFoundError as error:
+        # The readiness sensor fails on a misconfigured lake: its failing ticks page.
+        context.log.error(f"missing days not evaluated: {error}")
+    delivery.apply(sensor_transitions(context.instance, state, now))
+    asset_keys = sorted(graph.materializable_asset_keys)
+    delivery.apply(duration_transitions(context.instance, asset_keys, state))
+    digested = delivery.flush_digest()
+    # Saved after sending: a crash mid-tick may repeat an alert, never lose one.
+    context.update_cursor(state.to_json())
+    return dg.SkipReason(
+        f"sent {len(delivery.sent)} alerts ({digested} in an e-mail digest); "
+        f"{len(state.open)} conditions open; {len(state.digest)} notifications wait for the "
+        "next digest"
+    )
+
+
+def build_alert_sensor(interval_seconds: int) -> dg.SensorDefinition:
     @dg.sensor(
-        name="asset_check_alert_sensor",
+        name=SENSOR_NAME,
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=interval_seconds,
         description=(
-            "Sends one alert per failed asset check evaluation (WARN or ERROR), read from the "
-            "instance behind a cursor of execution ids: non-blocking checks never fail a run."
+            "Fires each alert condition of contract 6 once (page or notification) and sends "
+            "one resolved alert when it clears; the open conditions live in this cursor."
         ),
     )
-    def asset_check_alert_sensor(
-        context: dg.SensorEvaluationContext, alerts: AlertResource
+    def alert_sensor(
+        context: dg.SensorEvaluationContext,
+        alerts: AlertResource,
+        storage: StorageResource,
+        automation: AutomationSettings,
     ) -> dg.SkipReason:
-        assert context.repository_def is not None, (
-            "the sensor reads the checks of its code location"
-        )
-        check_keys = sorted(context.repository_def.asset_graph.asset_check_keys, key=str)
-        cursor = CheckAlertCursor.from_json(context.cursor)
-        failed, cursor = new_check_alerts(context.instance, check_keys, cursor)
-        for alert in failed:
-            alerts.send(alert)
-        # Advanced after sending: a crash mid-tick may repeat an alert, never lose one.
-        context.update_cursor(cursor.to_json())
-        return dg.SkipReason(
-            f"alerted {len(failed)} failed check evaluations; {len(cursor.pending_ids)} planned "
-            f"checks pending; cursor at execution id {cursor.after_id}"
+        return evaluate_alerts(
+            context,
+            alerts,
+            storage.lake,
+            automation.late_data_lookback_days,
+            datetime.now(UTC),
         )
 
-    return [run_failure_alert_sensor, asset_check_alert_sensor]
+    return alert_sensor
