@@ -1,4 +1,5 @@
-"""A real webhook sink for alert tests: an HTTP server on 127.0.0.1 in a thread."""
+"""A real webhook sink for alert tests (also PagerDuty's Events API v2, which is a JSON POST
+too): an HTTP server on 127.0.0.1 in a thread."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class Webhook:
 
 
 @contextmanager
-def webhook_server() -> Iterator[Webhook]:
+def webhook_server(path: str = "alerts") -> Iterator[Webhook]:
     """Collects every JSON POST; shut down and closed when the block ends."""
     state = Webhook(url="")
 
@@ -38,7 +39,7 @@ def webhook_server() -> Iterator[Webhook]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/{path}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -49,9 +50,13 @@ def webhook_server() -> Iterator[Webhook]:
         thread.join(timeout=5)
 
 
-def closed_port_url() -> str:
-    """A URL on 127.0.0.1 where nothing listens: a sink that is down."""
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (now)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/alerts"
+        return int(probe.getsockname()[1])
+
+
+def closed_port_url(path: str = "alerts") -> str:
+    """A URL on 127.0.0.1 where nothing listens: a sink that is down."""
+    return f"http://127.0.0.1:{free_port()}/{path}"
