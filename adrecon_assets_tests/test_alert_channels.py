@@ -178,9 +178,7 @@ def test_digest_over_smtp_with_auth_is_plain_text_and_html() -> None:
 
 
 @pytest.mark.parametrize("tls", ["starttls", "implicit"])
-def test_digest_over_tls(
-    tls: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_digest_over_tls(tls: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     certificate = self_signed_certificate(tmp_path)
     # The client verifies the server as any client would: the test CA is the trusted one.
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))

@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from adrecon_assets.alerts.resource import AlertResource
-from adrecon_assets.alerts.sensors import build_alert_sensors
+from adrecon_assets.alerts.sensors import build_alert_sensor
 from adrecon_assets.checks.sla import (
     RECONCILED_STATISTICS,
     SLA_CHECK,
@@ -27,7 +27,7 @@ from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.lakes import click, emission, write_topic
 from adrecon_assets_tests.webhook import Webhook, webhook_server
 
-_, asset_check_alert_sensor = build_alert_sensors(interval_seconds=30)
+alert_sensor = build_alert_sensor(interval_seconds=30)
 reconciled_statistics_sla_sensor = build_sla_sensor(interval_seconds=30)
 # The SLA hour of the default settings (07:00 UTC), as the deployed sensor gets it.
 AUTOMATION = AutomationSettings.from_settings(Settings.from_env({}))
@@ -85,10 +85,14 @@ def tick_alerts(instance: dg.DagsterInstance, url: str, cursor: str | None) -> s
     context = dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"alerts": AlertResource(webhook_url=url, backoff_seconds=0.01)},
+        resources={
+            "alerts": AlertResource(webhook_url=url, backoff_seconds=0.01),
+            "storage": NO_LAKE,
+            "automation": AUTOMATION,
+        },
         definitions=defs,
     )
-    asset_check_alert_sensor(context)
+    alert_sensor(context)
     return context.cursor
 
 
@@ -136,22 +140,32 @@ def test_missed_day_fails_the_check_and_alerts_once(
     cursor = tick_alerts(instance, webhook.url, None)
     cursor = tick_alerts(instance, webhook.url, cursor)
     (alert,) = webhook.received
-    assert alert["kind"] == "asset_check" and alert["check"] == SLA_CHECK
+    assert alert["kind"] == "sla" and alert["check"] == SLA_CHECK
     assert alert["asset"] == "reconciled_statistics" and alert["partition"] == "2026-01-02"
     assert alert["severity"] == "ERROR" and alert["run_id"] is None
+    assert alert["priority"] == "page" and alert["status"] == "firing"
+    assert alert["dedup_key"] == "sla:2026-01-02"
     assert "SLA missed" in alert["message"]
 
-    # Late reconciliation: no second evaluation of the day and no alert.
+    # Late reconciliation: no second evaluation of the day; the miss is resolved, once.
     reconcile(instance, "2026-01-02")
     assert clock.tick("2026-01-03T09:00:00") == []
-    tick_alerts(instance, webhook.url, cursor)
-    assert len(webhook.received) == 1
+    cursor = tick_alerts(instance, webhook.url, cursor)
+    cursor = tick_alerts(instance, webhook.url, cursor)
+    assert [(a["status"], a["dedup_key"]) for a in webhook.received] == [
+        ("firing", "sla:2026-01-02"),
+        ("resolved", "sla:2026-01-02"),
+    ]
 
     # The next day missed too: one new alert.
     (next_miss,) = clock.tick("2026-01-04T07:00:00")
     assert not next_miss.passed and next_miss.partition == "2026-01-03"
     tick_alerts(instance, webhook.url, cursor)
-    assert [a["partition"] for a in webhook.received] == ["2026-01-02", "2026-01-03"]
+    assert [(a["status"], a["partition"]) for a in webhook.received] == [
+        ("firing", "2026-01-02"),
+        ("resolved", "2026-01-02"),
+        ("firing", "2026-01-03"),
+    ]
 
 
 def test_a_reset_cursor_does_not_record_a_day_twice(

@@ -196,7 +196,7 @@ def run_transitions(instance: dg.DagsterInstance, state: AlertState) -> list[Tra
         days, message = failed_run_days(instance, run)
         assets = ", ".join(sorted(key.to_user_string() for key in run.asset_selection or []))
         ended = record.update_timestamp.timestamp()
-        reconciled = latest_materializations(instance, RECONCILED_STATISTICS, days)
+        reconciled = latest_materializations(instance, RECONCILED_STATISTICS, days) if days else {}
         sent = alerted_keys(dict(run.tags))
         if not days and not run_days(dict(run.tags)):
             alert = run_failure_alert(None, run.run_id, assets or None, message)
@@ -217,6 +217,8 @@ def reconciled_transitions(instance: dg.DagsterInstance, state: AlertState) -> l
         kind, partition = condition.alert.kind, condition.alert.partition
         if kind in (AlertKind.RUN_FAILURE, AlertKind.SLA) and partition:
             open_days.setdefault(date.fromisoformat(partition), []).append(condition)
+    if not open_days:
+        return []  # (No days would mean every partition to latest_materializations.)
     reconciled = latest_materializations(instance, RECONCILED_STATISTICS, open_days)
     found: list[Transition] = []
     for day, record in sorted(reconciled.items()):
