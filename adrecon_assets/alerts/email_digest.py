@@ -59,7 +59,7 @@ def html_text(alerts: Sequence[Alert], ui_base_url: str, now: datetime) -> str:
     style = (
         "body{font-family:sans-serif;font-size:14px}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
-        "th{background:#f3f4f6}"
+        "th{background:#f3f4f6}td:nth-child(2){white-space:nowrap}"
     )
     return (
         f"<html><head><style>{style}</style></head><body>"

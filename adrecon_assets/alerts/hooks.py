@@ -15,8 +15,8 @@ import dagster as dg
 from adrecon_assets.alerts.conditions import check_alert, run_failure_alert
 from adrecon_assets.alerts.model import Alert, Priority
 from adrecon_assets.alerts.resource import AlertResource
-from adrecon_assets.run_tags import ALERTED_KEYS_TAG, PARTITION_TAG
-from adrecon_assets.sensors.history import run_days
+from adrecon_assets.run_tags import ALERTED_KEYS_TAG
+from adrecon_assets.sensors.history import run_days, run_partition
 
 ALERT_RESOURCE_KEYS = {"alerts"}
 # The daemon that runs the sensors (Dagster's daemon type name) counts as watching while its
@@ -56,7 +56,7 @@ def step_check_pages(context: dg.HookContext, tags: Mapping[str, str]) -> list[A
             and isinstance(evaluation, dg.AssetCheckEvaluation)
             and not evaluation.passed
         ):
-            alert = check_alert(evaluation, context.run_id, tags.get(PARTITION_TAG))
+            alert = check_alert(evaluation, context.run_id, run_partition(dict(tags)))
             if alert.priority is Priority.PAGE:
                 pages.append(alert)
     return pages

@@ -43,8 +43,13 @@ from adrecon_assets.lake import Lake, LakeNotFoundError
 from adrecon_assets.resources.automation import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import DURATION_HISTORY_DAYS, DURATION_METADATA
-from adrecon_assets.run_tags import PARTITION_TAG, WILL_RETRY_TAG
-from adrecon_assets.sensors.history import latest_materializations, recent_days, run_days
+from adrecon_assets.run_tags import WILL_RETRY_TAG
+from adrecon_assets.sensors.history import (
+    latest_materializations,
+    recent_days,
+    run_days,
+    run_partition,
+)
 
 SENSOR_NAME = "alert_sensor"
 # Latest executions read per check and tick: far more than one tick's worth of new ones.
@@ -131,7 +136,7 @@ def check_transitions(
             if evaluation is None or record.status.value not in (FAILED, SUCCEEDED):
                 continue
             tags = dict(run.tags) if run else {}
-            partition = evaluation.partition or record.partition or tags.get(PARTITION_TAG)
+            partition = evaluation.partition or record.partition or run_partition(tags)
             asset = key.asset_key.to_user_string()
             if record.status.value == SUCCEEDED:
                 message = f"{asset} {key.name} passed for {partition}"
@@ -164,7 +169,7 @@ def failed_run_days(instance: dg.DagsterInstance, run: dg.DagsterRun) -> tuple[l
         data = event.event_specific_data
         if isinstance(data, dg.AssetCheckEvaluation):
             if not data.passed and data.severity is dg.AssetCheckSeverity.ERROR:
-                covered.add(data.partition or run.tags.get(PARTITION_TAG, ""))
+                covered.add(data.partition or run_partition(dict(run.tags)) or "")
         elif event.is_step_failure and event.step_failure_data.error is not None:
             errors.append(f"{event.step_key}: {event.step_failure_data.error.message.strip()}")
         elif event.is_step_materialization and event.asset_key == RECONCILED_STATISTICS:
