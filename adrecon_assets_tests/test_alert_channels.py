@@ -4,6 +4,7 @@ its name, never with its URL, key or password."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -229,3 +230,21 @@ def test_the_deployed_resource_holds_variable_names_not_secrets() -> None:
 def test_status_values_are_the_contracts() -> None:
     assert [status.value for status in AlertStatus] == ["firing", "resolved"]
     assert [priority.value for priority in Priority] == ["page", "notify"]
+
+
+def test_the_payload_examples_in_docs_are_what_the_channels_send() -> None:
+    """docs/alerts.md's JSON examples: two webhook alerts with every contract field, firing
+    then resolved with one key, and PagerDuty's trigger and resolve of that key."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "alerts.md").read_text()
+    blocks = [json.loads(block.split("```", 1)[0]) for block in text.split("```json\n")[1:]]
+    firing, resolved, trigger, resolve = blocks
+    fields = {
+        "kind", "asset", "check", "partition", "severity", "run_id", "message",
+        "priority", "status", "dedup_key",
+    }  # fmt: skip
+    assert firing.keys() >= fields and resolved.keys() >= fields
+    assert (firing["status"], resolved["status"]) == ("firing", "resolved")
+    assert firing["dedup_key"] == resolved["dedup_key"] == trigger["dedup_key"]
+    assert (trigger["event_action"], resolve["event_action"]) == ("trigger", "resolve")
+    assert resolve["dedup_key"] == firing["dedup_key"]
+    assert trigger["payload"]["custom_details"] == firing
