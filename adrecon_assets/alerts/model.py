@@ -56,9 +56,12 @@ class Alert:
     dedup_key: str
     status: AlertStatus = AlertStatus.FIRING
 
-    def resolved(self, message: str) -> Alert:
-        """The alert that closes this condition (same key, priority and subject)."""
-        return replace(self, status=AlertStatus.RESOLVED, message=message)
+    def resolved(self, message: str, run_id: str | None = None) -> Alert:
+        """The alert that closes this condition (same key, priority and subject), with the run
+        that cleared it if one did."""
+        return replace(
+            self, status=AlertStatus.RESOLVED, message=message, run_id=run_id or self.run_id
+        )
 
     def payload(self, ui_base_url: str) -> dict[str, str | None]:
         fields: dict[str, str | None] = {

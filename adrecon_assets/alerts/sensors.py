@@ -77,8 +77,11 @@ class Fire:
 
 @dataclass(frozen=True)
 class Clear:
+    """A condition no longer holds (`run_id`: the run that cleared it, if one did)."""
+
     key: str
     message: str
+    run_id: str | None = None
 
 
 Transition = Fire | Clear
@@ -140,7 +143,8 @@ def check_transitions(
             asset = key.asset_key.to_user_string()
             if record.status.value == SUCCEEDED:
                 message = f"{asset} {key.name} passed for {partition}"
-                found.append((record.id, Clear(check_key(asset, key.name, partition), message)))
+                clear = Clear(check_key(asset, key.name, partition), message, record.run_id)
+                found.append((record.id, clear))
                 continue
             alert = check_alert(evaluation, record.run_id, partition)
             since = record.event.timestamp if record.event else 0.0
@@ -230,7 +234,8 @@ def reconciled_transitions(instance: dg.DagsterInstance, state: AlertState) -> l
         for condition in open_days[day]:
             late_enough = condition.alert.kind is AlertKind.SLA
             if late_enough or record.timestamp > condition.opened_at:
-                found.append(Clear(condition.alert.dedup_key, f"{day} reconciled"))
+                clear = Clear(condition.alert.dedup_key, f"{day} reconciled", record.run_id)
+                found.append(clear)
     return found
 
 
@@ -322,7 +327,8 @@ def duration_transitions(
             asset = asset_key.to_user_string()
             if median is None:
                 key = dedup_key(AlertKind.DURATION, asset)
-                found.append((record.storage_id, Clear(key, f"{asset} {day} took {seconds:.0f} s")))
+                message = f"{asset} {day} took {seconds:.0f} s"
+                found.append((record.storage_id, Clear(key, message, record.run_id)))
             else:
                 alert = duration_alert(asset, day.isoformat(), record.run_id, seconds, median)
                 found.append((record.storage_id, Fire(alert, record.timestamp)))
@@ -359,7 +365,7 @@ class AlertDelivery:
                     self.deliver(transition.alert)
             elif transition.key in self.state.open:
                 condition = self.state.open.pop(transition.key)
-                self.deliver(condition.alert.resolved(transition.message))
+                self.deliver(condition.alert.resolved(transition.message, transition.run_id))
 
     def flush_digest(self) -> int:
         """Send the waiting notifications if the last digest is old enough; how many."""
