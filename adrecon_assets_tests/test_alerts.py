@@ -12,9 +12,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from adrecon_assets.alerts.delivery import AlertDelivery, Fire
 from adrecon_assets.alerts.hooks import with_alert_hooks
 from adrecon_assets.alerts.resource import AlertResource
-from adrecon_assets.alerts.sensors import AlertDelivery, Fire, evaluate_alerts
+from adrecon_assets.alerts.sensors import evaluate_alerts
 from adrecon_assets.alerts.state import AlertState
 from adrecon_assets.checks.sla import RECONCILED_STATISTICS, SLA_CHECK
 from adrecon_assets.definitions import ASSETS, defs
