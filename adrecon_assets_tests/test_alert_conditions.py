@@ -3,7 +3,10 @@ healthcheck's fire-once-then-resolve."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -16,7 +19,10 @@ from adrecon_assets.alerts.conditions import (
     sensor_alert,
     sla_priority,
 )
+from adrecon_assets.alerts.delivery import Clear, Fire
 from adrecon_assets.alerts.model import Alert, AlertKind, AlertStatus, Priority
+from adrecon_assets.alerts.state import AlertState, OpenCondition
+from adrecon_assets.alerts.transitions import sensor_transitions
 from adrecon_assets.healthcheck import (
     Finding,
     health_transitions,
@@ -147,3 +153,59 @@ def test_healthcheck_open_alerts_survive_in_the_instance() -> None:
 def test_alert_json_round_trips() -> None:
     alert = missing_day_alerts([(date(2026, 1, 1), NOW - timedelta(hours=3))], NOW)[0]
     assert Alert.from_json(alert.to_json()) == alert
+
+
+@dataclass(frozen=True)
+class Named:
+    """An enum member as the instance returns it (only `.value` is read)."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    timestamp: float
+    status: Named
+    error: Any = None
+
+
+class TickHistory:
+    """The two instance calls `sensor_transitions` makes, over one sensor's ticks."""
+
+    def __init__(self, ticks: list[Tick]) -> None:
+        self.ticks = ticks
+
+    def all_instigator_state(self) -> list[SimpleNamespace]:
+        return [
+            SimpleNamespace(
+                instigator_type=Named("SENSOR"),
+                status=Named("DECLARED_IN_CODE"),
+                instigator_name="lake_readiness_sensor",
+                instigator_origin_id="origin",
+                selector_id="selector",
+            )
+        ]
+
+    def get_ticks(self, origin_id: str, selector_id: str, limit: int) -> list[Tick]:
+        return self.ticks[:limit]
+
+
+def test_sensor_transitions_fire_after_ten_failing_minutes_and_clear_on_a_success() -> None:
+    error = SimpleNamespace(message="lake root /lake does not exist\n")
+    failing = [
+        Tick((NOW - timedelta(minutes=minutes)).timestamp(), Named("FAILURE"), error)
+        for minutes in (0, 4, 8, 11)
+    ]
+    state = AlertState()
+    history: Any = TickHistory(failing)
+    (fire,) = sensor_transitions(history, state, NOW)
+    assert isinstance(fire, Fire) and fire.alert.dedup_key == "sensor:lake_readiness_sensor"
+    assert fire.alert.message == (
+        "sensor lake_readiness_sensor: every tick failed since 2026-01-03 11:49 UTC: "
+        "lake root /lake does not exist"
+    )
+    state.open[fire.alert.dedup_key] = OpenCondition(fire.alert, fire.since)
+    recovered: Any = TickHistory([Tick(NOW.timestamp(), Named("SKIPPED")), *failing])
+    assert sensor_transitions(recovered, state, NOW) == [
+        Clear("sensor:lake_readiness_sensor", "sensor lake_readiness_sensor ticks again")
+    ]
