@@ -17,7 +17,8 @@ from adrecon_assets.alerts.hooks import with_alert_hooks
 from adrecon_assets.alerts.resource import AlertResource
 from adrecon_assets.alerts.sensors import evaluate_alerts
 from adrecon_assets.alerts.state import AlertState
-from adrecon_assets.checks.sla import RECONCILED_STATISTICS, SLA_CHECK
+from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
+from adrecon_assets.checks.sla import SLA_CHECK
 from adrecon_assets.definitions import ASSETS, defs
 from adrecon_assets.lake import Lake
 from adrecon_assets.rules import DURATION_METADATA, SLA_CAUSE_METADATA, Topic
@@ -208,7 +209,7 @@ def test_a_warn_check_reaches_only_the_digest_batched_per_interval(
 def record_sla_miss(instance: dg.DagsterInstance, day: str, cause: str) -> None:
     instance.report_runless_asset_event(
         dg.AssetCheckEvaluation(
-            asset_key=RECONCILED_STATISTICS,
+            asset_key=RECONCILED_STATISTICS_KEY,
             check_name=SLA_CHECK,
             passed=False,
             severity=dg.AssetCheckSeverity.ERROR,
@@ -235,7 +236,7 @@ def test_an_sla_miss_of_a_late_lake_notifies_and_one_of_the_pipeline_pages(
 
     # Reconciled (late): the page resolves; no other alert.
     instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key=RECONCILED_STATISTICS, partition="2026-01-02")
+        dg.AssetMaterialization(asset_key=RECONCILED_STATISTICS_KEY, partition="2026-01-02")
     )
     tick(instance, sinks.alerts(), cursor, paths.lake)
     assert sinks.pagerduty_events() == [
@@ -319,7 +320,7 @@ def test_sinks_that_are_down_never_fail_a_run_or_a_tick(
 def report_duration(instance: dg.DagsterInstance, day: date, seconds: float) -> None:
     instance.report_runless_asset_event(
         dg.AssetMaterialization(
-            asset_key=RECONCILED_STATISTICS,
+            asset_key=RECONCILED_STATISTICS_KEY,
             partition=day.isoformat(),
             metadata={DURATION_METADATA: seconds},
         )
@@ -366,7 +367,7 @@ def test_a_closed_day_unreconciled_for_two_hours_pages_and_resolves(
     assert sinks.pages() == [("firing", f"missing_days:{day}")]
     assert sinks.pagerduty_events() == [("trigger", f"missing_days:{day}")]
     instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key=RECONCILED_STATISTICS, partition=day.isoformat())
+        dg.AssetMaterialization(asset_key=RECONCILED_STATISTICS_KEY, partition=day.isoformat())
     )
     tick(instance, alerts, cursor, paths.lake, now + timedelta(hours=2, minutes=2))
     assert sinks.pages() == [("firing", f"missing_days:{day}"), ("resolved", f"missing_days:{day}")]

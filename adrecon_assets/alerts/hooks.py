@@ -16,7 +16,7 @@ from adrecon_assets.alerts.conditions import check_alert, run_failure_alert
 from adrecon_assets.alerts.model import Alert, Priority
 from adrecon_assets.alerts.resource import AlertResource
 from adrecon_assets.run_tags import ALERTED_KEYS_TAG
-from adrecon_assets.sensors.history import run_days, run_partition
+from adrecon_assets.sensors.instance_records import days_of_tags, run_partition
 
 ALERT_RESOURCE_KEYS = {"alerts"}
 # The daemon that runs the sensors (Dagster's daemon type name) counts as watching while its
@@ -98,7 +98,7 @@ def alert_step_failure(context: dg.HookContext) -> None:
     message = f"{context.step_key}: {error}" if error else f"{context.step_key} failed"
     pages += [
         run_failure_alert(day, context.run_id, context.step_key, message)
-        for day in sorted(run_days(tags))
+        for day in sorted(days_of_tags(tags))
         if day.isoformat() not in explained
     ]
     send_once(context, tags, pages)

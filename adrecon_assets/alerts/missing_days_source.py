@@ -12,10 +12,11 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
+from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
 from adrecon_assets.lake import SUCCESS_MARKER, Lake, LakePartition
 from adrecon_assets.rules import Topic
-from adrecon_assets.sensors.history import latest_materializations
-from adrecon_assets.sensors.readiness import RECONCILED, is_closed
+from adrecon_assets.sensors.instance_records import latest_materializations
+from adrecon_assets.sensors.readiness import is_closed
 
 
 def closed_at(partition: LakePartition) -> datetime:
@@ -31,7 +32,7 @@ def closed_unreconciled_days(
     instance: dg.DagsterInstance, lake: Lake, days: Sequence[date]
 ) -> list[tuple[date, datetime]]:
     """(day, lake closed at) of each closed day among `days` without reconciled_statistics."""
-    reconciled = set(latest_materializations(instance, RECONCILED, days))
+    reconciled = set(latest_materializations(instance, RECONCILED_STATISTICS_KEY, days))
     snapshot = lake.snapshot(days)
     return [
         (day, max(closed_at(snapshot.partition(topic, day)) for topic in Topic))

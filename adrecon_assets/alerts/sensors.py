@@ -31,9 +31,9 @@ from adrecon_assets.alerts.transitions import (
     sensor_transitions,
 )
 from adrecon_assets.lake import Lake, LakeNotFoundError
-from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.automation_settings import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
-from adrecon_assets.sensors.history import recent_days
+from adrecon_assets.sensors.instance_records import recent_days
 
 SENSOR_NAME = "alert_sensor"
 

@@ -26,13 +26,13 @@ from adrecon_assets.alerts.hooks import alerted_keys
 from adrecon_assets.alerts.missing_days_source import closed_unreconciled_days
 from adrecon_assets.alerts.model import AlertKind, dedup_key
 from adrecon_assets.alerts.state import AlertState, OpenCondition
-from adrecon_assets.checks.sla import RECONCILED_STATISTICS
+from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
 from adrecon_assets.lake import Lake
 from adrecon_assets.rules import DURATION_HISTORY_DAYS, DURATION_METADATA
 from adrecon_assets.run_tags import WILL_RETRY_TAG
-from adrecon_assets.sensors.history import (
+from adrecon_assets.sensors.instance_records import (
+    days_of_tags,
     latest_materializations,
-    run_days,
     run_partition,
 )
 
@@ -137,10 +137,10 @@ def failed_run_days(instance: dg.DagsterInstance, run: dg.DagsterRun) -> tuple[l
                 covered.add(data.partition or run_partition(dict(run.tags)) or "")
         elif event.is_step_failure and event.step_failure_data.error is not None:
             errors.append(f"{event.step_key}: {event.step_failure_data.error.message.strip()}")
-        elif event.is_step_materialization and event.asset_key == RECONCILED_STATISTICS:
+        elif event.is_step_materialization and event.asset_key == RECONCILED_STATISTICS_KEY:
             materialized.add(str(event.partition))
     days = sorted(
-        day for day in run_days(dict(run.tags)) if day.isoformat() not in covered | materialized
+        day for day in days_of_tags(dict(run.tags)) if day.isoformat() not in covered | materialized
     )
     return days, "; ".join(errors) or "run failed"
 
@@ -166,9 +166,11 @@ def run_transitions(instance: dg.DagsterInstance, state: AlertState) -> list[Tra
         days, message = failed_run_days(instance, run)
         assets = ", ".join(sorted(key.to_user_string() for key in run.asset_selection or []))
         ended = record.update_timestamp.timestamp()
-        reconciled = latest_materializations(instance, RECONCILED_STATISTICS, days) if days else {}
+        reconciled = (
+            latest_materializations(instance, RECONCILED_STATISTICS_KEY, days) if days else {}
+        )
         sent = alerted_keys(dict(run.tags))
-        if not days and not run_days(dict(run.tags)):
+        if not days and not days_of_tags(dict(run.tags)):
             alert = run_failure_alert(None, run.run_id, assets or None, message)
             found.append(Fire(alert, ended, alert.dedup_key in sent, lasting=False))
         for day in days:
@@ -189,7 +191,7 @@ def reconciled_transitions(instance: dg.DagsterInstance, state: AlertState) -> l
             open_days.setdefault(date.fromisoformat(partition), []).append(condition)
     if not open_days:
         return []  # (No days would mean every partition to latest_materializations.)
-    reconciled = latest_materializations(instance, RECONCILED_STATISTICS, open_days)
+    reconciled = latest_materializations(instance, RECONCILED_STATISTICS_KEY, open_days)
     found: list[Transition] = []
     for day, record in sorted(reconciled.items()):
         for condition in open_days[day]:
