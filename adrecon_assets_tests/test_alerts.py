@@ -258,7 +258,7 @@ def test_a_failed_run_pages_its_unreconciled_day_until_a_rerun_reconciles_it(
         "run_failure:2026-01-02",
         failed.run_id,
     )
-    assert "not a readable Parquet file" in page["message"]
+    assert page["asset"] == "raw_clicks" and "not a readable Parquet file" in page["message"]
     assert page["ui_url"] == f"{UI}/runs/{failed.run_id}"
 
     write_lake_day(paths.lake)

@@ -5,6 +5,7 @@ conditions: what is new (check evaluations, failed runs, step durations) and wha
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Protocol
@@ -116,11 +117,20 @@ def check_transitions(
     return [transition for _, transition in found]
 
 
-def failed_run_days(instance: dg.DagsterInstance, run: dg.DagsterRun) -> tuple[list[date], str]:
-    """The run's days it leaves unreconciled, except those a failed ERROR check of the run
-    already pages for (that check is why), and the failed steps' errors."""
+@dataclass(frozen=True)
+class RunFailure:
+    """What a failed run leaves: its days not reconciled (except those a failed ERROR check of
+    the run already pages for: that check is why), the failed steps and their errors."""
+
+    days: list[date]
+    steps: list[str]
+    message: str
+
+
+def run_failure(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunFailure:
     covered: set[str] = set()
     materialized: set[str] = set()
+    steps: list[str] = []
     errors: list[str] = []
     event_types = {
         dg.DagsterEventType.ASSET_CHECK_EVALUATION,
@@ -135,14 +145,16 @@ def failed_run_days(instance: dg.DagsterInstance, run: dg.DagsterRun) -> tuple[l
         if isinstance(data, dg.AssetCheckEvaluation):
             if not data.passed and data.severity is dg.AssetCheckSeverity.ERROR:
                 covered.add(data.partition or run_partition(dict(run.tags)) or "")
-        elif event.is_step_failure and event.step_failure_data.error is not None:
-            errors.append(f"{event.step_key}: {event.step_failure_data.error.message.strip()}")
+        elif event.is_step_failure and event.step_key:
+            steps.append(event.step_key)
+            error = event.step_failure_data.error
+            errors.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
         elif event.is_step_materialization and event.asset_key == RECONCILED_STATISTICS_KEY:
             materialized.add(str(event.partition))
     days = sorted(
         day for day in days_of_tags(dict(run.tags)) if day.isoformat() not in covered | materialized
     )
-    return days, "; ".join(errors) or "run failed"
+    return RunFailure(days, sorted(set(steps)), "; ".join(errors) or "run failed")
 
 
 def run_transitions(instance: dg.DagsterInstance, state: AlertState) -> list[Transition]:
@@ -163,8 +175,9 @@ def run_transitions(instance: dg.DagsterInstance, state: AlertState) -> list[Tra
         )
         if run.tags.get(WILL_RETRY_TAG) == "true":
             continue  # Its retry's outcome decides.
-        days, message = failed_run_days(instance, run)
-        assets = ", ".join(sorted(key.to_user_string() for key in run.asset_selection or []))
+        failure = run_failure(instance, run)
+        days, message = failure.days, failure.message
+        assets = ", ".join(failure.steps)
         ended = record.update_timestamp.timestamp()
         reconciled = (
             latest_materializations(instance, RECONCILED_STATISTICS_KEY, days) if days else {}
@@ -293,7 +306,9 @@ def duration_transitions(
                 message = f"{asset} {day} took {seconds:.0f} s"
                 found.append((record.storage_id, Clear(key, message, record.run_id)))
             else:
-                alert = duration_alert(asset, day.isoformat(), record.run_id, seconds, median)
+                alert = duration_alert(
+                    asset, day.isoformat(), record.run_id or None, seconds, median
+                )
                 found.append((record.storage_id, Fire(alert, record.timestamp)))
     state.materializations_after_id = min(newest, capped) if capped else newest
     found.sort(key=lambda pair: pair[0])
