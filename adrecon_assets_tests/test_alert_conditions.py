@@ -22,7 +22,7 @@ from adrecon_assets.alerts.conditions import (
 from adrecon_assets.alerts.delivery import Clear, Fire
 from adrecon_assets.alerts.model import Alert, AlertKind, AlertStatus, Priority
 from adrecon_assets.alerts.state import AlertState, OpenCondition
-from adrecon_assets.alerts.transitions import sensor_transitions
+from adrecon_assets.alerts.transitions import error_text, sensor_transitions
 from adrecon_assets.healthcheck import (
     Finding,
     health_transitions,
@@ -209,3 +209,10 @@ def test_sensor_transitions_fire_after_ten_failing_minutes_and_clear_on_a_succes
     assert sensor_transitions(recovered, state, NOW) == [
         Clear("sensor:lake_readiness_sensor", "sensor lake_readiness_sensor ticks again")
     ]
+
+
+def test_a_run_failure_message_drops_the_exception_class_path() -> None:
+    text = "dagster._core.definitions.events.Failure: bad lake input: f.parquet: not Parquet"
+    assert error_text(text, "Failure") == "bad lake input: f.parquet: not Parquet"
+    assert error_text("OSError: disk full\n", "OSError") == "disk full"
+    assert error_text("Failure without a prefix", "Failure") == "Failure without a prefix"

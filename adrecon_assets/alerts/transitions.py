@@ -4,6 +4,7 @@ conditions: what is new (check evaluations, failed runs, step durations) and wha
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -117,6 +118,13 @@ def check_transitions(
     return [transition for _, transition in found]
 
 
+def error_text(message: str, cls_name: str | None) -> str:
+    """An error's message without its class path (`dagster...Failure: bad lake input: ...`)."""
+    text = message.strip()
+    prefix = re.match(rf"[\w.]*\b{re.escape(cls_name)}: ", text) if cls_name else None
+    return text[prefix.end() :] if prefix else text
+
+
 @dataclass(frozen=True)
 class RunFailure:
     """What a failed run leaves: its days not reconciled (except those a failed ERROR check of
@@ -148,7 +156,8 @@ def run_failure(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunFailure:
         elif event.is_step_failure and event.step_key:
             steps.append(event.step_key)
             error = event.step_failure_data.error
-            errors.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
+            text = error_text(error.message, error.cls_name) if error else "failed"
+            errors.append(f"{event.step_key}: {text}")
         elif event.is_step_materialization and event.asset_key == RECONCILED_STATISTICS_KEY:
             materialized.add(str(event.partition))
     days = sorted(
