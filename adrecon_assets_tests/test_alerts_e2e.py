@@ -10,9 +10,11 @@ import os
 import shutil
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from adrecon_assets.rules import Topic
+from adrecon_assets.run_tags import ALERTED_KEYS_TAG
 from adrecon_assets_tests.lakes import click, emission, write_topic
 from adrecon_assets_tests.sensor_lakes import days_ago
 from adrecon_assets_tests.smtp_sink import HOST, smtp_server
@@ -156,6 +158,11 @@ def test_a_bad_day_pages_once_survives_a_restart_and_resolves_on_the_fixed_rerun
             assert smtp.logins == ["adrecon"]
         finally:
             dev.stop()
+
+    # Under the daemon the runs' hooks sent nothing: alert_sensor was the one sender.
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+    assert len(runs) >= 2 and not any(ALERTED_KEYS_TAG in run.tags for run in runs)
 
     # No secret in the logs, the UI's config, or anything the instance stored (runs, events,
     # sensor cursors, compute logs).
