@@ -13,7 +13,14 @@ from __future__ import annotations
 
 import dagster as dg
 
+from adrecon_assets.rules import SLA_CHECK_NAME
+from adrecon_assets.warehouse import Dataset
+
 RECONCILE_DAYS = "reconcile_days"
+# The SLA verdict of a day is recorded once, at its deadline, by the SLA sensor (checks/sla.py),
+# never by the runs that reconcile it: a rerun must not judge the day again.
+SLA_CHECK_KEY = dg.AssetCheckKey(dg.AssetKey(Dataset.RECONCILED_STATISTICS.value), SLA_CHECK_NAME)
+NOT_IN_RUNS = dg.AssetSelection.checks(SLA_CHECK_KEY)
 
 # The terminal of `make run` (and of a worker) shows the steps' INFO lines (what was staged,
 # replaced, skipped), not every DEBUG event of a month-long catch-up; the UI keeps them all.
@@ -22,7 +29,7 @@ RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 reconcile_days = dg.define_asset_job(
     name=RECONCILE_DAYS,
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - NOT_IN_RUNS,
     config=RUN_CONFIG,
     description=(
         "Reconcile whole days: raw staging, join, fraud flags, serving statistics, anomalies "

@@ -23,3 +23,11 @@ RETRY_NUMBER_TAG: Final = "dagster/retry_number"
 MAX_RETRIES_TAG: Final = "dagster/max_retries"
 # The backfill a run belongs to (dagster.yaml limits each backfill to one running run).
 BACKFILL_TAG: Final = "dagster/backfill"
+
+# adrecon's own tags. What launched a run (`adrecon/trigger`): a catch-up range of the readiness
+# sensor, or a late-data rerun.
+TRIGGER_TAG: Final = "adrecon/trigger"
+CATCH_UP_TRIGGER: Final = "readiness_catch_up"
+LATE_DATA_TRIGGER: Final = "late_data"
+# The failed run that a retry of the same work follows (readiness and late-data sensors).
+RETRY_OF_TAG: Final = "adrecon/retry_of"
