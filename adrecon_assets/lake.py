@@ -242,17 +242,21 @@ class LocalLake(Lake):
         return LakePartition(topic, day, folder, tuple(files), closed)
 
     def markers(self, topic: Topic, days: Iterable[date]) -> dict[date, DayMarker]:
-        return {day: self._marker(topic, day) for day in days}
-
-    def _marker(self, topic: Topic, day: date) -> DayMarker:
-        folder = self.folder(topic, day)
+        """One listing of the topic's day folders, then one stat per existing day's marker."""
         try:
-            return DayMarker(True, (folder / SUCCESS_MARKER).stat().st_mtime_ns)
+            folders = set(os.listdir(self.root_path / topic.value))
         except FileNotFoundError:
-            if folder.is_dir():
-                return DayMarker(True, None)
-        self.require_topic(topic)  # a missing day is empty only under an existing topic
-        return DayMarker(False, None)
+            self.require_topic(topic)
+            raise
+        return {day: self._marker(topic, day, folders) for day in days}
+
+    def _marker(self, topic: Topic, day: date, folders: set[str]) -> DayMarker:
+        if partition_name(day) not in folders:
+            return DayMarker(False, None)
+        try:
+            return DayMarker(True, (self.folder(topic, day) / SUCCESS_MARKER).stat().st_mtime_ns)
+        except FileNotFoundError:
+            return DayMarker(True, None)
 
     @property
     def denylist_path(self) -> Path:
@@ -422,21 +426,31 @@ class S3Lake(Lake):
         }
 
     def markers(self, topic: Topic, days: Iterable[date]) -> dict[date, DayMarker]:
-        """One HEAD of each day's marker; a day without one costs one more page of listing."""
-        return {day: self._marker(topic, day) for day in days}
+        """One listing of the topic's day folders (a page per 1,000 days), then one HEAD per
+        existing day's marker."""
+        import obstore
 
-    def _marker(self, topic: Topic, day: date) -> DayMarker:
+        topic_prefix = f"{topic.value}/"
+        try:
+            listed = obstore.list_with_delimiter(self.store, topic_prefix)
+        except Exception as error:  # obstore raises its own error types, as in _list
+            reason = str(error).split(": <?xml", 1)[0].splitlines()[0][:400]
+            raise LakeNotFoundError(f"cannot list lake root {self.root}: {reason}") from error
+        folders = {prefix.rstrip("/").rsplit("/", 1)[-1] for prefix in listed["common_prefixes"]}
+        if not folders and not listed["objects"]:
+            self.require_topic(topic)
+        return {day: self._marker(topic, day, folders) for day in days}
+
+    def _marker(self, topic: Topic, day: date, folders: set[str]) -> DayMarker:
         import obstore
         from obstore.exceptions import NotFoundError
 
-        folder = f"{topic.value}/{partition_name(day)}/"
-        try:
-            meta = obstore.head(self.store, folder + SUCCESS_MARKER)
-        except (NotFoundError, FileNotFoundError):
-            if next(iter(self._list(folder)), None) is not None:
-                return DayMarker(True, None)
-            self.require_topic(topic)
+        if partition_name(day) not in folders:
             return DayMarker(False, None)
+        try:
+            meta = obstore.head(self.store, f"{topic.value}/{partition_name(day)}/{SUCCESS_MARKER}")
+        except (NotFoundError, FileNotFoundError):
+            return DayMarker(True, None)
         return DayMarker(True, latest_write_ns(meta["last_modified"]))
 
     def denylist(self) -> list[IpRange]:

@@ -105,13 +105,15 @@ def launch_plan(
         if day in busy or not attempts[day].due(now):
             continue
         before = day - timedelta(days=1)
+        if before in busy:
+            continue  # D reads what D-1's run writes
         if before not in pending:
             plan.add(day, attempts[day])
         elif before in plan.by_day:
             previous = plan.by_day[before]
             if previous.retry_of is None and attempts[day].failed == 0:
                 plan.join(day, previous)  # both never tried: one catch-up run
-        elif before not in busy and attempts[before].failed > 0:
+        elif attempts[before].failed > 0:
             plan.add(day, attempts[day])  # D-1 waits out its backoff; D goes on
     return plan.launches
 
