@@ -328,6 +328,11 @@ def day_retry_delay(failed_attempts: int) -> timedelta:
     return DAY_RETRY_THEN_EVERY
 
 
+# Contract 6: a closed day still unreconciled this long after its lake closed is a page; the
+# healthcheck reports it stale from then on (before, it is being reconciled).
+UNRECONCILED_CLOSED_DAY_GRACE: Final = timedelta(hours=2)
+
+
 # Contract 6.1: day D is due by ADRECON_SLA_HOUR_UTC:00 UTC on D+1.
 def sla_deadline(day: date, sla_hour_utc: int) -> datetime:
     """When day D's statistics are due: D+1 at `sla_hour_utc`:00 UTC."""
