@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import requests
+import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -138,36 +140,75 @@ def test_the_metrics_settings_default_to_loopback_9464() -> None:
     assert Settings.from_env({"ADRECON_METRICS_PORT": "9999"}).metrics_port == 9999
 
 
+def doc_blocks(language: str) -> list[str]:
+    """The fenced blocks of docs/monitoring.md in `language`, in order."""
+    text = (PROJECT / "docs" / "monitoring.md").read_text()
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_the_documented_scrape_config_targets_the_default_endpoint() -> None:
+    (block,) = doc_blocks("yaml")
+    (job,) = yaml.safe_load(block)["scrape_configs"]
+    settings = Settings.from_env({})
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"] == [
+        {"targets": [f"{settings.metrics_host}:{settings.metrics_port}"]}
+    ]
+
+
 @pytest.mark.slow
 def test_a_real_scrape_reports_two_unreconciled_days(
     paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The commands of docs/monitoring.md, run as written (on a free port instead of 9464)."""
+    healthcheck, serve, curl = doc_blocks("sh")
+    assert (healthcheck, serve) == ("adrecon-healthcheck\n", "adrecon-metrics\n")
     home = tmp_path / "dagster_home"
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:
         five_days_three_reconciled(instance, paths.lake)
     port = free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "ADRECON_METRICS_PORT": str(port)}
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "DAGSTER_HOME": str(home),
+        "ADRECON_METRICS_PORT": str(port),
+        "ADRECON_ALERT_WEBHOOK_URL": "",
+    }
     log = (tmp_path / "metrics.log").open("w")
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "adrecon-metrics")],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        shlex.split(serve), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
-        text = scrape(f"http://127.0.0.1:{port}/metrics", process)
+        wait_until_serving(f"http://127.0.0.1:{port}/metrics", process)
+        scraped = subprocess.run(
+            ["bash", "-c", curl.replace("9464", str(port))],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
         log.close()
+    text = scraped.stdout
     assert re.search(r"^adrecon_unreconciled_days 2(\.0)?$", text, flags=re.MULTILINE), text
     assert samples(text)[("adrecon_unreconciled_days", ())] == 2
+    # The healthcheck names the two closed days not reconciled (closed moments ago: OK); it
+    # exits 1 because no daemon ever ran against this instance.
+    checked = subprocess.run(
+        ["bash", "-c", healthcheck], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert checked.returncode == 1, checked.stderr
+    for day in DAYS[:2]:
+        assert f"OK    day {day}: closed, not reconciled" in checked.stdout
 
 
-def scrape(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> str:
+def wait_until_serving(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> str:
     """The endpoint's text once the process serves it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
