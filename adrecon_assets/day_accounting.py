@@ -19,15 +19,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
 from adrecon_assets.jobs import RECONCILE_DAYS
 from adrecon_assets.lake import Lake
 from adrecon_assets.partitions import daily_partitions, previous_day
 from adrecon_assets.rules import Topic
 from adrecon_assets.run_tags import CATCH_UP_TRIGGER, PARTITION_TAG, TRIGGER_TAG
-from adrecon_assets.sensors.history import latest_materializations, run_days
-from adrecon_assets.warehouse import Dataset
+from adrecon_assets.sensors.instance_records import days_of_tags, latest_materializations
 
-RECONCILED = dg.AssetKey(Dataset.RECONCILED_STATISTICS.value)
+RECONCILED = RECONCILED_STATISTICS_KEY
 CATCH_UPS_READ = 100
 
 
@@ -155,6 +155,6 @@ def reconcile_attempts(instance: dg.DagsterInstance, day: date, limit: int) -> l
         # Catch-ups are rare (after an outage or a new lake): this many is all of them.
         limit=CATCH_UPS_READ,
     )
-    covering = [record for record in ranges if day in run_days(dict(record.dagster_run.tags))]
+    covering = [record for record in ranges if day in days_of_tags(dict(record.dagster_run.tags))]
     merged = sorted([*one_day, *covering], key=lambda record: record.create_timestamp)
     return merged[::-1][:limit]

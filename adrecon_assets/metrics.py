@@ -39,7 +39,7 @@ from adrecon_assets.day_accounting import account_days, partition_days, reconcil
 from adrecon_assets.jobs import SLA_CHECK_KEY
 from adrecon_assets.lake import Lake, LakeNotFoundError
 from adrecon_assets.rules import DURATION_METADATA, METRICS_WINDOW_DAYS
-from adrecon_assets.sensors.history import latest_materializations
+from adrecon_assets.sensors.instance_records import latest_materializations
 from adrecon_assets.settings import load_settings
 
 log = logging.getLogger("adrecon-metrics")

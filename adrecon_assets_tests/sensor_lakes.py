@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from adrecon_assets.assets.lake import raw_clicks, raw_emissions
 from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
+from adrecon_assets.assets.staging import raw_clicks, raw_emissions
 from adrecon_assets.definitions import build_definitions, build_resources
 from adrecon_assets.lake import Lake
 from adrecon_assets.rules import Topic
@@ -123,24 +122,6 @@ def tick_result(instance: dg.DagsterInstance, sensor_name: str) -> dg.SensorResu
         skip_reason=data.skip_message,
         asset_events=list(data.asset_events),
     )
-
-
-def add_run(
-    instance: dg.DagsterInstance,
-    tags: dict[str, str],
-    status: dg.DagsterRunStatus = dg.DagsterRunStatus.STARTED,
-    job_name: str = "reconcile_days",
-    asset_selection: frozenset[dg.AssetKey] | None = None,
-) -> dg.DagsterRun:
-    """A run record in `status` (no process: what the sensors read of a run is its record)."""
-    run = dg.DagsterRun(
-        job_name=job_name,
-        run_id=str(uuid.uuid4()),
-        tags=tags,
-        status=status,
-        asset_selection=asset_selection,
-    )
-    return instance.add_run(run)
 
 
 def close_at(lake: Path, topic: Topic, day: date, when: datetime) -> None:

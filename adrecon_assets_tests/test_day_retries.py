@@ -16,7 +16,8 @@ from adrecon_assets.sensors.late_data import failed_rerun_retries
 from adrecon_assets.sensors.readiness import evaluate_readiness, launch_plan
 from adrecon_assets.sensors.retries import Attempts
 from adrecon_assets_tests.conftest import Paths
-from adrecon_assets_tests.sensor_lakes import add_run, days_ago, write_day
+from adrecon_assets_tests.instance_runs import add_run
+from adrecon_assets_tests.sensor_lakes import days_ago, write_day
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 D1, D2, D3 = date(2026, 3, 6), date(2026, 3, 7), date(2026, 3, 8)
@@ -89,6 +90,15 @@ def requests_at(
     ]
 
 
+FAILURE = dg.DagsterRunStatus.FAILURE
+
+
+def failed_day_run(instance: dg.DagsterInstance, day: date) -> dg.DagsterRun:
+    """A failed one-day run of `reconcile_days` for `day`, ended now."""
+    tags = {PARTITION_TAG: day.isoformat()}
+    return add_run(instance, job_name="reconcile_days", tags=tags, status=FAILURE)
+
+
 def test_a_failed_day_is_relaunched_after_the_backoff_not_before(
     instance: dg.DagsterInstance, paths: Paths
 ) -> None:
@@ -96,12 +106,12 @@ def test_a_failed_day_is_relaunched_after_the_backoff_not_before(
     write_day(paths.lake, day)
     now = datetime.now(UTC)
     assert requests_at(instance, paths, now) == [(f"ready-{day}", day.isoformat(), None)]
-    first = add_run(instance, {PARTITION_TAG: day.isoformat()}, dg.DagsterRunStatus.FAILURE)
+    first = failed_day_run(instance, day)
     assert requests_at(instance, paths, now + timedelta(minutes=9)) == []
     retry = (f"ready-{day}-after-{first.run_id}", day.isoformat(), first.run_id)
     assert requests_at(instance, paths, now + timedelta(minutes=11)) == [retry]
     # The retry failed too: the next one waits 30 minutes.
-    second = add_run(instance, {PARTITION_TAG: day.isoformat()}, dg.DagsterRunStatus.FAILURE)
+    second = failed_day_run(instance, day)
     assert requests_at(instance, paths, now + timedelta(minutes=29)) == []
     (again,) = requests_at(instance, paths, now + timedelta(minutes=31))
     assert again[0] == f"ready-{day}-after-{second.run_id}"
@@ -117,7 +127,9 @@ def test_a_failed_late_data_rerun_is_retried_after_the_backoff(
     day = days_ago(3)
     assets = frozenset({dg.AssetKey("raw_clicks"), RECONCILED})
     tags = {**LATE_TAGS, PARTITION_TAG: day.isoformat()}
-    rerun = add_run(instance, tags, dg.DagsterRunStatus.FAILURE, "__ASSET_JOB", assets)
+    rerun = add_run(
+        instance, job_name="__ASSET_JOB", tags=tags, status=FAILURE, asset_selection=assets
+    )
     now = datetime.now(UTC)
     assert failed_rerun_retries(instance, [day], set(), now + timedelta(minutes=9)) == []
     (retry,) = failed_rerun_retries(instance, [day], set(), now + timedelta(minutes=11))
@@ -133,8 +145,19 @@ def test_a_failed_rerun_whose_work_was_done_later_is_not_retried(
 ) -> None:
     day = days_ago(3)
     tags = {**LATE_TAGS, PARTITION_TAG: day.isoformat()}
-    add_run(instance, tags, dg.DagsterRunStatus.FAILURE, "__ASSET_JOB", frozenset({RECONCILED}))
+    add_run(
+        instance,
+        job_name="__ASSET_JOB",
+        tags=tags,
+        status=FAILURE,
+        asset_selection=frozenset({RECONCILED}),
+    )
     # A later run of the whole day (the readiness job selects every asset) succeeded.
-    add_run(instance, {PARTITION_TAG: day.isoformat()}, dg.DagsterRunStatus.SUCCESS)
+    add_run(
+        instance,
+        job_name="reconcile_days",
+        tags={PARTITION_TAG: day.isoformat()},
+        status=dg.DagsterRunStatus.SUCCESS,
+    )
     later = datetime.now(UTC) + timedelta(hours=2)
     assert failed_rerun_retries(instance, [day], set(), later) == []

@@ -21,15 +21,16 @@ from adrecon_assets.checks.sla import (
 )
 from adrecon_assets.definitions import ASSETS, defs
 from adrecon_assets.jobs import SLA_CHECK_KEY
-from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.automation_settings import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import SLA_CAUSE_METADATA, SlaMissCause, Topic, sla_deadline
 from adrecon_assets.sensors import sla as sla_sensor_module
 from adrecon_assets.sensors.sla import build_sla_sensor
 from adrecon_assets.settings import Settings, SettingsError
 from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.instance_runs import add_run
 from adrecon_assets_tests.lakes import click, emission, write_topic
-from adrecon_assets_tests.sensor_lakes import add_run, close_at, days_ago, write_day
+from adrecon_assets_tests.sensor_lakes import close_at, days_ago, write_day
 from adrecon_assets_tests.webhook import Webhook, webhook_server
 
 _, asset_check_alert_sensor = build_alert_sensors(interval_seconds=30)
@@ -203,7 +204,12 @@ def test_run_running_at_the_deadline_is_recorded_once_as_a_miss(
     write_day(paths.lake, yesterday)
     for topic in Topic:
         close_at(paths.lake, topic, yesterday, deadline - timedelta(hours=2))
-    add_run(instance, {"dagster/partition": yesterday.isoformat()})
+    add_run(
+        instance,
+        job_name="reconcile_days",
+        tags={"dagster/partition": yesterday.isoformat()},
+        status=dg.DagsterRunStatus.STARTED,
+    )
     storage = StorageResource(lake_root=str(paths.lake), warehouse_root=str(paths.warehouse))
     clock = Clock(instance, monkeypatch, storage)
     now = datetime.now(UTC)

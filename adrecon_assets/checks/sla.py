@@ -24,19 +24,21 @@ from typing import Protocol
 
 import dagster as dg
 
+from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
+from adrecon_assets.clock import utc_now
 from adrecon_assets.day_accounting import lake_closures, reconcile_attempts
 from adrecon_assets.jobs import SLA_CHECK_KEY
 from adrecon_assets.lake import Lake, LakeNotFoundError
 from adrecon_assets.partitions import daily_partitions, parse_day
-from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.automation_settings import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import SLA_CAUSE_METADATA, SLA_CHECK_NAME, SlaMissCause, Topic
 from adrecon_assets.rules import sla_deadline as deadline
-from adrecon_assets.sensors.history import LIVE_RUN_STATUSES, run_days
+from adrecon_assets.sensors.instance_records import LIVE_RUN_STATUSES, days_of_tags
 from adrecon_assets.sensors.retries import FAILED_STATUSES, ended_at
 
 SLA_CHECK = SLA_CHECK_NAME
-RECONCILED_STATISTICS = SLA_CHECK_KEY.asset_key
+RECONCILED_STATISTICS = RECONCILED_STATISTICS_KEY
 STAMP = "%Y-%m-%d %H:%M UTC"
 # Evaluations of the check read to see whether a day has its verdict: one a day, so this many
 # covers a month of days judged after the one asked about.
@@ -181,7 +183,7 @@ def running_since(instance: dg.DagsterInstance, day: date) -> datetime | None:
         if record.start_time is not None
         else record.create_timestamp.astimezone(UTC)
         for record in records
-        if day in run_days(dict(record.dagster_run.tags))
+        if day in days_of_tags(dict(record.dagster_run.tags))
     ]
     return min(starts, default=None)
 
@@ -245,7 +247,7 @@ def evaluate_sla_check(
     storage: StorageResource,
 ) -> Iterator[dg.AssetCheckEvaluation | dg.Output[None]]:
     """The check executed by hand: the verdict of each due day of the run that has none yet."""
-    now, judged = datetime.now(UTC), judged_days(context.instance)
+    now, judged = utc_now(), judged_days(context.instance)
     for partition_key in context.partition_keys:
         day = parse_day(partition_key)
         facts = sla_facts(context.instance, storage.lake, day, now, automation.sla_hour_utc)

@@ -39,7 +39,7 @@ from adrecon_assets.run_tags import (
     RETRY_OF_TAG,
     TRIGGER_TAG,
 )
-from adrecon_assets.sensors.history import live_run_days
+from adrecon_assets.sensors.instance_records import live_run_days
 from adrecon_assets.sensors.retries import ATTEMPTS_READ, Attempts, unsuccessful
 
 RECONCILED_THROUGH = "reconciled_through"

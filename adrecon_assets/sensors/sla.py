@@ -10,24 +10,21 @@ cursor says.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 
 from adrecon_assets.checks.sla import judge, judged_days, last_due_day, sla_facts
+from adrecon_assets.clock import utc_now
 from adrecon_assets.lake import Lake, LakeNotFoundError
 from adrecon_assets.partitions import first_day
-from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.automation_settings import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import METRICS_WINDOW_DAYS
 
 # After a longer outage, the days before this many are left unjudged (they are still
 # reconciled, and reported by adrecon-healthcheck and adrecon-metrics).
 MAX_DAYS_JUDGED_AT_ONCE = METRICS_WINDOW_DAYS
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def days_to_judge(cursor: str | None, last_due: date) -> list[date]:
