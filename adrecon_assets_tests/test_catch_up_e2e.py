@@ -12,12 +12,17 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from adrecon_assets.serving import read_with_retry
 from adrecon_assets_tests.sensor_lakes import days_ago, write_day
-from adrecon_assets_tests.test_dagster_dev_e2e import PROJECT, DagsterDev, graphql_up, wait_for
+from adrecon_assets_tests.test_dagster_dev_e2e import (
+    PROJECT,
+    DagsterDev,
+    graphql_up,
+    materializations,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -25,10 +30,9 @@ DAYS = [days_ago(count) for count in range(30, 0, -1)]
 
 
 @pytest.fixture
-def dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterDev]:
+def dev(tmp_path: Path) -> Iterator[DagsterDev]:
     home = tmp_path / "dagster_home"
     home.mkdir()
-    monkeypatch.setenv("DAGSTER_HOME", str(home))  # the test reads the same instance
     shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
     for day in DAYS:  # one emission and its valid click a day, closed
         write_day(tmp_path / "lake", day)
@@ -51,19 +55,15 @@ def dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterDev]
         print((tmp_path / "dagster_dev.log").read_text()[-5000:])
 
 
-def reconciled() -> Counter[date]:
-    with dg.DagsterInstance.get() as instance:
-        records = instance.fetch_materializations(
-            dg.AssetKey("reconciled_statistics"), limit=1000
-        ).records
-    return Counter(date.fromisoformat(str(record.partition_key)) for record in records)
-
-
 def test_thirty_closed_days_nobody_reconciled_are_all_reconciled(
     dev: DagsterDev, tmp_path: Path
 ) -> None:
     started = time.monotonic()
     wait_for("the webserver", lambda: graphql_up(dev), 180, dev)
+
+    def reconciled() -> Counter[date]:
+        return materializations(dev.home, "reconciled_statistics")
+
     wait_for("all 30 days", lambda: set(reconciled()) >= set(DAYS), 600, dev)
     print(f"30 days reconciled {time.monotonic() - started:.0f} s after dagster dev started")
     assert reconciled() == Counter(DAYS)  # each exactly once
