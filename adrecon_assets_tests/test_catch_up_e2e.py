@@ -30,9 +30,11 @@ DAYS = [days_ago(count) for count in range(30, 0, -1)]
 
 
 @pytest.fixture
-def dev(tmp_path: Path) -> Iterator[DagsterDev]:
+def dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterDev]:
     home = tmp_path / "dagster_home"
     home.mkdir()
+    # dagster.yaml reads DAGSTER_HOME; the test reads the same instance.
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
     for day in DAYS:  # one emission and its valid click a day, closed
         write_day(tmp_path / "lake", day)
