@@ -7,15 +7,16 @@ ADRECON_START_DATE to yesterday, not just a lookback window, so no outage is lon
 leave a day behind.
 
 It stays cheap over hundreds of days: one query for the reconciled days (fewer with a
-`reconciled_through` watermark that a sensor keeps in its cursor), then the lake's `_SUCCESS`
-markers of the unreconciled days only (a stat or a HEAD each; data files are never listed).
+`reconciled_through` watermark that a sensor keeps in its cursor), one listing of each topic's
+day folders, then the `_SUCCESS` marker of each unreconciled day that has a folder (a stat or a
+HEAD each; data files are never listed). `benchmarks/day_accounting_tick.py` measures it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
@@ -23,11 +24,13 @@ from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
 from adrecon_assets.jobs import RECONCILE_DAYS
 from adrecon_assets.lake import Lake
 from adrecon_assets.partitions import daily_partitions, previous_day
-from adrecon_assets.rules import Topic
+from adrecon_assets.rules import Topic, day_bounds
 from adrecon_assets.run_tags import CATCH_UP_TRIGGER, PARTITION_TAG, TRIGGER_TAG
 from adrecon_assets.sensors.instance_records import days_of_tags, latest_materializations
 
 RECONCILED = RECONCILED_STATISTICS_KEY
+# Readiness catch-up runs read per day asked about: they are rare (after an outage or a new
+# lake), so this many is all of them.
 CATCH_UPS_READ = 100
 
 
@@ -133,11 +136,6 @@ def unreconciled_closed_days(
     return account_days(instance, lake, now, reconciled_through).unreconciled_closed
 
 
-def day_end(day: date) -> datetime:
-    """When day D is over (and becomes a partition): 00:00 UTC of D+1."""
-    return datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
-
-
 def reconcile_attempts(instance: dg.DagsterInstance, day: date, limit: int) -> list[dg.RunRecord]:
     """The newest `limit` runs of `reconcile_days` that worked on `day`, newest first: its
     one-day runs (the readiness sensor's, their retries and relaunches, an operator's), and
@@ -150,9 +148,9 @@ def reconcile_attempts(instance: dg.DagsterInstance, day: date, limit: int) -> l
         dg.RunsFilter(
             job_name=RECONCILE_DAYS,
             tags={TRIGGER_TAG: CATCH_UP_TRIGGER},
-            created_after=day_end(day),
+            # A run of D is created once D is over (D is a partition from then on).
+            created_after=day_bounds(day)[1],
         ),
-        # Catch-ups are rare (after an outage or a new lake): this many is all of them.
         limit=CATCH_UPS_READ,
     )
     covering = [record for record in ranges if day in days_of_tags(dict(record.dagster_run.tags))]
