@@ -1,10 +1,12 @@
 """`adrecon-healthcheck`: watch the watcher (for cron or a liveness probe).
 
-Reads the Dagster instance of DAGSTER_HOME: every required daemon's heartbeat, the last tick of
-every running sensor, and the newest reconciled day. Prints one line per finding and exits 1 if
-anything is stale. Each stale finding pages once (a dead daemon otherwise means silently no
-reconciliation, and the alert sensor runs in that daemon); when it is fine again, one `resolved`
-alert follows. The open findings are kept in the instance's key-value store between runs.
+Reads the Dagster instance of DAGSTER_HOME and the lake: every required daemon's heartbeat, the
+last tick of every running sensor, the newest reconciled day, and every closed day since
+ADRECON_START_DATE that is not reconciled (named one per line, stale once its lake closed more
+than 2 hours ago). Prints one line per finding and exits 1 if anything is stale. Each stale
+finding pages once (a dead daemon otherwise means silently no reconciliation, and the alert
+sensor runs in that daemon); when it is fine again, one `resolved` alert follows. The open
+findings are kept in the instance's key-value store between runs.
 """
 
 from __future__ import annotations
@@ -18,14 +20,20 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from adrecon_assets.alerts.hooks import daemon_watching
 from adrecon_assets.alerts.model import Alert, AlertKind, Priority, dedup_key
 from adrecon_assets.alerts.resource import AlertResource
 from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
+from adrecon_assets.day_accounting import unreconciled_closed_days
+from adrecon_assets.lake import Lake, LakeNotFoundError
+from adrecon_assets.rules import UNRECONCILED_CLOSED_DAY_GRACE
 from adrecon_assets.settings import load_settings
 
 # Values of Dagster's (private) InstigatorType and InstigatorStatus enums, by their names.
 SENSOR = "SENSOR"
 RUNNING_SENSOR_STATUSES = {"RUNNING", "DECLARED_IN_CODE"}
+# Findings about the watcher itself: paged here even while a daemon runs alert_sensor.
+WATCHER_SUBJECTS = ("daemon ", "sensor")
 # The instance key-value entry holding the open findings' alerts (JSON), between cron runs.
 OPEN_ALERTS_KEY = "adrecon/healthcheck/open_alerts"
 
@@ -102,17 +110,44 @@ def reconciled_finding(instance: dg.DagsterInstance, now: datetime, sla_hour_utc
     )
 
 
+def unreconciled_findings(
+    instance: dg.DagsterInstance, lake_root: str, now: datetime
+) -> list[Finding]:
+    """One finding per closed day not reconciled (stale once its lake closed more than
+    UNRECONCILED_CLOSED_DAY_GRACE ago), or one saying every closed day is reconciled."""
+    try:
+        unreconciled = unreconciled_closed_days(instance, Lake(lake_root), now)
+    except LakeNotFoundError as error:
+        return [Finding("lake", False, f"cannot read the lake: {error}")]
+    if not unreconciled:
+        return [Finding("closed days", True, "every closed day is reconciled")]
+    findings = []
+    for entry in unreconciled:
+        waiting = now - entry.lake_closed_at
+        detail = (
+            f"closed, not reconciled (lake closed {entry.lake_closed_at:%Y-%m-%d %H:%M} UTC, "
+            f"{waiting.total_seconds() / 3600:.1f} h ago)"
+        )
+        findings.append(
+            Finding(f"day {entry.day}", waiting < UNRECONCILED_CLOSED_DAY_GRACE, detail)
+        )
+    return findings
+
+
 def check_instance(
     instance: dg.DagsterInstance,
     now: datetime,
     heartbeat_tolerance_seconds: float,
     sensor_tolerance_seconds: float,
     sla_hour_utc: int,
+    lake_root: str | None = None,
 ) -> list[Finding]:
+    """Every finding; the days' accounting only with a lake (ADRECON_LAKE_ROOT) to read."""
     return [
         *daemon_findings(instance, now, heartbeat_tolerance_seconds),
         *sensor_findings(instance, now, sensor_tolerance_seconds),
         reconciled_finding(instance, now, sla_hour_utc),
+        *(unreconciled_findings(instance, lake_root, now) if lake_root is not None else []),
     ]
 
 
@@ -131,18 +166,23 @@ def finding_alert(finding: Finding) -> Alert:
 
 
 def health_transitions(
-    findings: Sequence[Finding], open_alerts: dict[str, Alert]
+    findings: Sequence[Finding], open_alerts: dict[str, Alert], watched: bool = False
 ) -> tuple[list[Alert], dict[str, Alert]]:
     """What to send (a page per newly stale finding, a resolution per finding fine again or
-    gone) and the open alerts after it."""
+    gone) and the open alerts after it. `watched`: a daemon runs alert_sensor, which pages the
+    days and the lake itself, so only the watcher's own findings (daemons, sensors) page here."""
     to_send: list[Alert] = []
     still_open: dict[str, Alert] = {}
     for finding in findings:
         alert = finding_alert(finding)
-        if not finding.ok:
-            still_open[alert.dedup_key] = open_alerts.get(alert.dedup_key, alert)
-            if alert.dedup_key not in open_alerts:
-                to_send.append(alert)
+        key = alert.dedup_key
+        if finding.ok:
+            continue
+        if key in open_alerts:
+            still_open[key] = open_alerts[key]
+        elif not watched or finding.subject.startswith(WATCHER_SUBJECTS):
+            still_open[key] = alert
+            to_send.append(alert)
     for key, alert in open_alerts.items():
         if key not in still_open:
             to_send.append(alert.resolved(f"adrecon-healthcheck: {alert.check} is fine again"))
@@ -174,8 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.heartbeat_tolerance,
             args.sensor_tolerance,
             sla_hour,
+            settings.lake_root,
         )
-        to_send, still_open = health_transitions(findings, load_open_alerts(instance))
+        watched = daemon_watching(instance)
+        to_send, still_open = health_transitions(findings, load_open_alerts(instance), watched)
         # Outside Dagster's resource resolution: the EnvVars are read here.
         alerts = AlertResource.from_settings(settings).process_config_and_initialize()
         for alert in to_send:

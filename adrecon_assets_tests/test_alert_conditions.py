@@ -142,6 +142,21 @@ def test_healthcheck_pages_each_stale_finding_once_then_resolves_it() -> None:
     assert still_open == {}
 
 
+def test_while_a_daemon_watches_the_healthcheck_pages_only_the_watchers_findings() -> None:
+    findings = [
+        Finding("daemon SENSOR", False, "heartbeat 300 s ago"),
+        Finding("sensor alert_sensor", False, "last tick 900 s ago (SUCCESS)"),
+        Finding("day 2026-01-02", False, "closed, not reconciled, 3.0 h ago"),
+    ]
+    sent, _ = health_transitions(findings, {}, watched=True)
+    assert [alert.dedup_key for alert in sent] == [
+        "healthcheck:daemon SENSOR",
+        "healthcheck:sensor alert_sensor",
+    ]
+    unwatched, _ = health_transitions(findings, {}, watched=False)
+    assert len(unwatched) == 3
+
+
 def test_healthcheck_open_alerts_survive_in_the_instance() -> None:
     alert = health_transitions([Finding("sensors", False, "no tick")], {})[0][0]
     with dg.instance_for_test() as instance:

@@ -123,7 +123,7 @@ def tick(
 ) -> str:
     """One evaluation of alert_sensor at `now`, as the daemon would run it; the new cursor."""
     context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
-    evaluate_alerts(context, alerts, Lake(str(lake)), 14, now)
+    evaluate_alerts(context, alerts, Lake(str(lake)), now)
     assert context.cursor is not None
     return context.cursor
 

@@ -19,9 +19,9 @@ from adrecon_assets.checks.sla import SLA_CHECK
 from adrecon_assets.rules import (
     DURATION_MEDIAN_FACTOR,
     DURATION_MIN_EXCESS_SECONDS,
-    MISSING_DAY_PAGE_AFTER,
     SENSOR_FAILING_PAGE_AFTER,
     SLA_CAUSE_METADATA,
+    UNRECONCILED_CLOSED_DAY_GRACE,
     SlaMissCause,
 )
 
@@ -103,7 +103,7 @@ def run_failure_alert(day: date | None, run_id: str, assets: str | None, message
 def missing_day_alerts(
     closed_unreconciled: Iterable[tuple[date, datetime]], now: datetime
 ) -> list[Alert]:
-    """A page per closed day still unreconciled MISSING_DAY_PAGE_AFTER after its lake closed,
+    """A page per closed day still unreconciled UNRECONCILED_CLOSED_DAY_GRACE after its lake,
     from (day, lake_closed_at) pairs."""
     return [
         Alert(
@@ -121,7 +121,7 @@ def missing_day_alerts(
             dedup_key=dedup_key(AlertKind.MISSING_DAYS, day.isoformat()),
         )
         for day, closed_at in sorted(closed_unreconciled)
-        if now - closed_at >= MISSING_DAY_PAGE_AFTER
+        if now - closed_at >= UNRECONCILED_CLOSED_DAY_GRACE
     ]
 
 

@@ -31,9 +31,7 @@ from adrecon_assets.alerts.transitions import (
     sensor_transitions,
 )
 from adrecon_assets.lake import Lake, LakeNotFoundError
-from adrecon_assets.resources.automation_settings import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
-from adrecon_assets.sensors.instance_records import recent_days
 
 SENSOR_NAME = "alert_sensor"
 
@@ -42,7 +40,6 @@ def evaluate_alerts(
     context: dg.SensorEvaluationContext,
     alerts: AlertResource,
     lake: Lake,
-    lookback_days: int,
     now: datetime,
 ) -> dg.SkipReason:
     assert context.repository_def is not None, "the sensor reads its code location's checks"
@@ -52,9 +49,8 @@ def evaluate_alerts(
     delivery.apply(check_transitions(context.instance, sorted(graph.asset_check_keys), state))
     delivery.apply(run_transitions(context.instance, state))
     delivery.apply(reconciled_transitions(context.instance, state))
-    days = recent_days(lookback_days, now)
     try:
-        delivery.apply(missing_day_transitions(context.instance, lake, days, state, now))
+        delivery.apply(missing_day_transitions(context.instance, lake, state, now))
     except LakeNotFoundError as error:
         # The readiness sensor fails on a misconfigured lake: its failing ticks page.
         context.log.error(f"missing days not evaluated: {error}")
@@ -85,14 +81,7 @@ def build_alert_sensor(interval_seconds: int) -> dg.SensorDefinition:
         context: dg.SensorEvaluationContext,
         alerts: AlertResource,
         storage: StorageResource,
-        automation: AutomationSettings,
     ) -> dg.SkipReason:
-        return evaluate_alerts(
-            context,
-            alerts,
-            storage.lake,
-            automation.late_data_lookback_days,
-            datetime.now(UTC),
-        )
+        return evaluate_alerts(context, alerts, storage.lake, datetime.now(UTC))
 
     return alert_sensor

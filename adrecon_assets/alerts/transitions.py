@@ -25,10 +25,10 @@ from adrecon_assets.alerts.conditions import (
 )
 from adrecon_assets.alerts.delivery import Clear, Fire, Transition
 from adrecon_assets.alerts.hooks import alerted_keys
-from adrecon_assets.alerts.missing_days_source import closed_unreconciled_days
 from adrecon_assets.alerts.model import AlertKind, dedup_key
 from adrecon_assets.alerts.state import AlertState, OpenCondition
 from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
+from adrecon_assets.day_accounting import unreconciled_closed_days
 from adrecon_assets.lake import Lake
 from adrecon_assets.rules import DURATION_HISTORY_DAYS, DURATION_METADATA
 from adrecon_assets.run_tags import WILL_RETRY_TAG
@@ -225,10 +225,12 @@ def reconciled_transitions(instance: dg.DagsterInstance, state: AlertState) -> l
 
 
 def missing_day_transitions(
-    instance: dg.DagsterInstance, lake: Lake, days: Sequence[date], state: AlertState, now: datetime
+    instance: dg.DagsterInstance, lake: Lake, state: AlertState, now: datetime
 ) -> list[Transition]:
-    pairs = closed_unreconciled_days(instance, lake, days)
-    alerts = missing_day_alerts(pairs, now)
+    """Every closed day since ADRECON_START_DATE not reconciled 2 hours after its lake closed
+    fires; a day reconciled since clears."""
+    unreconciled = unreconciled_closed_days(instance, lake, now)
+    alerts = missing_day_alerts([(u.day, u.lake_closed_at) for u in unreconciled], now)
     firing = {alert.dedup_key for alert in alerts}
     found: list[Transition] = [Fire(alert, now.timestamp()) for alert in alerts]
     for key, condition in state.open.items():
