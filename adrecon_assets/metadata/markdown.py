@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 import pyarrow as pa
 
+from adrecon_assets.metadata.display import markdown_text
 from adrecon_assets.metadata.drift import (
     KEY_COLUMNS,
     MEASURES,
@@ -33,7 +34,7 @@ def drift_markdown(result: Drift, previous_source: str | None) -> str:
     """The online-drift table of reconciled_statistics: counts and money, adding up."""
     if previous_source is None:
         return "No rows of this day were in the serving table before: nothing was corrected."
-    label = f"previous rows (`{previous_source}`)"
+    label = f"previous rows ({markdown_text(previous_source)})"
     lines = [
         f"How far the {label} were from the reconciliation:",
         "",
@@ -74,7 +75,8 @@ def largest_corrections_markdown(
     ]
     for row in largest.iter_rows(named=True):
         lines.append(
-            f"| {row['offer_id']} | {row['placement']} | {row['clicks' + PREVIOUS]:,} "
+            f"| {markdown_text(row['offer_id'])} | {markdown_text(row['placement'])} "
+            f"| {row['clicks' + PREVIOUS]:,} "
             f"| {row['clicks' + RECONCILED]:,} | {row['fraud_clicks' + RECONCILED]:,} "
             f"| {money(row['cost_micros' + PREVIOUS])} | {money(row['cost_micros' + RECONCILED])} "
             f"| {money(row['correction'])} |"
