@@ -52,7 +52,9 @@ def mutation_results(server: Webserver, run_id: str) -> dict[str, dict[str, str]
         },
     )["launchRun"]
     terminate = server.graphql(
-        f"mutation($id: String!) {{ terminateRun(runId: $id) {{ {ERRORS} }} }}", {"id": run_id}
+        "mutation($id: String!) { terminateRun(runId: $id) "
+        f"{{ {ERRORS} ... on TerminateRunFailure {{ message }} }} }}",
+        {"id": run_id},
     )["terminateRun"]
     wipe = server.graphql(
         f"mutation($ranges: [PartitionsByAssetSelector!]!) "
