@@ -23,7 +23,7 @@ PORT ?= 3000
 
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install java chromium postgresql run demo demo-lake screenshots test test-fast lint bench bench-catch-up clean prod prod-status prod-stop
+.PHONY: install java chromium postgresql nginx run demo demo-lake screenshots test test-fast lint bench bench-catch-up clean prod prod-status prod-stop
 
 $(STAMP): pyproject.toml
 	@echo "==> creating the virtual environment $(VENV)"
@@ -57,6 +57,13 @@ postgresql:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	fi
 
+# docs/security.md's reverse-proxy example is checked with `nginx -t` (test_security_docs.py).
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1 && ! test -x /usr/sbin/nginx; then \
+		echo "installing nginx to check the reverse-proxy example"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
+	fi
+
 # Writes the days the lake lacks (all of them the first time): a lake made days ago is extended
 # up to yesterday, as the event persister would have, with the online layer's rows of those days.
 demo-lake:
@@ -84,7 +91,7 @@ demo: demo-lake
 screenshots: install chromium
 	ADRECON_README_SCREENSHOTS=1 $(BIN)/pytest -q adrecon_assets_tests/browser/test_readme_screenshots.py
 
-test: install chromium postgresql
+test: install chromium postgresql nginx
 	$(BIN)/pytest -q
 
 # Production (README "Production"): code server, daemon and webserver as separate processes under
