@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -30,6 +31,7 @@ from adrecon_assets_tests.postgres import PostgresServer
 from adrecon_assets_tests.random_lake import build_random_lake
 from adrecon_assets_tests.test_pipeline import expected_rows, materialize_day, serving_rows
 from adrecon_assets_tests.test_serving import stats
+from adrecon_simulate.cli import main as simulate_main
 
 RECONCILED = date(2026, 1, 2)
 OPEN = date(2026, 1, 3)
@@ -334,3 +336,21 @@ def test_roles_command_fails_without_leaking_the_password(
     password = wrong.split(":")[2].split("@")[0]
     assert "password authentication failed" in captured.err
     assert password not in captured.out + captured.err
+
+
+def test_simulators_online_layer_writes_as_the_online_role(logins: Logins, tmp_path: Path) -> None:
+    arguments = [
+        "--start",
+        "2026-01-01",
+        "--days",
+        "1",
+        "--emissions-per-day",
+        "2000",
+        "--seed",
+        "3",
+    ]
+    simulate_main(
+        ["--lake", str(tmp_path / "lake"), "--serving-url", logins.urls[ONLINE_ROLE], *arguments]
+    )
+    rows = snapshot(logins.admin)["offer_placement_stats"]
+    assert rows and {row[8] for row in rows} == {serving.ONLINE_SOURCE}
