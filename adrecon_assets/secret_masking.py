@@ -2,8 +2,9 @@
 the variable's name, never its value) and is masked in every log line and error message.
 
 `mask_secrets` is the one masking function: it replaces the values of the secret settings of
-the environment (and URLs given to it), their URL passwords, and any `scheme://user:password@`
-password it sees, because drivers echo connection strings in their errors. `install_log_masking`
+the environment (and URLs given to it), their URL passwords, and any password it sees in a
+`scheme://user:password@` URL or a `password=` parameter, because drivers echo connection
+strings in their errors. `install_log_masking`
 applies it to every log record the process makes (Dagster's event log and console included),
 so a message that quotes an error is masked too, whoever logs it.
 """
@@ -26,6 +27,8 @@ MASK = "***"
 # the pattern below still masks them.
 MIN_MASKED_LENGTH = 4
 URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.\-]*://[^\s/:@]*:)[^\s/@]+(?=@)", re.IGNORECASE)
+# libpq's key=value form (`host=db password=...`) and a password query parameter.
+PASSWORD_PARAMETER = re.compile(r"\b(password\s*=\s*)('[^']*'|[^\s&;]+)", re.IGNORECASE)
 
 
 def url_password(url: str) -> str | None:
@@ -72,7 +75,8 @@ def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
     masks = replacements([*environment_secrets(), *secrets])
     for value in sorted(masks, key=len, reverse=True):
         text = text.replace(value, masks[value])
-    return URL_PASSWORD.sub(rf"\1{MASK}", text)
+    text = URL_PASSWORD.sub(rf"\1{MASK}", text)
+    return PASSWORD_PARAMETER.sub(rf"\1{MASK}", text)
 
 
 def secret_env(variable: str, value: str | None) -> str | dg.EnvVar:

@@ -63,11 +63,11 @@ def test_mask_secrets_masks_environment_values_and_url_passwords(
     text = (
         "POST https://hooks.example/T0/B0/tok3n failed; connect to "
         "postgresql://app:pa%40ss@db:5432/serving: password pa@ss wrong; "
-        "other dsn smtp://mail:hunter22@smtp.example:25"
+        "other dsn smtp://mail:hunter22@smtp.example:25, host=db password=hunter33 port=5432"
     )
     assert mask_secrets(text) == (
         "POST *** failed; connect to postgresql://app:***@db:5432/serving: password *** wrong; "
-        "other dsn smtp://mail:***@smtp.example:25"
+        "other dsn smtp://mail:***@smtp.example:25, host=db password=*** port=5432"
     )
     assert masked_url("postgresql://app:pw@db/x") == "postgresql://app:***@db/x"
 

@@ -26,11 +26,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from adrecon_assets.secret_masking import masked_url
 from adrecon_assets.serving.postgres_store import (
     ServingStoreError,
     create_missing_tables,
     mask_secret,
-    masked_url,
 )
 from adrecon_assets.serving.tables import (
     OFFER_PLACEMENT_STATS,
