@@ -4,9 +4,9 @@ the variable's name, never its value) and is masked in every log line and error 
 `mask_secrets` is the one masking function: it replaces the values of the secret settings of
 the environment (and URLs given to it), their URL passwords, and any password it sees in a
 `scheme://user:password@` URL or a `password=` parameter, because drivers echo connection
-strings in their errors. `install_log_masking`
-applies it to every log record the process makes (Dagster's event log and console included),
-so a message that quotes an error is masked too, whoever logs it.
+strings in their errors. `install_log_masking` applies it to every log record the process
+makes (Dagster's event log and console included), so a message that quotes an error is masked
+too, whoever logs it.
 """
 
 from __future__ import annotations
