@@ -34,7 +34,7 @@ def drift_markdown(result: Drift, previous_source: str | None) -> str:
     """The online-drift table of reconciled_statistics: counts and money, adding up."""
     if previous_source is None:
         return "No rows of this day were in the serving table before: nothing was corrected."
-    label = f"previous rows ({markdown_text(previous_source)})"
+    label = f"previous rows (`{previous_source}`)"
     lines = [
         f"How far the {label} were from the reconciliation:",
         "",
