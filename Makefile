@@ -119,6 +119,8 @@ PROD_ENV = ADRECON_DAGSTER_PG_URL="$$(echo "$$ADRECON_DAGSTER_PG_URL" | sed 's|^
 prod: install
 	@test -n "$$ADRECON_DAGSTER_PG_URL" || { echo "set ADRECON_DAGSTER_PG_URL (Dagster's storage)"; exit 2; }
 	@test -n "$$ADRECON_SERVING_URL" || echo "ADRECON_SERVING_URL unset: serving from $${ADRECON_SERVING_DB:-data/serving.duckdb}"
+	@# Least privilege (docs/security.md): say whether the serving login holds adrecon_offline only.
+	@test -z "$$ADRECON_SERVING_URL" || $(BIN)/adrecon-serving-roles --check --url "$$ADRECON_SERVING_URL" || true
 	mkdir -p $(PROD_HOME) && cp deploy/dagster.yaml $(PROD_HOME)/dagster.yaml
 	$(PROD_ENV) $(BIN)/supervisord -c deploy/supervisord.conf
 

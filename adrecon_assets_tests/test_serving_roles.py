@@ -354,3 +354,23 @@ def test_simulators_online_layer_writes_as_the_online_role(logins: Logins, tmp_p
     )
     rows = snapshot(logins.admin)["offer_placement_stats"]
     assert rows and {row[8] for row in rows} == {serving.ONLINE_SOURCE}
+
+
+def test_check_reports_whether_the_serving_login_holds_only_the_offline_role(
+    logins: Logins, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `make prod` prints about ADRECON_SERVING_URL's login."""
+    reports = {}
+    for name, url in [("admin", logins.admin), *logins.urls.items()]:
+        assert main(["--check", "--url", url]) == 0
+        reports[name] = capsys.readouterr().out.strip()
+    offline_user = logins.urls[OFFLINE_ROLE].split("//")[1].split(":")[0]
+    assert (
+        reports[OFFLINE_ROLE] == f"serving login {offline_user}: adrecon_offline (least privilege)"
+    )
+    assert reports["admin"].startswith("WARNING: serving login postgres is a superuser")
+    assert reports[ONLINE_ROLE].endswith(
+        "is not granted adrecon_offline: the reconciliation "
+        "cannot write the serving tables (adrecon-serving-roles, docs/security.md)"
+    )
+    assert reports[READER_ROLE].startswith("WARNING: serving login reader_")

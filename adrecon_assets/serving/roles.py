@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -140,31 +141,68 @@ def statements(database: str, schema: str) -> list[sql.Composed]:
 def create_roles(url: str) -> None:
     """Create the serving tables, the three roles and their grants in the database at `url`
     (an admin login: owner of the tables, with CREATEROLE). Idempotent; one transaction."""
+    with _connected(url) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLES_LOCK,))
+        row = conn.execute("SELECT current_database(), current_schema()").fetchone()
+        assert row is not None
+        create_missing_tables(conn)
+        for statement in statements(str(row[0]), str(row[1])):
+            conn.execute(statement)
+
+
+def login_privileges(url: str) -> str:
+    """One line on the login of `url` (the reconciliation's): whether it holds adrecon_offline,
+    or more than it needs (a superuser, the tables' owner)."""
+    with _connected(url) as conn:
+        row = conn.execute(
+            "SELECT current_user, rolsuper, "
+            "EXISTS (SELECT 1 FROM pg_tables WHERE tablename = %s AND tableowner = current_user), "
+            "EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s) "
+            "AND pg_has_role(current_user, %s, 'USAGE') "
+            "FROM pg_roles WHERE rolname = current_user",
+            (OFFER_PLACEMENT_STATS.name, OFFLINE_ROLE, OFFLINE_ROLE),
+        ).fetchone()
+    assert row is not None
+    user, superuser, owner, offline = row
+    if superuser or owner:
+        what = "is a superuser" if superuser else "owns the serving tables"
+        return (
+            f"WARNING: serving login {user} {what}: it can do more than the reconciliation "
+            f"needs; grant {OFFLINE_ROLE} to a login of its own (docs/security.md)"
+        )
+    if not offline:
+        return (
+            f"WARNING: serving login {user} is not granted {OFFLINE_ROLE}: the reconciliation "
+            "cannot write the serving tables (adrecon-serving-roles, docs/security.md)"
+        )
+    return f"serving login {user}: {OFFLINE_ROLE} (least privilege)"
+
+
+@contextmanager
+def _connected(url: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection; psycopg errors re-raised with the URL's secrets masked."""
     try:
-        with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLES_LOCK,))
-            database, schema = _fetch_one(conn, "SELECT current_database(), current_schema()")
-            create_missing_tables(conn)
-            for statement in statements(database, schema):
-                conn.execute(statement)
+        with psycopg.connect(url, autocommit=True) as conn:
+            yield conn
     except psycopg.Error as error:
         message = mask_secret(f"{type(error).__name__}: {error}", url)
         raise ServingStoreError(f"serving roles on {masked_url(url)}: {message}") from None
 
 
-def _fetch_one(conn: psycopg.Connection[Any], query: str) -> tuple[str, str]:
-    row = conn.execute(query.encode()).fetchone()
-    assert row is not None
-    return str(row[0]), str(row[1])
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="adrecon-serving-roles", description=__doc__)
+    parser.add_argument("--url", required=True, help="a postgresql:// URL of the serving database")
     parser.add_argument(
-        "--url", required=True, help="an admin login's postgresql:// URL (owner, CREATEROLE)"
+        "--check",
+        action="store_true",
+        help="only report the privileges of the URL's login (make prod runs this with "
+        "ADRECON_SERVING_URL); without it, --url is an admin login (tables' owner, CREATEROLE)",
     )
     args = parser.parse_args(argv)
     try:
+        if args.check:
+            print(login_privileges(args.url))
+            return 0
         create_roles(args.url)
     except ServingStoreError as error:
         print(error, file=sys.stderr)
