@@ -48,6 +48,8 @@ PLANTED = [
         "postgresql+psycopg2://{dagster_user}:{secret}@127.0.0.1:{postgres_port}/{dagster_db}",
     ),
     PlantedSecret("ADRECON_ALERT_WEBHOOK_URL", "{webhook}/{secret}"),
+    # Set but unused (the run is on Polars): it must not show merely by being set.
+    PlantedSecret("ADRECON_SPARK_REMOTE", "sc://127.0.0.1:{closed_port}/;token={secret}"),
 ]
 
 
