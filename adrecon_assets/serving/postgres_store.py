@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 
+from adrecon_assets.clock import utc_now
 from adrecon_assets.secret_masking import mask_secrets, masked_url
 from adrecon_assets.serving.store import (
     DAY_LOCK_CLASS,
@@ -25,7 +26,6 @@ from adrecon_assets.serving.store import (
     ServingStore,
     day_number,
     shaped_replaces,
-    utc_now,
 )
 from adrecon_assets.serving.tables import (
     OFFER_PLACEMENT_STATS,
