@@ -4,16 +4,17 @@ roles on PostgreSQL, enforced by the database itself (grants and triggers), idem
 - `adrecon_offline` reads and writes every serving table (the day replace of contract 4.2).
 - `adrecon_online` may SELECT offer_placement_stats and reconciled_days, INSERT into
   offer_placement_stats and UPDATE only its online measures (column grants): no DELETE, no
-  TRUNCATE, no other table, not `source`, `fraud_clicks` or `refund_micros`. The triggers below
-  drop (not refuse) what contract 4.2's increment must see dropped: an update of a row that is
-  not online, and a row of a reconciled day, so the increment never errors; they refuse a row
-  that is not online, as only hostile SQL sends one. Row-level security would not fit: an
-  `ON CONFLICT DO UPDATE` meeting a row the UPDATE policy rejects raises instead of skipping.
+  TRUNCATE, no other table, not `source`, `fraud_clicks` or `refund_micros`. The guard trigger
+  below drops (not refuses) what contract 4.2's increment must see dropped: an update of a row
+  that is not online, and a row of a reconciled day, so the increment never errors; it refuses
+  a row that is not online, as only hostile SQL sends one. Row-level security would not fit:
+  an `ON CONFLICT DO UPDATE` meeting a row the UPDATE policy rejects raises instead of skipping.
 - `adrecon_reader` reads every serving table.
 
-The triggers restrict every writer that may not DELETE offer_placement_stats (the online role,
-or a login holding only it); the offline role and the tables' owner pass them untouched. ALTER,
-DROP, CREATE TRIGGER and disabling triggers need ownership, which only the admin has.
+The trigger restricts every writer that may not DELETE offer_placement_stats (the online role,
+or a login holding only it); the offline role and the tables' owner pass it untouched. ALTER,
+DROP, CREATE TRIGGER and disabling triggers need ownership, which only the admin has. Roles
+belong to the server: for a second serving database on it the command only adds the grants.
 """
 
 from __future__ import annotations
