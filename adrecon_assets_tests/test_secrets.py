@@ -9,6 +9,7 @@ template (`{secret}` is the planted value; `{closed_port}` a port where nothing 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -23,7 +24,7 @@ import pytest
 from adrecon_assets.definitions import build_definitions
 from adrecon_assets.jobs import RECONCILE_DAYS
 from adrecon_assets.partitions import first_day
-from adrecon_assets.secret_masking import mask_secrets, masked_url
+from adrecon_assets.secret_masking import install_log_masking, mask_secrets, masked_url
 from adrecon_assets.settings import SECRET_VARIABLES, load_settings
 from adrecon_assets_tests.postgres import PostgresServer, free_port
 from adrecon_assets_tests.random_lake import build_random_lake
@@ -190,3 +191,22 @@ def test_planted_secrets_never_show(
     assert configured[("serving_db", "url")] == ("ENV_VAR", "ADRECON_SERVING_URL")
     assert configured[("alerts", "webhook_url")] == ("ENV_VAR", "ADRECON_ALERT_WEBHOOK_URL")
     assert leaked(texts, planted_env) == []
+
+
+def test_log_records_are_masked_once_installed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("ADRECON_ALERT_WEBHOOK_URL", "https://hooks.example/T0/B0/tok3n")
+    install_log_masking()
+    install_log_masking()  # idempotent: one masking factory
+    logger = logging.getLogger("adrecon.test_secrets")
+    with caplog.at_level(logging.INFO, logger="adrecon.test_secrets"):
+        logger.info("POST %s failed", "https://hooks.example/T0/B0/tok3n")
+        try:
+            raise ConnectionError("to postgresql://app:hunter22@db/x refused")
+        except ConnectionError:
+            logger.exception("serving store down")
+    (posted, failed) = caplog.records
+    assert posted.getMessage() == "POST *** failed"
+    assert failed.exc_text is not None and "postgresql://app:***@db/x" in failed.exc_text
+    assert "hunter22" not in caplog.text and "tok3n" not in caplog.text
