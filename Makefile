@@ -100,7 +100,6 @@ test: install chromium postgresql nginx
 PROD_DIR ?= $(CURDIR)/.prod
 PROD_HOME ?= $(PROD_DIR)/dagster_home
 CODE_SERVER_PORT ?= 4266
-# dagster-postgres needs its psycopg2 driver: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3.
 # The operator UI listens on loopback unless told otherwise (Dagster has no log-in: put it
 # behind an authenticating proxy, docs/security.md); with ADRECON_READONLY_WEBSERVER_PORT set, a
 # read-only UI for analysts also listens on ADRECON_READONLY_WEBSERVER_HOST (all interfaces).
@@ -108,6 +107,7 @@ ADRECON_WEBSERVER_HOST ?= $(HOST)
 ADRECON_WEBSERVER_PORT ?= $(PORT)
 ADRECON_READONLY_WEBSERVER_HOST ?= 0.0.0.0
 ADRECON_READONLY_WEBSERVER_PORT ?=
+# dagster-postgres needs its psycopg2 driver: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3.
 PROD_ENV = ADRECON_DAGSTER_PG_URL="$$(echo "$$ADRECON_DAGSTER_PG_URL" | sed 's|^postgresql://|postgresql+psycopg2://|')" \
 	DAGSTER_HOME=$(PROD_HOME) ADRECON_PROD_DIR=$(PROD_DIR) ADRECON_BIN=$(CURDIR)/$(BIN) \
 	ADRECON_DEPLOY=$(CURDIR)/deploy ADRECON_CODE_SERVER_PORT=$(CODE_SERVER_PORT) \
