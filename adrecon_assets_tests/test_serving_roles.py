@@ -4,8 +4,6 @@ whatever SQL they send. Every denial is listed in DENIED_TO_ONLINE and READER_WR
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,37 +27,13 @@ from adrecon_assets.serving.roles import (
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.postgres import PostgresServer
 from adrecon_assets_tests.random_lake import build_random_lake
+from adrecon_assets_tests.serving_logins import Logins
 from adrecon_assets_tests.test_pipeline import expected_rows, materialize_day, serving_rows
 from adrecon_assets_tests.test_serving import stats
 from adrecon_simulate.cli import main as simulate_main
 
 RECONCILED = date(2026, 1, 2)
 OPEN = date(2026, 1, 3)
-
-
-@dataclass(frozen=True)
-class Logins:
-    """Each role granted to a fresh login user of one database, by role."""
-
-    admin: str
-    urls: dict[str, str]
-
-
-def login_url(postgres: PostgresServer, database: str, role: str) -> str:
-    """A new LOGIN user granted `role` (roles are cluster-wide: the name is unique per test)."""
-    user = f"{role.removeprefix('adrecon_')}_{uuid.uuid4().hex[:8]}"
-    password = f"pw-{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres.url(database), autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {user} LOGIN PASSWORD '{password}' IN ROLE {role}".encode())
-    return f"postgresql://{user}:{password}@127.0.0.1:{postgres.port}/{database}"
-
-
-@pytest.fixture
-def logins(postgres: PostgresServer, serving_url: str) -> Logins:
-    assert main(["--url", serving_url]) == 0
-    assert main(["--url", serving_url]) == 0  # idempotent
-    database = serving_url.rsplit("/", 1)[1]
-    return Logins(serving_url, {role: login_url(postgres, database, role) for role in ROLES})
 
 
 def snapshot(admin_url: str) -> dict[str, list[tuple[Any, ...]]]:
