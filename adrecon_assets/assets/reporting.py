@@ -33,6 +33,8 @@ from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.warehouse import Dataset
 
 OWNERS = ["team:ads-analytics"]
+# The reports' rows come from their DuckDB SQL, so it counts in their code version.
+REPORT_SOURCES = ("reports/queries.py",)
 KINDS = {"duckdb", "table"}
 PREVIEW_ROWS = 10
 PERFORMANCE_SPECS = placement_performance_check_specs()
@@ -51,6 +53,7 @@ with warnings.catch_warnings():
 @day_window_asset(
     name="placement_performance",
     group_name="reporting",
+    code_from=REPORT_SOURCES,
     kinds=KINDS,
     owners=OWNERS,
     pool=SERVING_POOL,
@@ -125,6 +128,7 @@ def performance_preview(rows: list[dict[str, Any]]) -> str:
 @day_asset(
     group_name="reporting",
     kinds=KINDS,
+    code_from=REPORT_SOURCES,
     owners=OWNERS,
     pool=SERVING_POOL,
     deps=[fraud_flags, reconciled_statistics],
