@@ -5,14 +5,16 @@ an `s3://bucket/prefix` URL on any S3-compatible store, listed with obstore (the
 `object_store` crate that Polars itself reads S3 with, so both are configured by the same
 keys). `Lake(root)` returns the right kind, as `pathlib.Path` does.
 
-A lake root or topic folder that does not exist is a misconfiguration and raises
+A lake root, topic folder or denylist that does not exist is a misconfiguration and raises
 `LakeNotFoundError` naming it; only a missing day folder under an existing topic is an empty
-day (contract 2).
+day (contract 2). A transient fault of the storage (an I/O error, a timeout, a 5xx answer) is
+no such error: each listing and read is retried within the contract's budget (`transient.py`).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import os
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from adrecon_assets.rules import IpRange, Topic, parse_denylist
+from adrecon_assets.transient import first_line, is_transient, retry_transient
 
 PARTITION_PREFIX = "date_partition="
 SUCCESS_MARKER = "_SUCCESS"
@@ -32,11 +35,11 @@ DENYLIST_RELATIVE_PATH = Path("reference") / "ip_denylist.csv"
 S3_SCHEME = "s3://"
 # A root such as `gs://...` or `hdfs://...`: a URL, but not one this lake can read.
 URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-LIST_RETRY_TIMEOUT = timedelta(seconds=20)
 
 
 class LakeNotFoundError(ValueError):
-    """The lake root or a topic folder does not exist, or the root's scheme is unsupported."""
+    """The lake root, a topic folder or the denylist does not exist, or the root's scheme is
+    unsupported: a misconfiguration, never retried."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,15 @@ def parse_denylist_csv(text: str, where: str) -> list[IpRange]:
     return parse_denylist([row["cidr"] or "" for row in reader])
 
 
+def missing_denylist(where: str) -> LakeNotFoundError:
+    """Contract 2: no denylist is a misconfiguration, not an empty denylist (refunds of
+    denylisted IPs would silently stop)."""
+    return LakeNotFoundError(
+        f"lake denylist {where} does not exist (a lake always has {DENYLIST_RELATIVE_PATH}; "
+        "a file with only its header `cidr` is an empty denylist)"
+    )
+
+
 class Lake:
     """A lake root. `Lake("s3://bucket/prefix")` is an `S3Lake`, any other root a `LocalLake`;
     a URL of another scheme raises LakeNotFoundError."""
@@ -138,7 +150,7 @@ class Lake:
         raise NotImplementedError
 
     def denylist(self) -> list[IpRange]:
-        """The merged denylist ranges; a missing file means an empty denylist."""
+        """The merged denylist ranges; a missing file raises LakeNotFoundError naming it."""
         raise NotImplementedError
 
     def partition(self, topic: Topic, day: date) -> LakePartition:
@@ -220,7 +232,14 @@ class LocalLake(Lake):
         )
 
     def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]:
-        return {day: self._partition(topic, day) for day in days}
+        # A scandir's EIO or ESTALE (a flaky mount) is retried per folder.
+        return {
+            day: retry_transient(
+                functools.partial(self._partition, topic, day),
+                f"listing {self.location(topic, day)}",
+            )
+            for day in days
+        }
 
     def _partition(self, topic: Topic, day: date) -> LakePartition:
         folder = self.location(topic, day)
@@ -246,9 +265,15 @@ class LocalLake(Lake):
         return self.root_path / DENYLIST_RELATIVE_PATH
 
     def denylist(self) -> list[IpRange]:
-        if not self.denylist_path.exists():
-            return []
-        return parse_denylist_csv(self.denylist_path.read_text(), str(self.denylist_path))
+        path = self.denylist_path
+
+        def read() -> str:
+            try:
+                return path.read_text()
+            except FileNotFoundError as error:
+                raise missing_denylist(str(path)) from error
+
+        return parse_denylist_csv(retry_transient(read, f"reading {path}"), str(path))
 
 
 @dataclass(frozen=True)
@@ -352,9 +377,12 @@ class S3Lake(Lake):
             for chunk in obstore.list(self.store, prefix, offset=offset, chunk_size=1000):
                 yield from chunk
         except Exception as error:  # obstore raises its own error types (NotFound, Generic...)
+            if is_transient(error):
+                raise  # retried by the caller's retry_transient, never "no lake"
             # Its first line says what failed (e.g. a 404 on the bucket); the rest is debug.
-            reason = str(error).split(": <?xml", 1)[0].splitlines()[0][:400]
-            raise LakeNotFoundError(f"cannot list lake root {self.root}: {reason}") from error
+            raise LakeNotFoundError(
+                f"cannot list lake root {self.root}: {first_line(error)}"
+            ) from error
 
     def require_topic(self, topic: Topic) -> None:
         if next(iter(self._list(f"{topic.value}/")), None) is None:
@@ -367,6 +395,14 @@ class S3Lake(Lake):
         wanted = sorted(set(days))
         if not wanted:
             return {}
+        # The store client retries a request ~10 times within seconds; an outage of minutes
+        # restarts the whole listing (a partial one could miss files) within the budget.
+        return retry_transient(
+            lambda: self._partitions(topic, wanted),
+            f"listing {self.location(topic, wanted[0])} ({len(wanted)} days)",
+        )
+
+    def _partitions(self, topic: Topic, wanted: list[date]) -> dict[date, LakePartition]:
         topic_prefix = f"{topic.value}/"
         last = partition_name(wanted[-1])
         files: dict[str, list[LakeFile]] = {partition_name(day): [] for day in wanted}
@@ -413,8 +449,12 @@ class S3Lake(Lake):
         from obstore.exceptions import NotFoundError
 
         key = DENYLIST_RELATIVE_PATH.as_posix()
-        try:
-            data = obstore.get(self.store, key).bytes()
-        except (NotFoundError, FileNotFoundError):
-            return []
-        return parse_denylist_csv(bytes(data).decode(), f"{self.root}/{key}")
+        url = f"{self.root}/{key}"
+
+        def read() -> bytes:
+            try:
+                return bytes(obstore.get(self.store, key).bytes())
+            except (NotFoundError, FileNotFoundError) as error:
+                raise missing_denylist(url) from error
+
+        return parse_denylist_csv(retry_transient(read, f"reading {url}").decode(), url)

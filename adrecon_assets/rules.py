@@ -288,6 +288,9 @@ def anomaly_zscore(
 # A transient fault (I/O error, timeout, dropped connection, throttling, 5xx) is retried with
 # backoff for at least this long in all before a day fails (contract 2).
 TRANSIENT_RETRY_BUDGET_SECONDS: Final = 300
+# The backoff between attempts: the first wait, doubling up to the longest one.
+TRANSIENT_RETRY_FIRST_WAIT_SECONDS: Final = 1.0
+TRANSIENT_RETRY_MAX_WAIT_SECONDS: Final = 30.0
 
 
 class SlaMissCause(StrEnum):

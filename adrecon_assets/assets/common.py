@@ -6,6 +6,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 import dagster as dg
@@ -13,9 +14,11 @@ import dagster as dg
 from adrecon_assets.assets.run_days import over_run_days
 from adrecon_assets.contracts import LakeInputError
 from adrecon_assets.jobs import RECONCILE_DAYS, is_day_job_run
+from adrecon_assets.lake import LakeNotFoundError
 from adrecon_assets.partitions import daily_partitions
 from adrecon_assets.settings import load_settings
-from adrecon_assets.warehouse import Dataset, Warehouse
+from adrecon_assets.transient import retry_transient
+from adrecon_assets.warehouse import Dataset, Warehouse, empty_folder
 
 T = TypeVar("T")
 # What a daily asset yields: check results on their own only when an audit stops publication.
@@ -58,12 +61,17 @@ def engine_kinds(extra: set[str]) -> set[str]:
     return {load_settings().engine.value, *extra}
 
 
-def run_engine_step(step: Callable[[], T]) -> tuple[T, float]:
-    """Run one engine call, timing it; bad lake input fails the run without retries."""
+def run_engine_step(step: Callable[[], T], outputs: Sequence[Path] = ()) -> tuple[T, float]:
+    """Run one engine call (or lake read), timing it. A transient fault in the middle (an
+    object store failing while the engine scans it) reruns the call within the contract's budget,
+    with `outputs` (the folders it writes) emptied first; bad lake input fails the run without
+    retries."""
     started = time.perf_counter()
     try:
-        result = step()
-    except LakeInputError as error:
+        result = retry_transient(
+            step, "engine step", before_retry=lambda: [empty_folder(path) for path in outputs]
+        )
+    except (LakeInputError, LakeNotFoundError) as error:
         raise dg.Failure(description=f"bad lake input: {error}", allow_retries=False) from error
     return result, time.perf_counter() - started
 

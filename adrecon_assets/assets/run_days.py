@@ -24,6 +24,7 @@ none of the step's days (one transaction) and fails the step naming them all.
 from __future__ import annotations
 
 import functools
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -33,14 +34,18 @@ import dagster as dg
 
 from adrecon_assets.partitions import parse_day
 from adrecon_assets.serving.store import DayReplace, ServingStore
+from adrecon_assets.transient import is_transient
+from adrecon_assets.warehouse import StagedVersion
 
 
 @dataclass(frozen=True)
 class Publication:
-    """An audited day's serving write, queued until the step's days are done."""
+    """An audited day's serving write, queued until the step's days are done, with the staged
+    warehouse version swapped in only once the serving write committed."""
 
     store: ServingStore
     replace: DayReplace
+    staged: StagedVersion | None = None
 
 
 class DayContext:
@@ -127,7 +132,23 @@ def blocks(evaluation: dg.AssetCheckEvaluation) -> bool:
 
 
 def retryable(error: Exception) -> bool:
-    return not (isinstance(error, dg.Failure) and not error.allow_retries)
+    """Only transient faults are worth a retry of the step; bad input and code bugs are not."""
+    return is_transient(error)
+
+
+def traceback_text(error: BaseException) -> str:
+    return "".join(traceback.format_exception(error)).rstrip()
+
+
+def failure_of(step: str, day: str, error: Exception) -> dg.Failure:
+    """A day's error as the step's failure, chained to it (`raise ... from error`): retried by
+    the retry policy only if the fault is transient (a code bug is not fixed by a retry)."""
+    if isinstance(error, dg.Failure):  # its raiser decided already
+        return error
+    return dg.Failure(
+        description=f"{step} {day} failed: {type(error).__name__}: {error}",
+        allow_retries=retryable(error),
+    )
 
 
 def compute_day(
@@ -147,7 +168,12 @@ def compute_day(
             else:
                 passed_on.append(event)
     except Exception as error:
-        context.log.error(f"{context.assets_def.node_def.name} {day} failed: {error}")
+        # The whole traceback: a code bug must be findable from the step's log.
+        context.log.error(
+            f"{context.assets_def.node_def.name} {day} failed "
+            f"({'transient, retried' if retryable(error) else 'not retried'}):\n"
+            f"{traceback_text(error)}"
+        )
         outcome.error = error
     return outcome, passed_on
 
@@ -162,6 +188,11 @@ def compute_days(
         outcome, passed_on = compute_day(context, day, compute_day_body)
         yield from passed_on
         outcomes.append(outcome)
+    for outcome in outcomes:
+        if outcome.error is not None:  # a day that failed after queueing: never published
+            for publication in outcome.publications:
+                if publication.staged is not None:
+                    publication.staged.discard()
     publish_queued(context, [outcome for outcome in outcomes if outcome.error is None])
 
     keys = set(context.selected_asset_keys)
@@ -201,14 +232,17 @@ def compute_days(
         if day not in {outcome.day for outcome in failed}
     ]
     if reasons:
-        raise dg.Failure(
+        errors = [outcome.error for outcome in failed if outcome.error is not None]
+        failure = dg.Failure(
             description=(
                 f"{step}: {len(reasons)} of {len(outcomes)} days failed ("
                 + "; ".join(reasons)
                 + f"); the other {len(outcomes) - len(reasons)} days of this step are recorded"
             ),
-            allow_retries=any(retryable(outcome.error) for outcome in failed if outcome.error),
+            allow_retries=any(retryable(error) for error in errors),
         )
+        # Chained to the first failed day's error (each day's traceback is in the log above).
+        raise failure from (errors[0] if errors else None)
 
 
 def days_of_run(context: dg.AssetExecutionContext | DayContext) -> list[date]:
@@ -221,11 +255,19 @@ def publish_day(
     context: dg.AssetExecutionContext | DayContext,
     store: ServingStore,
     replace: DayReplace,
+    staged: StagedVersion | None = None,
 ) -> None:
     """Publish one audited day to the serving store: at once in a one-day run; in a ranged run
-    queued, to be published with the step's other audited days in one transaction."""
+    queued, to be published with the step's other audited days in one transaction.
+
+    `staged` is the day's warehouse version of the same rows: it is swapped in only after the
+    serving write committed (in a one-day run when the caller's `staged_version` block ends,
+    in a ranged run after the step's transaction), so that a publish that fails leaves the
+    warehouse and the serving store agreeing on the old day."""
     if isinstance(context, DayContext):
-        context.publications.append(Publication(store, replace))
+        if staged is not None:
+            staged.hold()
+        context.publications.append(Publication(store, replace, staged))
         return
     store.replace_days([replace])
     context.log.info(
@@ -247,10 +289,17 @@ def publish_queued(context: dg.AssetExecutionContext, succeeded: Sequence[DayOut
         try:
             rows = publications[0].store.replace_days(replaces)
         except Exception as error:
+            for outcome in succeeded:
+                for queued in outcome.publications:
+                    if queued.staged is not None:
+                        queued.staged.discard()
             raise PublicationError(
                 f"{context.assets_def.node_def.name}: publishing {len(replaces)} audited days to "
                 f"{tables} failed, none of them was published ({days}): {error}"
             ) from error
+        for publication in publications:
+            if publication.staged is not None:
+                publication.staged.publish()
         context.log.info(
             f"published {len(replaces)} audited days to {tables} in one transaction "
             f"({rows} rows): {days}"
@@ -279,7 +328,13 @@ def over_run_days(compute: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
     @functools.wraps(compute)
     def each_day(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Iterator[Any]:
         if len(context.partition_keys) == 1:
-            yield from body_events(compute(context, *args, **kwargs))
+            try:
+                yield from body_events(compute(context, *args, **kwargs))
+            except Exception as error:
+                failure = failure_of(context.assets_def.node_def.name, context.partition_key, error)
+                if failure is error:
+                    raise
+                raise failure from error
             return
         yield from compute_days(context, lambda day: compute(day, *args, **kwargs))
 
