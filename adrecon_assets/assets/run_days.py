@@ -131,23 +131,16 @@ def blocks(evaluation: dg.AssetCheckEvaluation) -> bool:
     )
 
 
-def retryable(error: Exception) -> bool:
-    """Only transient faults are worth a retry of the step; bad input and code bugs are not."""
-    return is_transient(error)
-
-
 def traceback_text(error: BaseException) -> str:
     return "".join(traceback.format_exception(error)).rstrip()
 
 
-def failure_of(step: str, day: str, error: Exception) -> dg.Failure:
-    """A day's error as the step's failure, chained to it (`raise ... from error`): retried by
-    the retry policy only if the fault is transient (a code bug is not fixed by a retry)."""
-    if isinstance(error, dg.Failure):  # its raiser decided already
-        return error
+def failure_of(step: str, days: str, error: Exception) -> dg.Failure:
+    """An error as the step's failure (raise it `from error`): retried by the retry policy only
+    if the fault is transient; bad input and code bugs are not fixed by a retry."""
     return dg.Failure(
-        description=f"{step} {day} failed: {type(error).__name__}: {error}",
-        allow_retries=retryable(error),
+        description=f"{step} {days} failed: {type(error).__name__}: {error}",
+        allow_retries=is_transient(error),
     )
 
 
@@ -171,7 +164,7 @@ def compute_day(
         # The whole traceback: a code bug must be findable from the step's log.
         context.log.error(
             f"{context.assets_def.node_def.name} {day} failed "
-            f"({'transient, retried' if retryable(error) else 'not retried'}):\n"
+            f"({'transient, retried' if is_transient(error) else 'not retried'}):\n"
             f"{traceback_text(error)}"
         )
         outcome.error = error
@@ -239,7 +232,7 @@ def compute_days(
                 + "; ".join(reasons)
                 + f"); the other {len(outcomes) - len(reasons)} days of this step are recorded"
             ),
-            allow_retries=any(retryable(error) for error in errors),
+            allow_retries=any(is_transient(error) for error in errors),
         )
         # Chained to the first failed day's error (each day's traceback is in the log above).
         raise failure from (errors[0] if errors else None)
@@ -327,15 +320,16 @@ def over_run_days(compute: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
 
     @functools.wraps(compute)
     def each_day(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        if len(context.partition_keys) == 1:
-            try:
+        keys = context.partition_keys
+        try:
+            if len(keys) == 1:
                 yield from body_events(compute(context, *args, **kwargs))
-            except Exception as error:
-                failure = failure_of(context.assets_def.node_def.name, context.partition_key, error)
-                if failure is error:
-                    raise
-                raise failure from error
-            return
-        yield from compute_days(context, lambda day: compute(day, *args, **kwargs))
+            else:
+                yield from compute_days(context, lambda day: compute(day, *args, **kwargs))
+        except dg.Failure:
+            raise
+        except Exception as error:
+            days = keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}"
+            raise failure_of(context.assets_def.node_def.name, days, error) from error
 
     return each_day
