@@ -131,6 +131,13 @@ def blocks(evaluation: dg.AssetCheckEvaluation) -> bool:
     )
 
 
+def error_text(error: BaseException | None) -> str:
+    """A Failure's own description; any other error with its type (`KeyError: 'x'`)."""
+    if isinstance(error, dg.Failure) or error is None:
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
 def traceback_text(error: BaseException) -> str:
     return "".join(traceback.format_exception(error)).rstrip()
 
@@ -139,7 +146,7 @@ def failure_of(step: str, days: str, error: Exception) -> dg.Failure:
     """An error as the step's failure (raise it `from error`): retried by the retry policy only
     if the fault is transient; bad input and code bugs are not fixed by a retry."""
     return dg.Failure(
-        description=f"{step} {days} failed: {type(error).__name__}: {error}",
+        description=f"{step} {days} failed: {error_text(error)}",
         allow_retries=is_transient(error),
     )
 
@@ -219,7 +226,7 @@ def compute_days(
     for evaluation in filter(blocks, evaluations):
         blocked.setdefault(evaluation.partition or "", []).append(evaluation.check_name)
     failed = [outcome for outcome in outcomes if outcome.error is not None]
-    reasons = [f"{outcome.day}: {outcome.error}" for outcome in failed] + [
+    reasons = [f"{outcome.day}: {error_text(outcome.error)}" for outcome in failed] + [
         f"{day}: blocking check {', '.join(checks)} failed"
         for day, checks in blocked.items()
         if day not in {outcome.day for outcome in failed}
