@@ -5,8 +5,8 @@ retried within the contract's budget, never reported as a bad file (`transient.p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -34,20 +34,22 @@ def _accepts(kind: ColumnKind, arrow_type: pa.DataType) -> bool:
     return pa.types.is_timestamp(arrow_type)
 
 
-def read_file_schema(path: Path | str, schema: TopicSchema, filesystem: Any = None) -> pa.Schema:
+def read_file_schema(
+    path: Path | str, schema: TopicSchema, footer_reader: Callable[[str], bytes] | None = None
+) -> pa.Schema:
     """The file's Arrow schema, or LakeInputError naming the file (its path, or its
-    `s3://bucket/key` read through the lake's `filesystem`) and the offending column."""
+    `s3://bucket/key` whose end `footer_reader` reads) and the offending column."""
 
     def read_footer() -> pa.Schema:
         try:
-            if filesystem is None:
+            if footer_reader is None:
                 return pq.read_schema(path)
-            return pq.read_schema(str(path).split("://", 1)[-1], filesystem=filesystem)
+            return pq.read_schema(pa.BufferReader(footer_reader(str(path))))
         except FileNotFoundError as error:
-            if filesystem is None:
+            if footer_reader is None:
                 raise LakeInputError(f"{path}: not a readable Parquet file ({error})") from error
             # The object was listed a moment ago and lake files are immutable: a store that
-            # cannot find it now is failing (its fsspec layer turns a failed HEAD into this).
+            # cannot find it now is failing, not the file.
             raise StorageFaultError(f"{path}: listed but not found now") from error
         except Exception as error:  # pyarrow raises several types for corrupt or truncated files
             if is_transient(error):

@@ -19,7 +19,7 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -33,6 +33,8 @@ PARTITION_PREFIX = "date_partition="
 SUCCESS_MARKER = "_SUCCESS"
 DENYLIST_RELATIVE_PATH = Path("reference") / "ip_denylist.csv"
 S3_SCHEME = "s3://"
+# One ranged GET of an object's end holds the footer of all but very wide Parquet files.
+FOOTER_TAIL_BYTES = 64 * 1024
 # A root such as `gs://...` or `hdfs://...`: a URL, but not one this lake can read.
 URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -77,8 +79,8 @@ class LakePartition:
     # Polars `storage_options` for an object-store lake (None on a local lake). Never shown:
     # it holds credentials (contract 4.2's rule for every setting).
     storage_options: dict[str, str] | None = field(default=None, repr=False, compare=False)
-    # A pyarrow-compatible filesystem reading `files` by URL (None on a local lake).
-    filesystem: Any = field(default=None, repr=False, compare=False)
+    # Reads the footer end of a file of `files` by URL (None on a local lake: read by path).
+    footer_reader: Callable[[str], bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
     def fingerprint(self) -> str:
@@ -360,12 +362,23 @@ class S3Lake(Lake):
 
         return S3Store(self.bucket, prefix=self.prefix or None, **self.settings.obstore_arguments())
 
-    @cached_property
-    def filesystem(self) -> Any:
-        """An fsspec filesystem (obstore's) for pyarrow's footer reads, by `bucket/key`."""
-        from obstore.fsspec import FsspecStore
+    def read_tail(self, url: str, length: int) -> bytes:
+        """The last `length` bytes of the object at `url` (all of it if shorter)."""
+        import obstore
 
-        return FsspecStore("s3", **self.settings.obstore_arguments())
+        key = url[len(self.root) + 1 :]
+        return bytes(obstore.get(self.store, key, options={"range": {"suffix": length}}).bytes())
+
+    def footer(self, url: str) -> bytes:
+        """The end of a Parquet object, footer included: one ranged GET (two for a footer over
+        FOOTER_TAIL_BYTES) and no HEAD, since obstore's fsspec layer reports a HEAD that
+        failed on a 503 as a missing or 0-byte file, which would read as bad input."""
+        data = self.read_tail(url, FOOTER_TAIL_BYTES)
+        if len(data) == FOOTER_TAIL_BYTES:
+            needed = int.from_bytes(data[-8:-4], "little") + 8  # footer length, "PAR1"
+            if needed > len(data):
+                data = self.read_tail(url, needed)
+        return data
 
     def location(self, topic: Topic, day: date) -> str:
         return f"{self.root}/{topic.value}/{partition_name(day)}"
@@ -439,7 +452,7 @@ class S3Lake(Lake):
                 partition_name(day) in closed,
                 exists=partition_name(day) in seen,
                 storage_options=options,
-                filesystem=self.filesystem,
+                footer_reader=self.footer,
             )
             for day in wanted
         }

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import date
 from enum import StrEnum
@@ -130,11 +130,12 @@ def remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def empty_folder(folder: Path) -> None:
-    """Remove what a failed attempt wrote into `folder`, keeping the folder (a retry)."""
-    if folder.is_dir():
-        for path in folder.iterdir():
-            remove(path)
+def empty_folders(folders: Iterable[Path]) -> None:
+    """Remove what a failed attempt wrote into `folders`, keeping the folders (a retry)."""
+    for folder in folders:
+        if folder.is_dir():
+            for path in folder.iterdir():
+                remove(path)
 
 
 def fsync_path(path: Path) -> None:

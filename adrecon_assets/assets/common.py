@@ -18,7 +18,7 @@ from adrecon_assets.lake import LakeNotFoundError
 from adrecon_assets.partitions import daily_partitions
 from adrecon_assets.settings import load_settings
 from adrecon_assets.transient import retry_transient
-from adrecon_assets.warehouse import Dataset, Warehouse, empty_folder
+from adrecon_assets.warehouse import Dataset, Warehouse, empty_folders
 
 T = TypeVar("T")
 # What a daily asset yields: check results on their own only when an audit stops publication.
@@ -68,9 +68,7 @@ def run_engine_step(step: Callable[[], T], outputs: Sequence[Path] = ()) -> tupl
     retries."""
     started = time.perf_counter()
     try:
-        result = retry_transient(
-            step, "engine step", before_retry=lambda: [empty_folder(path) for path in outputs]
-        )
+        result = retry_transient(step, "engine step", before_retry=lambda: empty_folders(outputs))
     except (LakeInputError, LakeNotFoundError) as error:
         raise dg.Failure(description=f"bad lake input: {error}", allow_retries=False) from error
     return result, time.perf_counter() - started
