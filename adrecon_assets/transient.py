@@ -41,7 +41,7 @@ DBAPI_TRANSIENT_ERRORS = frozenset({"OperationalError", "InterfaceError"})
 TRANSIENT_MESSAGE = re.compile(
     r"(status|code|http)\D{0,20}(5\d\d|429)\b|\b5\d\d (service|internal|bad gateway|gateway)|"
     r"service unavailable|slow ?down|too many requests|throttl|internal server error|"
-    r"bad gateway|gateway time-?out|timed? ?out|timeout|"
+    r"bad gateway|gateway time-?out|\btimed? ?out\b|\btimeout\b|"
     r"connection (reset|refused|closed|aborted)|reset by peer|broken pipe|"
     r"error sending request|incomplete ?message|connection error|"
     r"server closed the connection|could not connect|terminating connection|too many clients|"
@@ -97,7 +97,9 @@ def is_transient(error: BaseException) -> bool:
         # raises errno-less OSErrors for corrupt files too ("Couldn't deserialize thrift").
         if isinstance(current, OSError) and current.errno is not None:
             return True
-        if TRANSIENT_MESSAGE.search(str(current)):
+        # The first line only: object stores append the answer's body and a debug dump
+        # (with settings such as `retry_timeout`) that says nothing about this fault.
+        if TRANSIENT_MESSAGE.search(first_line(current, limit=2000)):
             return True
         current = current.__cause__
     return False

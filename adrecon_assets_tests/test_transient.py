@@ -75,6 +75,12 @@ def test_storage_faults_are_transient(error: Exception) -> None:
         dg.Failure("bad lake input: x.parquet", allow_retries=False),
         # A file named part-500 is not an HTTP 500:
         ValueError("part-500.parquet: column 'ip' has type int64, expected string"),
+        # A missing bucket, whatever the store's debug dump after the first line says:
+        RuntimeError(
+            "Generic S3 error: Error performing GET http://127.0.0.1:1/no-such-bucket in 7ms - "
+            "Server returned non-2xx status code: 404 Not Found: <?xml version=...>\n\n"
+            "Debug source:\n retries: 0, max_retries: 10, retry_timeout: 180s, status: 503"
+        ),
     ],
     ids=lambda error: type(error).__name__,
 )

@@ -10,15 +10,20 @@ partition key is that day, and records each day as a one-day run would:
 
 A failing day (an error, or a failed blocking check) does not stop the other days of the step:
 they are computed and recorded, then the step fails naming each failed day and why, so no asset
-below is computed from a broken day (Dagster runs a step for all of its days or for none).
+below is computed from a broken day (Dagster runs a step for all of its days or for none). A
+failed day's whole traceback is logged, the step's failure is chained to its error, and the
+retry policy may rerun the step only if a fault was transient (`transient.is_transient`): a code
+bug is not retried, in a one-day run either.
 
 Serving writes of a ranged step are published together (`publish_day`): each day is audited on
 its own staged rows and, once its audit passed, queued; when every day of the step is done, the
 queued days are replaced in ONE serving transaction per store (still one replace per day inside
-it, oldest first), before any of them is recorded as materialized. A day whose audit failed (or
-that failed after queueing) is left out: its published rows stay as they were, the days that
-passed are published, and the step fails naming the failed day. A failed publication publishes
-none of the step's days (one transaction) and fails the step naming them all.
+it, oldest first), before any of them is recorded as materialized; a day's staged warehouse
+version queued with it (`reconciled_statistics`') is swapped in only after that transaction.
+A day whose audit failed (or that failed after queueing) is left out: its published rows stay
+as they were, the days that passed are published, and the step fails naming the failed day. A
+failed publication publishes none of the step's days (one transaction) and fails the step
+naming them all.
 """
 
 from __future__ import annotations
