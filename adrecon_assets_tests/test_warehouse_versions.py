@@ -167,3 +167,16 @@ def test_a_version_is_fsynced_before_the_swap_and_the_parent_after(
     expected = {str(version / f"part-{part}.parquet") for part in range(FILES)} | {str(version)}
     assert expected <= synced_before
     assert ("fsync", str(target.parent)) in events[swap:]
+
+
+@pytest.mark.spark
+def test_spark_reads_the_resolved_version_folder(target: Path, spark: object) -> None:
+    """The Spark engine is handed the hidden version folder itself: Spark skips hidden names
+    only below the paths it is given, so it reads the whole version."""
+    with atomic_folder(target) as staged:
+        write_version(staged, 1)
+    with reading(target) as (version,):
+        assert version.name.startswith(".")
+        frame = spark.read.parquet(str(version))  # type: ignore[attr-defined]
+        assert sorted({row["version"] for row in frame.collect()}) == [1]
+        assert frame.count() == 10 * FILES
