@@ -18,7 +18,6 @@ from adrecon_assets.rules import Topic
 from adrecon_assets.serving import ServingStore
 from adrecon_assets.settings import Settings
 from adrecon_assets_tests import sensor_lakes
-from adrecon_assets_tests.lakes import ensure_denylist
 from adrecon_assets_tests.postgres import PostgresServer, postgres_server
 from adrecon_assets_tests.s3_server import LakeMirror, s3_env, s3_server
 
@@ -36,11 +35,11 @@ class Paths:
 
 
 def create_empty_lake(root: Path) -> None:
-    """A lake with both topic folders, an empty denylist and no day yet: a missing topic folder
-    or denylist is an error (contract 2), a missing day folder an empty day."""
+    """A lake with both topic folders and no day yet: a missing topic folder is an error
+    (contract 2), a missing day folder an empty day. Its denylist comes with its first file
+    (`lakes.write_topic`) or from the simulator, which keeps an existing one."""
     for topic in Topic:
         (root / topic.value).mkdir(parents=True, exist_ok=True)
-    ensure_denylist(root)
 
 
 @pytest.fixture
