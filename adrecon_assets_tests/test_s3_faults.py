@@ -75,7 +75,7 @@ def materialize(root: str, work: Path, day: date) -> dg.ExecuteInProcessResult:
     )
 
 
-@pytest.mark.slow  # ~25 s: two days through 30 % faults, one through a 20 s outage
+@pytest.mark.slow  # 30-60 s: two days through 30 % faults, one through a 20 s outage
 def test_days_reconcile_exactly_through_faults_and_an_outage(
     faulty_s3: tuple[Path, str, FaultPlan], tmp_path: Path
 ) -> None:
@@ -103,6 +103,7 @@ def test_days_reconcile_exactly_through_faults_and_an_outage(
     assert "bad lake input" not in failure_text(result)
 
 
+@pytest.mark.slow  # ~5 s idle (the store client's own ~10 retries per operation), 21 s loaded
 def test_an_outage_longer_than_the_budget_fails_retryably_not_as_bad_input(
     faulty_s3: tuple[Path, str, FaultPlan], monkeypatch: pytest.MonkeyPatch
 ) -> None:
