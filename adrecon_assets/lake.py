@@ -26,6 +26,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
+from adrecon_assets import rules
 from adrecon_assets.rules import IpRange, Topic, parse_denylist
 from adrecon_assets.transient import first_line, is_transient, retry_transient
 
@@ -146,9 +147,12 @@ class Lake:
         """The day folder's path or URL, for messages and metadata."""
         raise NotImplementedError
 
-    def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]:
+    def partitions(
+        self, topic: Topic, days: Iterable[date], budget_seconds: float | None = None
+    ) -> dict[date, LakePartition]:
         """The partitions of `days`, listed at the lowest cost the storage allows (one listing
-        of the topic's window on an object store, one scandir per day folder on disk)."""
+        of the topic's window on an object store, one scandir per day folder on disk); a
+        transient fault is retried for `budget_seconds` (default: the contract's budget)."""
         raise NotImplementedError
 
     def denylist(self) -> list[IpRange]:
@@ -160,11 +164,13 @@ class Lake:
 
     def snapshot(self, days: Iterable[date]) -> LakeSnapshot:
         """Both topics over `days` and the day before the first, one listing per topic: what a
-        sensor tick reads, whatever the number of days and files."""
+        sensor tick reads, whatever the number of days and files (retried briefly: the next
+        tick retries a lake that is still failing)."""
         wanted = sorted(set(days))
         if wanted:
             wanted.insert(0, wanted[0] - timedelta(days=1))
-        return LakeSnapshot({topic: self.partitions(topic, wanted) for topic in Topic})
+        budget = rules.SENSOR_RETRY_BUDGET_SECONDS
+        return LakeSnapshot({topic: self.partitions(topic, wanted, budget) for topic in Topic})
 
 
 @dataclass(frozen=True)
@@ -233,12 +239,15 @@ class LocalLake(Lake):
             "(a lake always has both topic folders; check ADRECON_LAKE_ROOT)"
         )
 
-    def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]:
+    def partitions(
+        self, topic: Topic, days: Iterable[date], budget_seconds: float | None = None
+    ) -> dict[date, LakePartition]:
         # A scandir's EIO or ESTALE (a flaky mount) is retried per folder.
         return {
             day: retry_transient(
                 functools.partial(self._partition, topic, day),
                 f"listing {self.location(topic, day)}",
+                budget_seconds,
             )
             for day in days
         }
@@ -404,7 +413,9 @@ class S3Lake(Lake):
                 "it; check ADRECON_LAKE_ROOT and the AWS_* endpoint settings)"
             )
 
-    def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]:
+    def partitions(
+        self, topic: Topic, days: Iterable[date], budget_seconds: float | None = None
+    ) -> dict[date, LakePartition]:
         wanted = sorted(set(days))
         if not wanted:
             return {}
@@ -413,6 +424,7 @@ class S3Lake(Lake):
         return retry_transient(
             lambda: self._partitions(topic, wanted),
             f"listing {self.location(topic, wanted[0])} ({len(wanted)} days)",
+            budget_seconds,
         )
 
     def _partitions(self, topic: Topic, wanted: list[date]) -> dict[date, LakePartition]:

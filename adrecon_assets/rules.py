@@ -291,6 +291,9 @@ TRANSIENT_RETRY_BUDGET_SECONDS: Final = 300
 # The backoff between attempts: the first wait, doubling up to the longest one.
 TRANSIENT_RETRY_FIRST_WAIT_SECONDS: Final = 1.0
 TRANSIENT_RETRY_MAX_WAIT_SECONDS: Final = 30.0
+# A sensor tick retries its lake listing for this long only: the next tick is its next retry,
+# and a tick must end well inside Dagster's sensor evaluation timeout (60 s by default).
+SENSOR_RETRY_BUDGET_SECONDS: Final = 20
 
 
 class SlaMissCause(StrEnum):

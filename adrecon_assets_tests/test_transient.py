@@ -5,6 +5,8 @@ connections and 5xx answers are transient; code bugs are neither."""
 from __future__ import annotations
 
 import errno
+import time
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -14,13 +16,16 @@ import pytest
 
 from adrecon_assets import rules
 from adrecon_assets.contracts import LakeInputError, read_file_schema
-from adrecon_assets.lake import LakeNotFoundError
+from adrecon_assets.lake import LakeNotFoundError, LocalLake
+from adrecon_assets.rules import Topic
 from adrecon_assets.transient import (
     StorageFaultError,
     TransientFaultError,
     is_transient,
     retry_transient,
 )
+
+DAY = date(2026, 1, 2)
 
 
 @pytest.fixture
@@ -178,3 +183,28 @@ def test_a_spent_budget_fails_retryably_with_the_fault_chained(
     with pytest.raises(TransientFaultError):
         retry_transient(nested, "step")
     assert len(outer) == 1
+
+
+def test_a_sensor_tick_retries_the_lake_briefly_a_run_for_the_whole_budget(
+    tmp_path: Path, no_wait: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick's listing gives up after SENSOR_RETRY_BUDGET_SECONDS (its next tick retries);
+    a run's listing goes on for TRANSIENT_RETRY_BUDGET_SECONDS."""
+    monkeypatch.setattr(rules, "SENSOR_RETRY_BUDGET_SECONDS", 0.2)
+    monkeypatch.setattr(rules, "TRANSIENT_RETRY_BUDGET_SECONDS", 0.6)
+    lake = LocalLake(tmp_path)
+    attempts: list[float] = []
+
+    def flaky_mount(topic: Topic, day: date) -> None:
+        attempts.append(time.monotonic())
+        raise OSError(errno.ESTALE, "Stale file handle")
+
+    monkeypatch.setattr(lake, "_partition", flaky_mount)
+    for read, budget in (
+        (lambda: lake.snapshot([DAY]), 0.2),
+        (lambda: lake.partition(Topic.CLICKS, DAY), 0.6),
+    ):
+        attempts.clear()
+        with pytest.raises(TransientFaultError, match="Stale file handle"):
+            read()
+        assert budget <= attempts[-1] - attempts[0] + 0.05 < budget + 0.5
