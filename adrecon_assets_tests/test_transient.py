@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -191,7 +192,7 @@ def test_a_sensor_tick_retries_the_lake_briefly_a_run_for_the_whole_budget(
     """A tick's listing gives up after SENSOR_RETRY_BUDGET_SECONDS (its next tick retries);
     a run's listing goes on for TRANSIENT_RETRY_BUDGET_SECONDS."""
     monkeypatch.setattr(rules, "SENSOR_RETRY_BUDGET_SECONDS", 0.2)
-    monkeypatch.setattr(rules, "TRANSIENT_RETRY_BUDGET_SECONDS", 0.6)
+    monkeypatch.setattr(rules, "TRANSIENT_RETRY_BUDGET_SECONDS", 3)
     lake = LocalLake(tmp_path)
     attempts: list[float] = []
 
@@ -199,12 +200,12 @@ def test_a_sensor_tick_retries_the_lake_briefly_a_run_for_the_whole_budget(
         attempts.append(time.monotonic())
         raise OSError(errno.ESTALE, "Stale file handle")
 
-    monkeypatch.setattr(lake, "_partition", flaky_mount)
-    for read, budget in (
-        (lambda: lake.snapshot([DAY]), 0.2),
-        (lambda: lake.partition(Topic.CLICKS, DAY), 0.6),
-    ):
+    def retried_for(read: Callable[[], object]) -> float:
         attempts.clear()
         with pytest.raises(TransientFaultError, match="Stale file handle"):
             read()
-        assert budget <= attempts[-1] - attempts[0] + 0.05 < budget + 0.5
+        return attempts[-1] - attempts[0]
+
+    monkeypatch.setattr(lake, "_partition", flaky_mount)
+    assert 0.15 <= retried_for(lambda: lake.snapshot([DAY])) < 3
+    assert retried_for(lambda: lake.partition(Topic.CLICKS, DAY)) >= 2.9
