@@ -187,12 +187,14 @@ def test_a_spent_budget_fails_retryably_with_the_fault_chained(
 
 
 def test_a_sensor_tick_retries_the_lake_briefly_a_run_for_the_whole_budget(
-    tmp_path: Path, no_wait: None, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A tick's listing gives up after SENSOR_RETRY_BUDGET_SECONDS (its next tick retries);
     a run's listing goes on for TRANSIENT_RETRY_BUDGET_SECONDS."""
     monkeypatch.setattr(rules, "SENSOR_RETRY_BUDGET_SECONDS", 0.2)
     monkeypatch.setattr(rules, "TRANSIENT_RETRY_BUDGET_SECONDS", 3)
+    monkeypatch.setattr(rules, "TRANSIENT_RETRY_FIRST_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr(rules, "TRANSIENT_RETRY_MAX_WAIT_SECONDS", 0.05)
     lake = LocalLake(tmp_path)
     attempts: list[float] = []
 
