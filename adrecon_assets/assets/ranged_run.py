@@ -212,8 +212,8 @@ def over_run_days(compute: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
                 yield from body_events(compute(context, *args, **kwargs))
             else:
                 yield from compute_days(context, lambda day: compute(day, *args, **kwargs))
-        except dg.Failure:
-            raise
+        except (dg.Failure, dg.RetryRequested):
+            raise  # the raising code decided already
         except Exception as error:
             days = keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}"
             raise failure_of(context.assets_def.node_def.name, days, error) from error
