@@ -23,8 +23,9 @@ T = TypeVar("T")
 # What a daily asset yields: check results on their own only when an audit stops publication.
 DayResult = dg.MaterializeResult | dg.AssetCheckResult
 
-# Transient I/O (a busy DuckDB file, a flaky object store) is retried with backoff; bad input
-# is raised as a non-retryable Failure, since retrying cannot fix a file.
+# A step failed by a transient fault (a busy DuckDB file, a store still failing once its
+# in-step budget is spent: transient.py) is rerun with backoff; bad input and code bugs are
+# raised as non-retryable Failures (ranged_run.over_run_days), since a retry cannot fix them.
 ASSET_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
 
 # A backfill of days is one run over the range (a run costs seconds of fixed start-up, a demo
