@@ -87,9 +87,10 @@ screenshots: install chromium
 test: install chromium postgresql
 	$(BIN)/pytest -q
 
-# Production (README "Production"): code server, daemon and webserver as separate processes under
-# supervisor, Dagster's storage and the serving store on PostgreSQL. `make prod` runs in the
-# foreground (Ctrl-C stops all three); from another shell `make prod-status`, `make prod-stop`.
+# Production (README "Production"): code server, daemon, webserver and adrecon-metrics as separate
+# processes under supervisor, Dagster's storage and the serving store on PostgreSQL. `make prod`
+# runs in the foreground (Ctrl-C stops all four); from another shell `make prod-status`,
+# `make prod-stop`.
 PROD_DIR ?= $(CURDIR)/.prod
 PROD_HOME ?= $(PROD_DIR)/dagster_home
 CODE_SERVER_PORT ?= 4266

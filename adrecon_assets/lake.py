@@ -103,6 +103,15 @@ class LakePartition:
         return max((lake_file.mtime_ns for lake_file in self.files), default=0)
 
 
+@dataclass(frozen=True)
+class DayMarker:
+    """What the day accounting reads of a day folder: whether it exists, and when its
+    `_SUCCESS` marker was written (None while the day is open)."""
+
+    exists: bool
+    closed_ns: int | None
+
+
 def partition_name(day: date) -> str:
     return f"{PARTITION_PREFIX}{day.isoformat()}"
 
@@ -159,6 +168,11 @@ class Lake:
         """The merged denylist ranges; a missing file raises LakeNotFoundError naming it."""
         raise NotImplementedError
 
+    def markers(self, topic: Topic, days: Iterable[date]) -> dict[date, DayMarker]:
+        """Each day folder's `_SUCCESS` marker, without listing its data files: cheap enough
+        to look at every unreconciled day since the start date on every sensor tick."""
+        raise NotImplementedError
+
     def partition(self, topic: Topic, day: date) -> LakePartition:
         return self.partitions(topic, [day])[day]
 
@@ -185,20 +199,6 @@ class LakeSnapshot:
     def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]:
         """As `Lake.partitions`, from the listing already made (days inside the window)."""
         return {day: self.by_topic[topic][day] for day in days}
-
-    def is_closed(self, day: date, before: date | None) -> bool:
-        """Readiness of `day`: both topics closed, and emissions of `before` (the day before,
-        None for the first partition) closed or absent altogether (an empty day, contract 2)."""
-        if before is None:
-            emissions_before_ready = True
-        else:
-            previous = self.partition(Topic.EMISSIONS, before)
-            emissions_before_ready = previous.closed or not previous.exists
-        return (
-            self.partition(Topic.CLICKS, day).closed
-            and self.partition(Topic.EMISSIONS, day).closed
-            and emissions_before_ready
-        )
 
 
 class LakeListing(Protocol):
@@ -270,6 +270,23 @@ class LocalLake(Lake):
             return LakePartition(topic, day, folder, (), closed=False, exists=False)
         files.sort(key=lambda lake_file: lake_file.name)
         return LakePartition(topic, day, folder, tuple(files), closed)
+
+    def markers(self, topic: Topic, days: Iterable[date]) -> dict[date, DayMarker]:
+        """One listing of the topic's day folders, then one stat per existing day's marker."""
+        try:
+            folders = set(os.listdir(self.root_path / topic.value))
+        except FileNotFoundError:
+            self.require_topic(topic)
+            raise
+        return {day: self._marker(topic, day, folders) for day in days}
+
+    def _marker(self, topic: Topic, day: date, folders: set[str]) -> DayMarker:
+        if partition_name(day) not in folders:
+            return DayMarker(False, None)
+        try:
+            return DayMarker(True, (self.folder(topic, day) / SUCCESS_MARKER).stat().st_mtime_ns)
+        except FileNotFoundError:
+            return DayMarker(True, None)
 
     @property
     def denylist_path(self) -> Path:
@@ -468,6 +485,34 @@ class S3Lake(Lake):
             )
             for day in wanted
         }
+
+    def markers(self, topic: Topic, days: Iterable[date]) -> dict[date, DayMarker]:
+        """One listing of the topic's day folders (a page per 1,000 days), then one HEAD per
+        existing day's marker."""
+        import obstore
+
+        topic_prefix = f"{topic.value}/"
+        try:
+            listed = obstore.list_with_delimiter(self.store, topic_prefix)
+        except Exception as error:  # obstore raises its own error types, as in _list
+            reason = str(error).split(": <?xml", 1)[0].splitlines()[0][:400]
+            raise LakeNotFoundError(f"cannot list lake root {self.root}: {reason}") from error
+        folders = {prefix.rstrip("/").rsplit("/", 1)[-1] for prefix in listed["common_prefixes"]}
+        if not folders and not listed["objects"]:
+            self.require_topic(topic)
+        return {day: self._marker(topic, day, folders) for day in days}
+
+    def _marker(self, topic: Topic, day: date, folders: set[str]) -> DayMarker:
+        import obstore
+        from obstore.exceptions import NotFoundError
+
+        if partition_name(day) not in folders:
+            return DayMarker(False, None)
+        try:
+            meta = obstore.head(self.store, f"{topic.value}/{partition_name(day)}/{SUCCESS_MARKER}")
+        except (NotFoundError, FileNotFoundError):
+            return DayMarker(True, None)
+        return DayMarker(True, latest_write_ns(meta["last_modified"]))
 
     def denylist(self) -> list[IpRange]:
         import obstore

@@ -98,7 +98,7 @@ def anomaly_metrics(
                 anomaly_chart_markdown(warehouse, day, days_of_run(context))
             ),
             "engine": compute.name,
-            "duration_seconds": round(seconds, 3),
+            "engine_seconds": round(seconds, 3),
         },
         check_results=checks,
     )

@@ -8,6 +8,11 @@ partition key is that day (`day_context.py`), and records each day as a one-day 
 - the day's metadata on that day's materialization (`add_asset_metadata(partition_key=day)`),
 - the day's check results as evaluations of that day (`AssetCheckEvaluation(partition=day)`).
 
+Every materialization of a day, in one-day and ranged runs alike, carries `duration_seconds`
+(contract 6.2): the seconds from the start of the step's work on that day to the asset's result
+(so the UI plots it across partitions). In a ranged step the days' joint serving publication
+comes after the last day's result and is in none of them.
+
 A failing day (an error, or a failed blocking check) does not stop the other days of the step:
 they are computed and recorded, then the step fails naming each failed day and why, so no asset
 below is computed from a broken day (Dagster runs a step for all of its days or for none). A
@@ -25,6 +30,7 @@ transaction, and discarded if it fails.
 from __future__ import annotations
 
 import functools
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +40,7 @@ import dagster as dg
 
 from adrecon_assets.assets.day_context import DayContext, Publication
 from adrecon_assets.assets.ranged_publication import publish_queued
+from adrecon_assets.rules import DURATION_METADATA
 from adrecon_assets.transient import is_transient
 
 
@@ -54,6 +61,27 @@ def body_events(returned: Any) -> Iterator[Any]:
         yield from returned
     elif returned is not None:
         yield returned
+
+
+def with_duration(result: dg.MaterializeResult, started: float) -> dg.MaterializeResult:
+    """`result` with the seconds since `started` (perf_counter) as `duration_seconds`."""
+    seconds = round(time.perf_counter() - started, 3)
+    return dg.MaterializeResult(
+        asset_key=result.asset_key,
+        metadata={**(result.metadata or {}), DURATION_METADATA: seconds},
+        check_results=result.check_results,
+        data_version=result.data_version,
+        tags=result.tags,
+        value=result.value,
+    )
+
+
+def timed_events(body: Callable[[], Any]) -> Iterator[Any]:
+    """Call a day's body and pass on its events, each materialization with its
+    `duration_seconds` since the call (a body that returns its result runs inside the call)."""
+    started = time.perf_counter()
+    for event in body_events(body()):
+        yield with_duration(event, started) if isinstance(event, dg.MaterializeResult) else event
 
 
 def check_evaluation(
@@ -112,7 +140,8 @@ def compute_day(
     the check results it reported before failing (write-audit-publish reports them first)."""
     outcome, passed_on = DayOutcome(day), []
     try:
-        for event in body_events(compute_day(DayContext(context, day, outcome.publications))):
+        day_context = DayContext(context, day, outcome.publications)
+        for event in timed_events(lambda: compute_day(day_context)):
             if isinstance(event, dg.MaterializeResult):
                 key = event.asset_key or context.assets_def.key
                 outcome.materialized[dg.AssetKey.from_coercible(key)] = event.metadata or {}
@@ -209,7 +238,7 @@ def over_run_days(compute: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
         keys = context.partition_keys
         try:
             if len(keys) == 1:
-                yield from body_events(compute(context, *args, **kwargs))
+                yield from timed_events(lambda: compute(context, *args, **kwargs))
             else:
                 yield from compute_days(context, lambda day: compute(day, *args, **kwargs))
         except (dg.Failure, dg.RetryRequested):

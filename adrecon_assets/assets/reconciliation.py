@@ -190,7 +190,7 @@ def joined_clicks(
             "rows_out": report.clicks_deduplicated,
             "input_fingerprint": lake_input_fingerprint(storage.lake, day),
             "engine": compute.name,
-            "duration_seconds": round(seconds, 3),
+            "engine_seconds": round(seconds, 3),
         },
         check_results=join_check_results(
             report, warehouse.folder(Dataset.JOINED_CLICKS, day), check_thresholds
@@ -239,7 +239,7 @@ def fraud_flags(
             "rows_out": report.clicks,
             "input_fingerprint": lake_input_fingerprint(storage.lake, day),
             "engine": compute.name,
-            "duration_seconds": round(seconds, 3),
+            "engine_seconds": round(seconds, 3),
         },
         check_results=flag_check_results(report, check_thresholds),
     )
@@ -331,7 +331,7 @@ def reconciled_statistics(
             "rows_out": report.rows,
             "input_fingerprint": lake_input_fingerprint(storage.lake, day),
             "engine": compute.name,
-            "duration_seconds": round(seconds, 3),
+            "engine_seconds": round(seconds, 3),
         },
         check_results=checks,
     )

@@ -4,7 +4,6 @@ The rows come from DuckDB SQL over the warehouse (see `reports/queries.py`), so 
 the same whichever engine reconciled the day.
 """
 
-import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -66,7 +65,6 @@ with warnings.catch_warnings():
 def placement_performance(
     context: dg.AssetExecutionContext, storage: StorageResource, serving_db: ServingResource
 ) -> Iterator[DayResult]:
-    started = time.perf_counter()
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
     if not day_inputs_ready(context, warehouse, day, [Dataset.RECONCILED_STATISTICS]):
@@ -101,7 +99,6 @@ def placement_performance(
             ),
             "preview": dg.MetadataValue.md(performance_preview(rows.to_pylist())),
             "table": f"{serving_db.location}:{serving.PLACEMENT_PERFORMANCE.name}",
-            "duration_seconds": round(time.perf_counter() - started, 3),
         },
         check_results=checks,
     )
@@ -139,7 +136,6 @@ def performance_preview(rows: list[dict[str, Any]]) -> str:
 def refund_ledger(
     context: dg.AssetExecutionContext, storage: StorageResource, serving_db: ServingResource
 ) -> Iterator[DayResult]:
-    started = time.perf_counter()
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
     with reading(
@@ -167,7 +163,6 @@ def refund_ledger(
             ),
             "largest_credits": dg.MetadataValue.md(ledger_preview(rows.to_pylist())),
             "table": f"{serving_db.location}:{serving.REFUND_LEDGER.name}",
-            "duration_seconds": round(time.perf_counter() - started, 3),
         },
         check_results=checks,
     )

@@ -115,7 +115,7 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
                 "rows_out": report.rows_out,
                 "quarantined_rows": report.quarantined_rows,
                 "engine": engine.engine_name,
-                "duration_seconds": round(seconds, 3),
+                "engine_seconds": round(seconds, 3),
                 "path": dg.MetadataValue.path(str(output)),
             },
             check_results=checks,
