@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import dagster as dg
@@ -13,15 +14,19 @@ import dagster as dg
 from adrecon_assets.assets.ranged_run import over_run_days
 from adrecon_assets.code_versions import asset_code_version
 from adrecon_assets.contracts import LakeInputError
+from adrecon_assets.lake import LakeNotFoundError
 from adrecon_assets.partitions import daily_partitions
 from adrecon_assets.settings import load_settings
+from adrecon_assets.transient import retry_transient
+from adrecon_assets.warehouse import empty_folders
 
 T = TypeVar("T")
 # What a daily asset yields: check results on their own only when an audit stops publication.
 DayResult = dg.MaterializeResult | dg.AssetCheckResult
 
-# Transient I/O (a busy DuckDB file, a flaky object store) is retried with backoff; bad input
-# is raised as a non-retryable Failure, since retrying cannot fix a file.
+# A step failed by a transient fault (a busy DuckDB file, a store still failing once its
+# in-step budget is spent: transient.py) is rerun with backoff; bad input and code bugs are
+# raised as non-retryable Failures (ranged_run.over_run_days), since a retry cannot fix them.
 ASSET_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
 
 # A backfill of days is one run over the range (a run costs seconds of fixed start-up, a demo
@@ -66,12 +71,15 @@ def engine_kinds(extra: set[str]) -> set[str]:
     return {load_settings().engine.value, *extra}
 
 
-def run_engine_step(step: Callable[[], T]) -> tuple[T, float]:
-    """Run one engine call, timing it; bad lake input fails the run without retries."""
+def run_engine_step(step: Callable[[], T], outputs: Sequence[Path] = ()) -> tuple[T, float]:
+    """Run one engine call (or lake read), timing it. A transient fault in the middle (an
+    object store failing while the engine scans it) reruns the call within the contract's budget,
+    with `outputs` (the folders it writes) emptied first; bad lake input fails the run without
+    retries."""
     started = time.perf_counter()
     try:
-        result = step()
-    except LakeInputError as error:
+        result = retry_transient(step, "engine step", before_retry=lambda: empty_folders(outputs))
+    except (LakeInputError, LakeNotFoundError) as error:
         raise dg.Failure(description=f"bad lake input: {error}", allow_retries=False) from error
     return result, time.perf_counter() - started
 

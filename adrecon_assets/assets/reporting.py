@@ -30,7 +30,7 @@ from adrecon_assets.reports import queries
 from adrecon_assets.reports.trailing_charts import fraud_mix_chart_markdown, written_folders
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
-from adrecon_assets.warehouse import Dataset
+from adrecon_assets.warehouse import Dataset, reading
 
 OWNERS = ["team:ads-analytics"]
 # The reports' rows come from their DuckDB SQL, so it counts in their code version.
@@ -76,7 +76,8 @@ def placement_performance(
     folders = written_folders(
         warehouse, Dataset.RECONCILED_STATISTICS, day, queries.NO_BUYERS_TRAILING_DAYS
     )
-    rows = queries.placement_performance(day, folders)
+    with reading(*folders) as versions:
+        rows = queries.placement_performance(day, versions)
     store = serving_db.get_store()
     published = store.day_totals(day)
     # Audited against the day's published statistics before the report is published.
@@ -143,10 +144,12 @@ def refund_ledger(
 ) -> Iterator[DayResult]:
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
-    flagged = require_output(warehouse, Dataset.FRAUD_FLAGS, day)
-    statistics = require_output(warehouse, Dataset.RECONCILED_STATISTICS, day)
-    rows = queries.refund_ledger(day, flagged)
-    checks = refund_ledger_check_results(rows, queries.refunds_by_offer(statistics))
+    with reading(
+        require_output(warehouse, Dataset.FRAUD_FLAGS, day),
+        require_output(warehouse, Dataset.RECONCILED_STATISTICS, day),
+    ) as (flagged, statistics):
+        rows = queries.refund_ledger(day, flagged)
+        checks = refund_ledger_check_results(rows, queries.refunds_by_offer(statistics))
     yield from audit_before_publish(context, day, LEDGER_SPECS, checks)
     publish_day(
         context, serving_db.get_store(), serving.DayReplace(serving.REFUND_LEDGER, day, rows)
