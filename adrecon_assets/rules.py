@@ -288,6 +288,12 @@ def anomaly_zscore(
 # A transient fault (I/O error, timeout, dropped connection, throttling, 5xx) is retried with
 # backoff for at least this long in all before a day fails (contract 2).
 TRANSIENT_RETRY_BUDGET_SECONDS: Final = 300
+# The backoff between attempts: the first wait, doubling up to the longest one.
+TRANSIENT_RETRY_FIRST_WAIT_SECONDS: Final = 1.0
+TRANSIENT_RETRY_MAX_WAIT_SECONDS: Final = 30.0
+# A sensor tick retries its lake listing for this long only: the next tick is its next retry,
+# and a tick must end well inside Dagster's sensor evaluation timeout (60 s by default).
+SENSOR_RETRY_BUDGET_SECONDS: Final = 20
 
 
 class SlaMissCause(StrEnum):

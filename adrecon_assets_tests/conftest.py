@@ -20,8 +20,10 @@ from adrecon_assets.settings import Settings
 from adrecon_assets_tests import sensor_lakes
 from adrecon_assets_tests.postgres import PostgresServer, postgres_server
 from adrecon_assets_tests.s3_server import LakeMirror, s3_env, s3_server
+from adrecon_assets_tests.serving_logins import logins
 
-__all__ = ["s3_env", "s3_server"]  # fixtures of s3_server.py, shared by the whole suite
+# Fixtures of s3_server.py and serving_logins.py, shared by the whole suite.
+__all__ = ["logins", "s3_env", "s3_server"]
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -36,7 +38,8 @@ class Paths:
 
 def create_empty_lake(root: Path) -> None:
     """A lake with both topic folders and no day yet: a missing topic folder is an error
-    (contract 2), a missing day folder an empty day."""
+    (contract 2), a missing day folder an empty day. Its denylist comes with its first file
+    (`lakes.write_topic`) or from the simulator, which keeps an existing one."""
     for topic in Topic:
         (root / topic.value).mkdir(parents=True, exist_ok=True)
 

@@ -18,7 +18,7 @@ from adrecon_assets.alerts.http_post import LOGGER_NAME, RetryPolicy, post_json
 from adrecon_assets.alerts.model import Alert, Priority
 from adrecon_assets.alerts.pagerduty import pagerduty_event
 from adrecon_assets.alerts.smtp import SmtpServer
-from adrecon_assets.resources.secret import secret
+from adrecon_assets.secret_masking import secret_env
 from adrecon_assets.settings import PAGERDUTY_EVENTS_URL, Settings
 
 # Channel names in logs: the variable that configures each, never its value.
@@ -47,17 +47,17 @@ class AlertResource(dg.ConfigurableResource):
         """The channels of the settings, every URL and key as an EnvVar (the UI shows the
         variable's name, never its value)."""
         return cls(
-            webhook_url=secret("ADRECON_ALERT_WEBHOOK_URL", settings.alert_webhook_url),
-            pagerduty_routing_key=secret(
+            webhook_url=secret_env("ADRECON_ALERT_WEBHOOK_URL", settings.alert_webhook_url),
+            pagerduty_routing_key=secret_env(
                 "ADRECON_PAGERDUTY_ROUTING_KEY", settings.pagerduty_routing_key
             ),
             # Its default is PagerDuty's public endpoint; another value may be a proxy's URL.
-            pagerduty_events_url=secret(
-                "ADRECON_PAGERDUTY_EVENTS_URL",
-                settings.pagerduty_events_url,
-                default=PAGERDUTY_EVENTS_URL,
-            ),
-            smtp_url=secret("ADRECON_SMTP_URL", settings.smtp_url),
+            pagerduty_events_url=secret_env(
+                "ADRECON_PAGERDUTY_EVENTS_URL", settings.pagerduty_events_url
+            )
+            if settings.pagerduty_events_url != PAGERDUTY_EVENTS_URL
+            else PAGERDUTY_EVENTS_URL,
+            smtp_url=secret_env("ADRECON_SMTP_URL", settings.smtp_url),
             email_from=settings.alert_email_from or "",
             email_to=settings.alert_email_to or "",
             digest_minutes=settings.alert_digest_minutes,

@@ -23,15 +23,18 @@ from adrecon_assets.checks.reports import (
     refund_ledger_check_results,
     refund_ledger_check_specs,
 )
+from adrecon_assets.metadata.display import markdown_text
 from adrecon_assets.metadata.markdown import money
 from adrecon_assets.partitions import parse_day
 from adrecon_assets.reports import queries
 from adrecon_assets.reports.trailing_charts import fraud_mix_chart_markdown, written_folders
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
-from adrecon_assets.warehouse import Dataset
+from adrecon_assets.warehouse import Dataset, reading
 
 OWNERS = ["team:ads-analytics"]
+# The reports' rows come from their DuckDB SQL, so it counts in their code version.
+REPORT_SOURCES = ("reports/queries.py",)
 KINDS = {"duckdb", "table"}
 PREVIEW_ROWS = 10
 PERFORMANCE_SPECS = placement_performance_check_specs()
@@ -50,6 +53,7 @@ with warnings.catch_warnings():
 @day_window_asset(
     name="placement_performance",
     group_name="reporting",
+    code_from=REPORT_SOURCES,
     kinds=KINDS,
     owners=OWNERS,
     pool=SERVING_POOL,
@@ -72,7 +76,8 @@ def placement_performance(
     folders = written_folders(
         warehouse, Dataset.RECONCILED_STATISTICS, day, queries.NO_BUYERS_TRAILING_DAYS
     )
-    rows = queries.placement_performance(day, folders)
+    with reading(*folders) as versions:
+        rows = queries.placement_performance(day, versions)
     store = serving_db.get_store()
     published = store.day_totals(day)
     # Audited against the day's published statistics before the report is published.
@@ -89,7 +94,7 @@ def placement_performance(
                 "\n".join(
                     ["| placement | emissions over the window |", "| --- | ---: |"]
                     + [
-                        f"| {row['placement']} | {row['trailing_emissions']:,} |"
+                        f"| {markdown_text(row['placement'])} | {row['trailing_emissions']:,} |"
                         for row in buyerless[:PREVIEW_ROWS]
                     ]
                 )
@@ -113,7 +118,8 @@ def performance_preview(rows: list[dict[str, Any]]) -> str:
     for row in busiest[:PREVIEW_ROWS]:
         ctr = "n/a" if row["ctr"] is None else f"{row['ctr']:.2%}"
         lines.append(
-            f"| {row['placement']} | {row['emissions']:,} | {row['clicks']:,} | {ctr} "
+            f"| {markdown_text(row['placement'])} | {row['emissions']:,} | {row['clicks']:,} "
+            f"| {ctr} "
             f"| {money(row['cost_micros'])} |"
         )
     return "\n".join(lines)
@@ -122,6 +128,7 @@ def performance_preview(rows: list[dict[str, Any]]) -> str:
 @day_asset(
     group_name="reporting",
     kinds=KINDS,
+    code_from=REPORT_SOURCES,
     owners=OWNERS,
     pool=SERVING_POOL,
     deps=[fraud_flags, reconciled_statistics],
@@ -137,10 +144,12 @@ def refund_ledger(
 ) -> Iterator[DayResult]:
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
-    flagged = require_output(warehouse, Dataset.FRAUD_FLAGS, day)
-    statistics = require_output(warehouse, Dataset.RECONCILED_STATISTICS, day)
-    rows = queries.refund_ledger(day, flagged)
-    checks = refund_ledger_check_results(rows, queries.refunds_by_offer(statistics))
+    with reading(
+        require_output(warehouse, Dataset.FRAUD_FLAGS, day),
+        require_output(warehouse, Dataset.RECONCILED_STATISTICS, day),
+    ) as (flagged, statistics):
+        rows = queries.refund_ledger(day, flagged)
+        checks = refund_ledger_check_results(rows, queries.refunds_by_offer(statistics))
     yield from audit_before_publish(context, day, LEDGER_SPECS, checks)
     publish_day(
         context, serving_db.get_store(), serving.DayReplace(serving.REFUND_LEDGER, day, rows)
@@ -173,7 +182,7 @@ def ledger_preview(rows: list[dict[str, Any]]) -> str:
     lines = ["| offer_id | fraud_reason | clicks | credit |", "| --- | --- | ---: | ---: |"]
     for row in largest[:PREVIEW_ROWS]:
         lines.append(
-            f"| {row['offer_id']} | {row['fraud_reason']} | {row['clicks']:,} "
+            f"| {markdown_text(row['offer_id'])} | {row['fraud_reason']} | {row['clicks']:,} "
             f"| {money(row['refund_micros'])} |"
         )
     return "\n".join(lines)

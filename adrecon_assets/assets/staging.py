@@ -91,7 +91,8 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
                     report, seconds = run_engine_step(
                         lambda: engine.get_engine().stage_topic(
                             partition, staged, quarantine_scratch
-                        )
+                        ),
+                        outputs=(staged, quarantine_scratch),
                     )
                     checks = lake_check_results(
                         report, quarantine, staged, topic, day, check_thresholds
