@@ -16,6 +16,8 @@ LABELS = {
     "spark": "(c) Spark engine local[2], own JVM",
     "connect": "(c') Spark engine on a warm Spark Connect server local[2] (client RSS)",
     "duckdb": "(d) DuckDB SQL job (reference)",
+    "spark_sql": "(e) hand-written Spark SQL job, local[2], own JVM (Spark's own limit)",
+    "connect_sql": "(e') hand-written Spark SQL job on the warm Spark Connect server",
 }
 FULL_SIZE = 20_000_000
 LARGE_SIZE = 100_000_000
@@ -46,6 +48,8 @@ class Summary:
     median_cpu_seconds: float
     max_peak_rss_bytes: int
     median_steps: dict[str, float]
+    median_server_cpu_seconds: float = 0.0
+    max_server_peak_rss_bytes: int = 0
 
 
 def summarize(measurements: Sequence[Measurement]) -> list[Summary]:
@@ -70,6 +74,8 @@ def summarize(measurements: Sequence[Measurement]) -> list[Summary]:
                     name: statistics.median(run.steps.get(name, 0.0) for run in runs)
                     for name in step_names
                 },
+                median_server_cpu_seconds=statistics.median(run.server_cpu_seconds for run in runs),
+                max_server_peak_rss_bytes=max(run.server_peak_rss_bytes for run in runs),
             )
         )
     return summaries
@@ -183,6 +189,33 @@ def target_lines(
             f"{'yes' if agrees else 'NO'}"
         )
     return lines
+
+
+SPARK_WORKLOADS = ("spark", "connect", "spark_sql", "connect_sql")
+
+
+def spark_lines(summaries: Sequence[Summary]) -> list[str]:
+    """Spark's wall and CPU time and peak memory, driver and server apart: in local[2] the
+    executors run in the driver's JVM (the process tree); on Connect the client process is the
+    driver program and the server runs the executors."""
+    lines = [
+        "| workload | emission rows/day | median s | driver cpu s | driver peak RSS "
+        "| server cpu s | server peak RSS | cpu s in all |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for summary in summaries:
+        if summary.workload not in SPARK_WORKLOADS:
+            continue
+        on_server = summary.max_server_peak_rss_bytes > 0
+        lines.append(
+            f"| {LABELS[summary.workload]} | {summary.emissions_per_day:,} | "
+            f"{summary.median_seconds:.2f} | {summary.median_cpu_seconds:.1f} | "
+            f"{gib(summary.max_peak_rss_bytes)} | "
+            f"{f'{summary.median_server_cpu_seconds:.1f}' if on_server else '-'} | "
+            f"{gib(summary.max_server_peak_rss_bytes) if on_server else '-'} | "
+            f"{summary.median_cpu_seconds + summary.median_server_cpu_seconds:.1f} |"
+        )
+    return lines if len(lines) > 2 else []
 
 
 def step_lines(summaries: Sequence[Summary]) -> list[str]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import psutil
 
 from benchmarks import report
 from benchmarks.dagster_cli import time_cli_run
@@ -72,10 +73,17 @@ class WorkloadLimit:
         return size <= self.max_size and round_number <= self.rounds
 
 
+CONNECT_WORKLOADS = ("connect", "connect_sql")
+
+
 @contextmanager
-def warm_connect_server(cache_root: Path, log: Callable[[str], object]) -> Iterator[None]:
+def warm_connect_server(
+    cache_root: Path, log: Callable[[str], object]
+) -> Iterator[list[psutil.Process]]:
     """A Spark Connect server (local[2], the Spark workload's driver memory) for the `connect`
-    runs, started once; ADRECON_SPARK_REMOTE points the workload processes at it."""
+    and `connect_sql` runs, started once; ADRECON_SPARK_REMOTE points the workload processes at
+    it. Yields the server's processes (the runner's children then), whose CPU and memory
+    each run's measurement samples."""
     from adrecon_assets.engines.spark_connect_server import local_connect_server
     from benchmarks.workload import SPARK_DRIVER_MEMORY, SPARK_MASTER
 
@@ -85,7 +93,7 @@ def warm_connect_server(cache_root: Path, log: Callable[[str], object]) -> Itera
         log(f"Spark Connect server at {url} up in {time.perf_counter() - started:.1f} s")
         os.environ["ADRECON_SPARK_REMOTE"] = url
         try:
-            yield
+            yield psutil.Process().children(recursive=True)
         finally:
             os.environ.pop("ADRECON_SPARK_REMOTE", None)
 
@@ -100,9 +108,12 @@ def run_benchmark(
     log: Callable[[str], object] = print,
 ) -> BenchmarkRun:
     machine = describe()
-    server = warm_connect_server(cache_root, log) if "connect" in workloads else nullcontext()
-    with server:
-        measurements, exact = run_sizes(sizes, repeats, workloads, cache_root, limits or {}, log)
+    connect = any(workload in CONNECT_WORKLOADS for workload in workloads)
+    server = warm_connect_server(cache_root, log) if connect else nullcontext([])
+    with server as server_processes:
+        measurements, exact = run_sizes(
+            sizes, repeats, workloads, cache_root, limits or {}, log, server_processes
+        )
     cli_seconds = None
     if cli_repeats:
         tiny = lake_for_size(TINY_DAY_SIZE, cache_root)
@@ -135,7 +146,8 @@ def run_sizes(
     cache_root: Path,
     limits: dict[str, WorkloadLimit],
     log: Callable[[str], object],
-) -> tuple[list[Measurement], dict[str, tuple[int, bool]]]:
+    server_processes: list[psutil.Process],
+) -> tuple[list[Measurement], dict[tuple[str, int], bool]]:
     measurements: list[Measurement] = []
     exact: dict[tuple[str, int], bool] = {}
     warmed = False
@@ -153,13 +165,14 @@ def run_sizes(
                 limit = limits.get(workload)
                 if limit is not None and not limit.allows(size, round_number):
                     continue
-                if workload == "connect" and not warmed:
+                if workload in CONNECT_WORKLOADS and not warmed:
                     # One unmeasured run on a tiny day, so the measured ones find a warm JVM
                     # (classes loaded, code generated) as a long-running server would.
                     warm_up(cache_root, log)
                     warmed = True
                 work = cache_root / "work" / workload
-                result = measure(workload, lake.lake, prestaged, work, lake.day, size)
+                server = server_processes if workload in CONNECT_WORKLOADS else None
+                result = measure(workload, lake.lake, prestaged, work, lake.day, size, server)
                 measurements.append(result)
                 (work / STATISTICS_FILE).replace(outputs / f"{workload}.parquet")
                 log(
@@ -199,6 +212,10 @@ def markdown(run: BenchmarkRun, command: str) -> str:
         "## Targets",
         "",
         *report.target_lines(summaries, run.cli_seconds, run.exact),
+        "",
+        "## Spark: driver and server",
+        "",
+        *report.spark_lines(summaries),
         "",
         "## Steps (median seconds)",
         "",
