@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.run import BenchmarkRun, markdown, run_benchmark
+from benchmarks.dataset import HIGH_CARDINALITY, SIMULATED
+from benchmarks.run import BenchmarkRun, markdown, parse_arguments, run_benchmark
 
 TINY_SIZE = 3_000
 
@@ -26,10 +27,62 @@ def test_quick_benchmark_runs_every_polars_workload_and_they_agree_with_duckdb(
 
     assert sorted(m.workload for m in run.measurements) == ["dagster", "duckdb", "polars"]
     assert all(m.seconds > 0 and m.peak_rss_bytes > 0 for m in run.measurements)
-    assert run.exact == {("polars", TINY_SIZE): True, ("dagster", TINY_SIZE): True}
+    assert run.exact == {
+        ("polars", SIMULATED, TINY_SIZE): True,
+        ("dagster", SIMULATED, TINY_SIZE): True,
+    }
     page = markdown(run, "test")
     assert "| (a) Polars chain, no Dagster | 3,000 | 1 |" in page
     assert "serves exactly the rows of (d) at 3,000 rows/day: yes" in page
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_quick_benchmark_runs_the_spark_sql_jobs_and_connect_on_a_high_cardinality_day(
+    tmp_path: Path,
+) -> None:
+    run = run_benchmark(
+        sizes=[TINY_SIZE],
+        repeats=1,
+        workloads=["connect", "spark_sql", "connect_sql", "duckdb"],
+        cache_root=tmp_path / "cache",
+        cli_repeats=0,
+        log=lambda line: None,
+        shapes=(HIGH_CARDINALITY,),
+    )
+
+    assert run.exact == {
+        ("connect", HIGH_CARDINALITY, TINY_SIZE): True,
+        ("spark_sql", HIGH_CARDINALITY, TINY_SIZE): True,
+        ("connect_sql", HIGH_CARDINALITY, TINY_SIZE): True,
+    }
+    on_server = [m for m in run.measurements if m.workload in ("connect", "connect_sql")]
+    assert len(on_server) == 2
+    assert all(m.server_cpu_seconds > 0 and m.server_peak_rss_bytes > 0 for m in on_server)
+    own_jvm = next(m for m in run.measurements if m.workload == "spark_sql")
+    assert own_jvm.server_cpu_seconds == 0 and own_jvm.cpu_seconds > 0
+    rows = run.serving_rows[(HIGH_CARDINALITY, TINY_SIZE)]
+    assert rows > 1_000  # a 3,000-row day of a large catalogue: most rows are their own key
+    page = markdown(run, "test")
+    assert "## Spark: driver and server" in page
+    assert f"- 3,000 (high-cardinality) emission rows/day: {rows:,} serving rows" in page
+    assert (
+        "| (e) hand-written Spark SQL job, local[2], own JVM (Spark's own limit) | 3,000 (high"
+        in page
+    )
+    assert "on the warm Spark Connect server serves exactly the rows of (d) at 3,000 (high" in page
+
+
+def test_arguments_take_the_lake_shapes_and_the_new_workloads() -> None:
+    arguments = parse_arguments(
+        ["--quick", "--shapes", "simulated,high_cardinality", "--workloads", "spark_sql,duckdb"]
+    )
+
+    assert arguments.shapes == (SIMULATED, HIGH_CARDINALITY)
+    assert arguments.workloads == ["spark_sql", "duckdb"]
+    assert arguments.sizes == [20_000]
+    with pytest.raises(SystemExit):
+        parse_arguments(["--shapes", "tiny"])
 
 
 def test_same_rows_tells_a_changed_count_apart(tmp_path: Path) -> None:

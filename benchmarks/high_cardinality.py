@@ -36,6 +36,11 @@ USERS: Final = 2_000_000
 # A tenth of the clicks come from a hundred heavy users: floods of one user on one offer.
 HEAVY_USERS: Final = 100
 HEAVY_USER_CLICK_SHARE: Final = 0.1
+# Click floods: this share of the clicks is followed by FLOOD_REPEATS more clicks of the same
+# user on the same ad, FLOOD_SPACING_SECONDS apart (the 4th and later are floods).
+FLOOD_SHARE: Final = 0.002
+FLOOD_REPEATS: Final = 4
+FLOOD_SPACING_SECONDS: Final = 30
 DENYLIST: Final = ("10.66.0.0/16",)
 MICROS_PER_DAY: Final = 86_400_000_000
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -171,8 +176,18 @@ def write_high_cardinality_lake(
         (pl.lit("orphan-") + pl.col("click_id")).alias("click_id"),
     )
     duplicates = clicks.sample(fraction=DUPLICATE_CLICK_RATE, seed=seed + 1)
+    flooded = clicks.sample(fraction=FLOOD_SHARE, seed=seed + 2)
+    floods = [
+        flooded.with_columns(
+            pl.col("clicked_at") + pl.duration(seconds=repeat * FLOOD_SPACING_SECONDS),
+            (pl.col("click_id") + f"-flood{repeat}").alias("click_id"),
+        )
+        for repeat in range(1, FLOOD_REPEATS + 1)
+    ]
+    day_end = pl.lit(day_start_micros(day) + MICROS_PER_DAY).cast(TIMESTAMP)
     clicks = (
-        pl.concat([clicks, orphans, duplicates])
+        pl.concat([clicks, orphans, duplicates, *floods])
+        .filter(pl.col("clicked_at") < day_end)
         .select("click_id", "emission_id", "offer_id", "clicked_at", "user_id", "ip")
         .sort("clicked_at")
     )

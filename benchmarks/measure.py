@@ -34,6 +34,8 @@ class Measurement:
     """Largest RSS of the process and its children together (Spark's JVM too), sampled every
     50 ms, or the kernel's peak of its largest single process if that is higher."""
     steps: dict[str, float] = field(default_factory=dict)
+    shape: str = "simulated"
+    """The lake's shape (`dataset.SHAPES`)."""
     server_cpu_seconds: float = 0.0
     """User plus system CPU time the Spark Connect server spent during the run (0: none)."""
     server_peak_rss_bytes: int = 0
