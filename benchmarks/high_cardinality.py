@@ -22,10 +22,10 @@ import numpy as np
 import polars as pl
 
 PLACEMENTS: Final = 40
-CATALOGUE_OFFERS: Final = 12_000_000
-ZIPF_EXPONENT: Final = 1.05
+CATALOGUE_OFFERS: Final = 2_300_000
+ZIPF_EXPONENT: Final = 0.8
 # An offer's placements: its home placement, then each next one with this probability.
-NEXT_PLACEMENT_PROBABILITY: Final = 0.45
+NEXT_PLACEMENT_PROBABILITY: Final = 0.27
 FILE_ROWS: Final = 10_000_000
 ADS_PER_EMISSION: Final = 4
 CLICK_RATE: Final = 0.04
