@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from adrecon_assets.rules import STATS_MEASURES
+from adrecon_assets.serving.duckdb_store import DuckDBServingStore
 from benchmarks.dataset import HIGH_CARDINALITY, SIMULATED
 from benchmarks.run import BenchmarkRun, markdown, parse_arguments, run_benchmark
+from benchmarks.serving_write import measure_serving_writes, serving_write_lines, timed_writes
 
 TINY_SIZE = 3_000
 
@@ -97,3 +103,47 @@ def test_same_rows_tells_a_changed_count_apart(tmp_path: Path) -> None:
 
     assert same_rows(tmp_path / "a.parquet", tmp_path / "b.parquet")
     assert not same_rows(tmp_path / "a.parquet", tmp_path / "c.parquet")
+
+
+def statistics_rows(day: date) -> pa.Table:
+    return pa.table(
+        {
+            "date": [day, day, day],
+            "offer_id": ["o1", "o1", "o2"],
+            "placement": ["p1", "p2", "p1"],
+            **{measure: [1, 2, 3] for measure in STATS_MEASURES},
+        }
+    )
+
+
+def test_timed_serving_writes_leave_exactly_the_days_rows(tmp_path: Path) -> None:
+    day = date(2026, 1, 2)
+    store = DuckDBServingStore(str(tmp_path / "serving.duckdb"))
+
+    writes = timed_writes(store, day, statistics_rows(day), "duckdb")
+
+    assert [(w.store, w.write, w.rows) for w in writes] == [
+        ("duckdb", "first", 3),
+        ("duckdb", "replace", 3),
+    ]
+    assert all(w.seconds > 0 and w.rows_per_second == 3 / w.seconds for w in writes)
+    served = store.day_rows(day).sort_by([("offer_id", "ascending"), ("placement", "ascending")])
+    assert served.column("placement").to_pylist() == ["p1", "p2", "p1"]
+    assert served.column("clicks").to_pylist() == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_serving_writes_are_timed_on_duckdb_and_postgresql(tmp_path: Path) -> None:
+    day = date(2026, 1, 2)
+    pq.write_table(statistics_rows(day), tmp_path / "duckdb.parquet")
+
+    writes = measure_serving_writes(tmp_path / "duckdb.parquet", day)
+
+    assert [(w.store, w.write, w.rows) for w in writes] == [
+        ("duckdb", "first", 3),
+        ("duckdb", "replace", 3),
+        ("postgresql", "first", 3),
+        ("postgresql", "replace", 3),
+    ]
+    lines = serving_write_lines({"3": writes})
+    assert len(lines) == 2 + 4 and lines[-1].startswith("| 3 | postgresql | replace | 3 |")

@@ -31,6 +31,7 @@ from benchmarks.dataset import CACHE_ROOT, SHAPES, SIMULATED, lake_for_size, pre
 from benchmarks.machine import describe, load_average
 from benchmarks.measure import Measurement, measure
 from benchmarks.plot import PLOT, plot_scaling
+from benchmarks.serving_write import ServingWrite, measure_serving_writes, serving_write_lines
 from benchmarks.workload import STATISTICS_FILE, WORKLOADS
 
 FULL_SIZE = 20_000_000
@@ -64,6 +65,8 @@ class BenchmarkRun:
     cli_seconds: float | None
     machine: dict[str, str]
     load_at_end: str
+    serving_writes: dict[str, list[ServingWrite]] = dataclasses.field(default_factory=dict)
+    """Per lake (its label): the day's serving write into each store (--serving-writes)."""
 
 
 def same_rows(left: Path, right: Path) -> bool:
@@ -115,6 +118,7 @@ def run_benchmark(
     limits: dict[str, WorkloadLimit] | None = None,
     log: Callable[[str], object] = print,
     shapes: tuple[str, ...] = (SIMULATED,),
+    serving_writes: bool = False,
 ) -> BenchmarkRun:
     machine = describe()
     connect = any(workload in CONNECT_WORKLOADS for workload in workloads)
@@ -130,6 +134,14 @@ def run_benchmark(
             measurements += runs
             exact.update(agreement)
             serving_rows.update(rows)
+    writes: dict[str, list[ServingWrite]] = {}
+    for shape in shapes if serving_writes else ():
+        for size in sizes:
+            served = cache_root / "outputs" / shape / str(size) / "duckdb.parquet"
+            if served.exists():
+                lake = lake_for_size(size, cache_root, shape)
+                writes[report.day_label(size, shape)] = measure_serving_writes(served, lake.day)
+                log(f"serving writes of {report.day_label(size, shape)} rows/day timed")
     cli_seconds = None
     if cli_repeats:
         tiny = lake_for_size(TINY_DAY_SIZE, cache_root)
@@ -139,7 +151,9 @@ def run_benchmark(
         ]
         cli_seconds = statistics.median(runs)
         log(f"dagster CLI run of a tiny day: {', '.join(f'{s:.2f}' for s in runs)} s")
-    return BenchmarkRun(measurements, exact, serving_rows, cli_seconds, machine, load_average())
+    return BenchmarkRun(
+        measurements, exact, serving_rows, cli_seconds, machine, load_average(), writes
+    )
 
 
 def warm_up(cache_root: Path, log: Callable[[str], object]) -> None:
@@ -239,6 +253,10 @@ def markdown(run: BenchmarkRun, command: str) -> str:
         "",
         *report.target_lines(summaries, run.cli_seconds, run.exact),
         "",
+        "## Serving write (the DuckDB job's rows, the store's replace_day)",
+        "",
+        *serving_write_lines(run.serving_writes),
+        "",
         "## Spark: driver and server",
         "",
         *report.spark_lines(summaries),
@@ -270,6 +288,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         help="run a slow workload only up to MAX_SIZE rows/day and in its first ROUNDS rounds",
     )
     parser.add_argument("--quick", action="store_true", help="a tiny day, one run of each")
+    parser.add_argument(
+        "--serving-writes",
+        action="store_true",
+        help="also time the day's serving write into DuckDB and a local PostgreSQL (needs duckdb)",
+    )
     parser.add_argument("--cache", type=Path, default=CACHE_ROOT)
     parser.add_argument("--results", type=Path, help=f"markdown output (default {RESULTS})")
     arguments = parser.parse_args(argv)
@@ -308,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         arguments.cli_repeats,
         limits,
         shapes=arguments.shapes,
+        serving_writes=arguments.serving_writes,
     )
     text = markdown(run, "python -m benchmarks.run " + " ".join(argv))
     print(text)
