@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pyarrow as pa
 
+from adrecon_assets.clock import utc_now
 from adrecon_assets.serving.store import (
     DAY_LOCK_CLASS,
     NO_RUN_ID,
@@ -25,7 +26,6 @@ from adrecon_assets.serving.store import (
     ServingStore,
     day_number,
     shaped_replaces,
-    utc_now,
 )
 from adrecon_assets.serving.tables import (
     OFFER_PLACEMENT_STATS,
