@@ -57,8 +57,9 @@ KEY_HASH = "_key_hash"
 BUCKET = "_bucket"
 ROUND = "_round"
 # Up to this many emission rows in a join round (D-1's and D's rows of its key buckets), the
-# repeated key hashes are found by sorting the 8-byte hashes on the driver (Arrow transfer and a numpy sort: ~2 s for 10M rows on 2 cores,
-# against ~8 s for a Spark aggregation whose partial phase cannot reduce near-unique keys).
+# repeated key hashes are found by sorting the 8-byte hashes on the driver (Arrow transfer and
+# a numpy sort: ~2 s for 10M rows on 2 cores, against ~8 s for a Spark aggregation whose
+# partial phase cannot reduce near-unique keys).
 # Beyond it (160 MB of hashes), a Spark aggregation finds them without the driver; so it does
 # on Spark Connect, where the driver is a gRPC client and the sort would ship every hash over
 # the wire (40M hashes at 20M rows/day: the join took 247 s instead of ~70 s).
