@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from datetime import date
 from pathlib import Path
 
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -12,6 +16,7 @@ import pytest
 from adrecon_assets.rules import STATS_MEASURES
 from adrecon_assets.serving.duckdb_store import DuckDBServingStore
 from benchmarks.dataset import HIGH_CARDINALITY, SIMULATED
+from benchmarks.measure import record_tree_cpu
 from benchmarks.run import BenchmarkRun, markdown, parse_arguments, run_benchmark
 from benchmarks.serving_write import measure_serving_writes, serving_write_lines, timed_writes
 
@@ -147,3 +152,32 @@ def test_serving_writes_are_timed_on_duckdb_and_postgresql(tmp_path: Path) -> No
     ]
     lines = serving_write_lines({"3": writes})
     assert len(lines) == 2 + 4 and lines[-1].startswith("| 3 | postgresql | replace | 3 |")
+
+
+BUSY_GRANDCHILD = """
+import subprocess, sys, time
+busy = "import time\\nwhile time.process_time() < 0.3: pass\\ntime.sleep(30)"
+subprocess.Popen([sys.executable, "-c", busy])  # never waited for, like a local Spark JVM
+time.sleep(30)
+"""
+
+
+def test_tree_cpu_counts_a_grandchild_its_parent_never_reaps() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", BUSY_GRANDCHILD])
+    try:
+        process = psutil.Process(parent.pid)
+        seen: dict[int, float] = {}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(
+            cpu >= 0.25 for pid, cpu in seen.items() if pid != parent.pid
+        ):
+            record_tree_cpu(process, seen)
+            time.sleep(0.05)
+        grandchildren = process.children(recursive=True)
+        assert [child.pid for child in grandchildren] == [pid for pid in seen if pid != parent.pid]
+        assert seen[grandchildren[0].pid] >= 0.25  # it busy-loops 0.3 s of CPU
+    finally:
+        for child in psutil.Process(parent.pid).children(recursive=True):
+            child.kill()
+        parent.kill()
+        parent.wait()
