@@ -8,17 +8,25 @@ import time
 from datetime import date
 from pathlib import Path
 
+import polars as pl
 import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from pyspark.sql import SparkSession
 
+from adrecon_assets.partitions import first_day
 from adrecon_assets.rules import STATS_MEASURES
 from adrecon_assets.serving.duckdb_store import DuckDBServingStore
+from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.engine_runs import table_rows
+from adrecon_assets_tests.reference import reference_day
+from adrecon_assets_tests.test_polars_engine_join_rounds import DAY, write_lake
 from benchmarks.dataset import HIGH_CARDINALITY, SIMULATED
 from benchmarks.measure import record_tree_cpu
 from benchmarks.run import BenchmarkRun, markdown, parse_arguments, run_benchmark
 from benchmarks.serving_write import measure_serving_writes, serving_write_lines, timed_writes
+from benchmarks.spark_sql_reference import spark_sql_statistics
 
 TINY_SIZE = 3_000
 
@@ -181,3 +189,17 @@ def test_tree_cpu_counts_a_grandchild_its_parent_never_reaps() -> None:
             child.kill()
         parent.kill()
         parent.wait()
+
+
+@pytest.mark.spark
+def test_spark_sql_job_serves_the_references_rows_on_the_contracts_edges(
+    spark: SparkSession, paths: Paths
+) -> None:
+    write_lake(paths)  # ties, D-1's rows clicked after midnight, orphans, a too-fast click
+
+    rows = pl.from_arrow(spark_sql_statistics(spark, paths.lake, DAY))
+
+    expected, _ = reference_day(paths.lake, DAY, first_day())
+    assert isinstance(rows, pl.DataFrame)
+    assert table_rows(rows) == table_rows(expected)
+    assert table_rows(rows)[0] == (DAY, "o1", "pA", 13, 6, 600, 1, 100)  # by hand

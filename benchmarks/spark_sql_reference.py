@@ -40,30 +40,36 @@ def statistics_query(day: date, denylist: list[str]) -> str:
     return f"""
 WITH
 emissions_deduplicated AS (
-    SELECT * FROM (
-        SELECT emission_id, offer_id, placement, click_cost_micros,
-            unix_micros(emitted_at) AS emitted_us,
-            row_number() OVER (
-                PARTITION BY emission_id, offer_id
-                ORDER BY emitted_at, click_cost_micros, placement
-            ) AS position
+    -- The first row of each key in rule 1's order, as an aggregation (the smallest struct of
+    -- the order's columns) rather than a window: no sort of every row.
+    SELECT emission_id, offer_id, first.placement, first.click_cost_micros,
+        unix_micros(first.emitted_at) AS emitted_us
+    FROM (
+        SELECT emission_id, offer_id,
+            min(named_struct(
+                'emitted_at', emitted_at, 'click_cost_micros', click_cost_micros,
+                'placement', placement
+            )) AS first
         FROM emissions_raw
-    ) WHERE position = 1
+        GROUP BY emission_id, offer_id
+    )
 ),
 clicks_deduplicated AS (
-    SELECT *,
-        CAST(split_part(ip, '.', 1) AS BIGINT) * 16777216
-        + CAST(split_part(ip, '.', 2) AS BIGINT) * 65536
-        + CAST(split_part(ip, '.', 3) AS BIGINT) * 256
-        + CAST(split_part(ip, '.', 4) AS BIGINT) AS ip_number
+    SELECT click_id, first.emission_id, first.offer_id,
+        unix_micros(first.clicked_at) AS clicked_us, first.user_id, first.ip,
+        CAST(split_part(first.ip, '.', 1) AS BIGINT) * 16777216
+        + CAST(split_part(first.ip, '.', 2) AS BIGINT) * 65536
+        + CAST(split_part(first.ip, '.', 3) AS BIGINT) * 256
+        + CAST(split_part(first.ip, '.', 4) AS BIGINT) AS ip_number
     FROM (
-        SELECT click_id, emission_id, offer_id, unix_micros(clicked_at) AS clicked_us,
-            user_id, ip,
-            row_number() OVER (
-                PARTITION BY click_id ORDER BY clicked_at, emission_id, offer_id, user_id, ip
-            ) AS position
+        SELECT click_id,
+            min(named_struct(
+                'clicked_at', clicked_at, 'emission_id', emission_id, 'offer_id', offer_id,
+                'user_id', user_id, 'ip', ip
+            )) AS first
         FROM clicks_raw
-    ) WHERE position = 1
+        GROUP BY click_id
+    )
 ),
 denylist_parsed AS (
     SELECT split_part(cidr, '/', 1) AS address,
