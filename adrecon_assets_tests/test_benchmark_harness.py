@@ -86,8 +86,7 @@ def test_quick_benchmark_runs_the_spark_sql_jobs_and_connect_on_a_high_cardinali
     assert "## Spark: driver and server" in page
     assert f"- 3,000 (high-cardinality) emission rows/day: {rows:,} serving rows" in page
     assert (
-        "| (e) hand-written Spark SQL job, local[2], own JVM (Spark's own limit) | 3,000 (high"
-        in page
+        "| (e') hand-written Spark SQL job on the warm Spark Connect server | 3,000 (high" in page
     )
     assert "on the warm Spark Connect server serves exactly the rows of (d) at 3,000 (high" in page
 
