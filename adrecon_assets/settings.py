@@ -60,6 +60,8 @@ class Setting:
     default: str
     parse: Callable[[str], Any]
     allowed: str
+    # A URL or key (contract 1): reaches resources as dg.EnvVar, masked in logs and errors.
+    secret: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,14 +109,21 @@ SETTINGS: Mapping[str, Setting] = {
     "warehouse": Setting("ADRECON_WAREHOUSE", "data/warehouse", _text, "a path"),
     "serving_db": Setting("ADRECON_SERVING_DB", "data/serving.duckdb", _text, "a path"),
     "serving_url": Setting(
-        "ADRECON_SERVING_URL", "", _optional, "unset or postgresql://user:password@host:port/db"
+        "ADRECON_SERVING_URL",
+        "",
+        _optional,
+        "unset or postgresql://user:password@host:port/db",
+        secret=True,
     ),
     "dagster_pg_url": Setting(
-        "ADRECON_DAGSTER_PG_URL", "", _optional, "unset or a postgresql:// URL"
+        "ADRECON_DAGSTER_PG_URL", "", _optional, "unset or a postgresql:// URL", secret=True
     ),
     "engine": Setting("ADRECON_ENGINE", "polars", _engine, ", ".join(Engine)),
     "spark_master": Setting("ADRECON_SPARK_MASTER", "local[*]", _text, "a spark.master URL"),
-    "spark_remote": Setting("ADRECON_SPARK_REMOTE", "", _optional, "unset or sc://host:port"),
+    # A Spark Connect URL may carry a token (`sc://host:port/;token=...`).
+    "spark_remote": Setting(
+        "ADRECON_SPARK_REMOTE", "", _optional, "unset or sc://host:port", secret=True
+    ),
     "start_date": Setting("ADRECON_START_DATE", "2026-01-01", _day, "a date YYYY-MM-DD"),
     "late_data_quiet_seconds": Setting(
         "ADRECON_LATE_DATA_QUIET_SECONDS", "600", _int_in(0), "an integer >= 0"
@@ -123,7 +132,7 @@ SETTINGS: Mapping[str, Setting] = {
         "ADRECON_LATE_DATA_LOOKBACK_DAYS", "14", _int_in(1), "an integer >= 1"
     ),
     "alert_webhook_url": Setting(
-        "ADRECON_ALERT_WEBHOOK_URL", "", _optional, "unset or an http(s) URL"
+        "ADRECON_ALERT_WEBHOOK_URL", "", _optional, "unset or an http(s) URL", secret=True
     ),
     "sensor_interval_seconds": Setting(
         "ADRECON_SENSOR_INTERVAL_SECONDS", "30", _int_in(1), "an integer >= 1"
@@ -135,6 +144,16 @@ SETTINGS: Mapping[str, Setting] = {
     "metrics_host": Setting("ADRECON_METRICS_HOST", "127.0.0.1", _text, "a host or address"),
     "metrics_port": Setting("ADRECON_METRICS_PORT", "9464", _int_in(1, 65535), "a port 1-65535"),
 }
+
+
+# Secrets the process may hold besides the settings above: the S3 lake's key (contract 2.1) and
+# libpq's password variable (the PostgreSQL URLs may leave the password to it).
+OTHER_SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "PGPASSWORD")
+# Every variable whose value is masked wherever it could show (secret_masking.py).
+SECRET_VARIABLES = (
+    *(setting.variable for setting in SETTINGS.values() if setting.secret),
+    *OTHER_SECRET_VARIABLES,
+)
 
 
 def load_settings() -> Settings:

@@ -18,6 +18,8 @@ class Webhook:
     received: list[dict[str, Any]] = field(default_factory=list)
     # Status codes for the next requests (then 200), to simulate a flaky sink.
     failures: list[int] = field(default_factory=list)
+    # Every request's path and body, answered or not (what reached the sink).
+    attempts: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 @contextmanager
@@ -28,6 +30,7 @@ def webhook_server() -> Iterator[Webhook]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.attempts.append((self.path, body))
             status = state.failures.pop(0) if state.failures else 200
             if status == 200:
                 state.received.append(json.loads(body))
