@@ -9,6 +9,7 @@ template (`{secret}` is the planted value; `{closed_port}` a port where nothing 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -51,6 +52,11 @@ PLANTED = [
     PlantedSecret("ADRECON_ALERT_WEBHOOK_URL", "{webhook}/{secret}"),
     # Set but unused (the run is on Polars): it must not show merely by being set.
     PlantedSecret("ADRECON_SPARK_REMOTE", "sc://127.0.0.1:{closed_port}/;token={secret}"),
+    # The page channels: PagerDuty's endpoint is the sink that is down, so delivery fails too.
+    PlantedSecret("ADRECON_PAGERDUTY_ROUTING_KEY", "{secret}"),
+    PlantedSecret("ADRECON_PAGERDUTY_EVENTS_URL", "{webhook}/pagerduty/{secret}"),
+    # The e-mail channel: nothing listens there.
+    PlantedSecret("ADRECON_SMTP_URL", "smtp://alerts:{secret}@127.0.0.1:{closed_port}"),
 ]
 
 
@@ -128,6 +134,16 @@ def planted_env(
             conn.execute(f"DROP ROLE IF EXISTS {dagster_user}".encode())
 
 
+def alert_text(path: str, body: bytes, secrets: dict[str, str]) -> str:
+    """What a sink received, less the one secret a channel must send: a PagerDuty event carries
+    its routing key to PagerDuty (checked to be the planted one, then left out of the scan)."""
+    if "/pagerduty/" not in path:
+        return body.decode()
+    event = json.loads(body)
+    assert event.pop("routing_key") == secrets["ADRECON_PAGERDUTY_ROUTING_KEY"]
+    return json.dumps(event)
+
+
 def leaked(texts: dict[str, str], secrets: dict[str, str]) -> list[str]:
     """Where each planted secret shows: `place: variable`."""
     return [
@@ -175,13 +191,16 @@ def test_planted_secrets_never_show(
     texts["GraphQL resources"] = str(resources)
     texts["GraphQL run logs"] = str(run_logs)
     texts["webserver log"] = (tmp_path / "webserver.log").read_text()
-    texts["alerts received"] = "\n".join(body.decode() for _, body in webhook_down.attempts)
+    texts["alerts received"] = "\n".join(
+        alert_text(path, body, planted_env) for path, body in webhook_down.attempts
+    )
 
     # Each failure path was taken: the serving store refused the login, the webhook was called
     # (and answered 503), and the UI shows the resources' settings by their variable names.
     assert "password authentication failed" in texts["event log"]
     assert "password authentication failed" in texts["alerts received"]
     assert "503" in texts["event log"]
+    assert any("/pagerduty/" in path for path, _ in webhook_down.attempts)
     (node,) = resources["repositoriesOrError"]["nodes"]
     configured = {
         (resource["name"], value["key"]): (value["type"], value["value"])
