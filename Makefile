@@ -94,7 +94,7 @@ test: install chromium postgresql
 	$(BIN)/pytest -q $(PARALLEL) -m "not serial" $(PYTEST_ARGS)
 	$(BIN)/pytest -q -m serial $(PYTEST_ARGS)
 
-# Production (README "Production"): code server, daemon, webserver and adrecon-metrics as separate
+# Production (docs/production.md): code server, daemon, webserver and adrecon-metrics as separate
 # processes under supervisor, Dagster's storage and the serving store on PostgreSQL. `make prod`
 # runs in the foreground (Ctrl-C stops all four); from another shell `make prod-status`,
 # `make prod-stop`.
