@@ -101,7 +101,7 @@ test: install chromium postgresql nginx
 	$(BIN)/pytest -q $(PARALLEL) -m "not serial" $(PYTEST_ARGS)
 	$(BIN)/pytest -q -m serial $(PYTEST_ARGS)
 
-# Production (README "Production"): code server, daemon, webserver and adrecon-metrics (and, with
+# Production (docs/production.md): code server, daemon, webserver and adrecon-metrics (and, with
 # ADRECON_READONLY_WEBSERVER_PORT, a read-only webserver) as separate processes under
 # supervisor, Dagster's storage and the serving store on PostgreSQL. `make prod` runs in the
 # foreground (Ctrl-C stops them all); from another shell `make prod-status`, `make prod-stop`.
