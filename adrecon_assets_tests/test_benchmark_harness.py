@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -101,6 +103,25 @@ def test_arguments_take_the_lake_shapes_and_the_new_workloads() -> None:
     assert arguments.sizes == [20_000]
     with pytest.raises(SystemExit):
         parse_arguments(["--shapes", "tiny"])
+
+
+def test_documented_quiet_machine_command_is_results_md_s_and_parses() -> None:
+    """docs/performance.md's command that measures issue 24's targets: the one prepared in
+    benchmarks/RESULTS.md, and every argument it gives `make bench` is one the harness takes."""
+    project = Path(__file__).resolve().parents[1]
+    docs = (project / "docs" / "performance.md").read_text()
+    (block,) = [b for b in re.findall(r"```bash\n(.*?)```", docs, re.DOTALL) if "make bench" in b]
+    results = (project / "benchmarks" / "RESULTS.md").read_text()
+    prepared = results[results.index("### To measure the targets") :]
+    assert block == re.findall(r"```\n(.*?)```", prepared, re.DOTALL)[0]
+    command = shlex.split(block.replace("\\\n", ""))  # the shell's line continuations
+    assert command[:2] == ["make", "bench"] and command[2].startswith("BENCH_ARGS=")
+    arguments = parse_arguments(shlex.split(command[2].removeprefix("BENCH_ARGS=")))
+
+    assert arguments.sizes == [20_000_000, 100_000_000]
+    assert arguments.shapes == (SIMULATED, HIGH_CARDINALITY)
+    assert {"spark_sql", "connect_sql", "duckdb"} <= set(arguments.workloads)
+    assert arguments.serving_writes
 
 
 def test_same_rows_tells_a_changed_count_apart(tmp_path: Path) -> None:

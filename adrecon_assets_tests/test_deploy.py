@@ -1,6 +1,6 @@
 """deploy/: the production instance config is the project's dagster.yaml with its storage on
-PostgreSQL (contract 5), the workspace points at the code server, supervisor runs the three
-processes."""
+PostgreSQL (contract 5), the workspace points at the code server, supervisor runs the code
+server, daemon, webserver and adrecon-metrics, plus the read-only webserver when its port is set."""
 
 from __future__ import annotations
 
