@@ -218,10 +218,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         watched = daemon_watching(instance)
         to_send, still_open = health_transitions(findings, load_open_alerts(instance), watched)
-        # Outside Dagster's resource resolution: the EnvVars are read here.
-        alerts = AlertResource.from_settings(settings).process_config_and_initialize()
-        for alert in to_send:
-            alerts.send(alert)
+        # Outside Dagster's resource resolution: the EnvVars are read here. The context-manager
+        # form closes its init context here (`process_config_and_initialize()` leaves one open,
+        # and its later clean-up resets Dagster's current-instance context to a closed instance).
+        with AlertResource.from_settings(settings).process_config_and_initialize_cm() as alerts:
+            for alert in to_send:
+                alerts.send(alert)
         save_open_alerts(instance, still_open)
     for finding in findings:
         print(finding.line())

@@ -9,6 +9,7 @@ from datetime import timedelta
 import dagster as dg
 import pytest
 
+from adrecon_assets.checks.sla import reconciled_by_sla_hour
 from adrecon_assets.definitions import ASSETS
 from adrecon_assets.jobs import RECONCILE_DAYS, reconcile_days
 from adrecon_assets.partitions import first_day
@@ -73,8 +74,12 @@ def test_backfill_run_with_its_inputs_materializes_normally(
 
 
 def day_job(resources: dict[str, object]) -> dg.JobDefinition:
+    """`reconcile_days` as deployed: every asset (the SLA check is defined, left out)."""
     return dg.Definitions(
-        assets=ASSETS, jobs=[reconcile_days], resources=resources
+        assets=ASSETS,
+        asset_checks=[reconciled_by_sla_hour],
+        jobs=[reconcile_days],
+        resources=resources,
     ).resolve_job_def(RECONCILE_DAYS)
 
 

@@ -29,6 +29,17 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield test_instance
 
 
+def use_instance(monkeypatch: pytest.MonkeyPatch, instance: dg.DagsterInstance) -> None:
+    """`main()`'s `DagsterInstance.get()` opens the test instance's storage as its own instance:
+    `main` enters and disposes what it gets, which must not be the fixture's instance (entering
+    that one twice would leave Dagster's context pointing at it after the test)."""
+    monkeypatch.setattr(
+        dg.DagsterInstance,
+        "get",
+        staticmethod(lambda: dg.DagsterInstance.from_ref(instance.get_ref())),
+    )
+
+
 def beat(instance: dg.DagsterInstance, seconds_ago: float) -> None:
     for daemon_type in instance.get_required_daemon_types():
         heartbeat = DaemonHeartbeat(time.time() - seconds_ago, daemon_type, "d1", errors=[])
@@ -79,7 +90,7 @@ def test_main_exits_non_zero_and_alerts_when_stale(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(dg.DagsterInstance, "get", staticmethod(lambda: instance))
+    use_instance(monkeypatch, instance)
     monkeypatch.setenv("ADRECON_ALERT_WEBHOOK_URL", "")
     with caplog.at_level(logging.WARNING):
         assert healthcheck.main([]) == 1
@@ -116,7 +127,7 @@ def test_unreconciled_closed_days_are_each_named(
     assert not days[f"day {old}"].ok and days[f"day {recent}"].ok
     assert "3.0 h ago" in days[f"day {old}"].detail
 
-    monkeypatch.setattr(dg.DagsterInstance, "get", staticmethod(lambda: instance))
+    use_instance(monkeypatch, instance)
     monkeypatch.setenv("ADRECON_ALERT_WEBHOOK_URL", "")
     assert healthcheck.main([]) == 1
     out = capsys.readouterr().out
