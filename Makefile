@@ -93,9 +93,7 @@ test: install chromium postgresql
 PROD_DIR ?= $(CURDIR)/.prod
 PROD_HOME ?= $(PROD_DIR)/dagster_home
 CODE_SERVER_PORT ?= 4266
-# dagster-postgres needs its psycopg2 driver: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3.
-PROD_ENV = ADRECON_DAGSTER_PG_URL="$$(echo "$$ADRECON_DAGSTER_PG_URL" | sed 's|^postgresql://|postgresql+psycopg2://|')" \
-	DAGSTER_HOME=$(PROD_HOME) ADRECON_PROD_DIR=$(PROD_DIR) ADRECON_BIN=$(CURDIR)/$(BIN) \
+PROD_ENV = DAGSTER_HOME=$(PROD_HOME) ADRECON_PROD_DIR=$(PROD_DIR) ADRECON_BIN=$(CURDIR)/$(BIN) \
 	ADRECON_DEPLOY=$(CURDIR)/deploy ADRECON_CODE_SERVER_PORT=$(CODE_SERVER_PORT) \
 	ADRECON_WEBSERVER_HOST=$(HOST) ADRECON_WEBSERVER_PORT=$(PORT)
 

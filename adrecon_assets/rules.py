@@ -306,3 +306,9 @@ class SlaMissCause(StrEnum):
 SLA_CAUSE_METADATA: Final = "cause"
 # Contract 6.2: each step's duration per day, numeric materialization metadata.
 DURATION_METADATA: Final = "duration_seconds"
+
+# The serving store's reconnect (contract 2 and 4.2): waits between attempts double from the
+# first to the longest, within TRANSIENT_RETRY_BUDGET_SECONDS; a managed PostgreSQL failover
+# takes 60-120 s, so a wait never exceeds a few seconds past the server's return.
+SERVING_RECONNECT_FIRST_WAIT_SECONDS: Final = 1.0
+SERVING_RECONNECT_LONGEST_WAIT_SECONDS: Final = 10.0
