@@ -12,15 +12,15 @@ import dagster as dg
 from adrecon_assets.alerts.hooks import with_alert_hooks
 from adrecon_assets.alerts.resource import AlertResource
 from adrecon_assets.alerts.sensors import build_alert_sensors
-from adrecon_assets.assets.lake import LAKE_SOURCES, raw_clicks, raw_emissions
 from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
 from adrecon_assets.assets.reporting import placement_performance, refund_ledger
-from adrecon_assets.automation import build_follow_sensor, with_follow_condition
+from adrecon_assets.assets.staging import LAKE_SOURCES, raw_clicks, raw_emissions
 from adrecon_assets.checks.sla import reconciled_by_sla_hour
 from adrecon_assets.checks.thresholds import CheckThresholds
+from adrecon_assets.follow_automation import build_follow_sensor, with_follow_condition
 from adrecon_assets.jobs import reconcile_days
-from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.automation_settings import AutomationSettings
 from adrecon_assets.resources.engine import EngineResource, PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.spark import SparkEngineResource
@@ -88,7 +88,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         # Each step alerts its own failures (contract 6), also without a daemon.
-        # The anomaly windows and reports follow re-reconciled days (automation.py).
+        # The anomaly windows and reports follow re-reconciled days (follow_automation.py).
         assets=[
             *LAKE_SOURCES,
             *with_follow_condition(with_alert_hooks(ASSETS), settings.late_data_lookback_days),

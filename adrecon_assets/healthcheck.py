@@ -18,9 +18,9 @@ from enum import StrEnum
 import dagster as dg
 
 from adrecon_assets.alerts.resource import Alert, AlertResource
+from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
 from adrecon_assets.settings import load_settings
 
-RECONCILED = dg.AssetKey("reconciled_statistics")
 # Values of Dagster's (private) InstigatorType and InstigatorStatus enums, by their names.
 SENSOR = "SENSOR"
 RUNNING_SENSOR_STATUSES = {"RUNNING", "DECLARED_IN_CODE"}
@@ -92,7 +92,7 @@ def expected_newest_day(now: datetime, sla_hour_utc: int) -> date:
 
 
 def reconciled_finding(instance: dg.DagsterInstance, now: datetime, sla_hour_utc: int) -> Finding:
-    materialized = instance.get_materialized_partitions(RECONCILED)
+    materialized = instance.get_materialized_partitions(RECONCILED_STATISTICS_KEY)
     expected = expected_newest_day(now, sla_hour_utc)
     if not materialized:
         return Finding("reconciled_statistics", False, f"no day reconciled, expected {expected}")

@@ -1,12 +1,13 @@
-"""`reconcile_days`: the whole chain of one day per run, the operators' way to backfill days.
+"""`reconcile_days`: the whole chain of the chosen days, the operators' way to backfill days.
 
 Why a job next to the assets: an asset backfill launched from the global asset graph maps the
 requested days through the D-1 and trailing-window partition mappings and so also targets the
 days after the range (joined_clicks of D+1 reads emissions of D; baselines look back a week).
 A backfill launched from this job's page is a job backfill instead: exactly the chosen days,
-one run each, every asset of that day in the run. `dagster.yaml` limits each backfill to one
-running run (tag `dagster/backfill`, one per value) and the queue is first in, first out, so
-the days run oldest first and each day's baseline sees the days before it.
+every asset of them. Every asset has `BackfillPolicy.single_run()`, so the backfill is ONE
+ranged run over the days, whose steps compute the days oldest first (`assets/ranged_run.py`),
+so each day's baseline sees the days before it. `dagster.yaml` still limits each backfill to
+one running run (tag `dagster/backfill`) and the queue is first in, first out.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ reconcile_days = dg.define_asset_job(
     config=RUN_CONFIG,
     description=(
         "Reconcile whole days: raw staging, join, fraud flags, serving statistics, anomalies "
-        "and reports of one day per run. Backfill a range from this job's page (Materialize "
-        "all… → days → Launch backfill): exactly those days, oldest first."
+        "and reports. Backfill a range from this job's page (Materialize all… → days → Launch "
+        "backfill): exactly those days, in one run that computes them oldest first."
     ),
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from datetime import date, timedelta
 
 import dagster as dg
@@ -55,3 +56,21 @@ def trailing_days(day: date, count: int) -> list[date]:
         for offset in range(count, 0, -1)
         if day - timedelta(days=offset) >= first_day()
     ]
+
+
+def consecutive(days: Iterable[date]) -> list[list[date]]:
+    """`days`, sorted and cut into runs of consecutive days."""
+    runs: list[list[date]] = []
+    for day in sorted(days):
+        if runs and day - runs[-1][-1] == timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
+
+
+def day_spans(days: Iterable[date]) -> str:
+    """Days as runs of consecutive days, for a log line: `2026-01-01..2026-01-09, 2026-01-11`."""
+    return ", ".join(
+        f"{run[0]}..{run[-1]}" if len(run) > 1 else str(run[0]) for run in consecutive(days)
+    )

@@ -1,4 +1,5 @@
-"""Dagster's system tags that this project reads or writes, by their documented names.
+"""Dagster's system tags that this project reads or writes, by their documented names, and the
+project's own run tags: every run tag name stated once.
 
 Dagster sets the run tags on runs (see "Run tags" in its docs) and reads an observation's data
 version from its tag; the constants behind them live in private modules, so they are stated
@@ -21,5 +22,20 @@ FAILURE_REASON_TAG: Final = "dagster/failure_reason"
 AUTO_RETRY_RUN_ID_TAG: Final = "dagster/auto_retry_run_id"
 RETRY_NUMBER_TAG: Final = "dagster/retry_number"
 MAX_RETRIES_TAG: Final = "dagster/max_retries"
-# The backfill a run belongs to (dagster.yaml limits each backfill to one running run).
+# The backfill a run belongs to, set on every run a backfill launches (dagster.yaml limits each
+# backfill to one running run).
 BACKFILL_TAG: Final = "dagster/backfill"
+
+# This project's tags. Which sensor launched a run: a late-data rerun, or a readiness catch-up
+# (a ranged run, whose run key cannot name each of its days).
+TRIGGER_TAG: Final = "adrecon/trigger"
+LATE_DATA_TRIGGER: Final = "late_data"
+CATCH_UP_TRIGGER: Final = "readiness_catch_up"
+# Runs of one late-data tick's reruns share this tag; dagster.yaml runs one of them at a time.
+LATE_DATA_BATCH_TAG: Final = "adrecon/late-data-batch"
+# What a run's own hooks already alerted, so the sensors do not alert it again.
+ALERTED_RUN_FAILURE_TAG: Final = "adrecon/alerted_run_failure"
+ALERTED_CHECKS_TAG: Final = "adrecon/alerted_checks"
+# A run relaunched after a crash: which relaunch of the work it is, and the run it replaces.
+RELAUNCH_NUMBER_TAG: Final = "adrecon/relaunch_number"
+RELAUNCHED_FROM_TAG: Final = "adrecon/relaunched_from"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from adrecon_assets.checks.thresholds import CheckThresholds
-from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.automation_settings import AutomationSettings
 from adrecon_assets.resources.engine import PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource

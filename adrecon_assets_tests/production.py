@@ -16,7 +16,10 @@ from typing import Any
 
 import psutil
 import requests
-from dagster._grpc.client import DagsterGrpcClient  # the test's probe, not product code
+
+# The readiness probe asks the code server for its repositories: its proxy answers a ping (and
+# `dagster api grpc-health-check`) before the code loaded, and no public API asks more.
+from dagster._grpc.client import DagsterGrpcClient  # private-api: no public probe of loaded code
 
 from adrecon_assets_tests.postgres import free_port
 

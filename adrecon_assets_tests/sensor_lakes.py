@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from adrecon_assets.assets.lake import raw_clicks, raw_emissions
 from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
+from adrecon_assets.assets.staging import raw_clicks, raw_emissions
 from adrecon_assets.definitions import build_definitions, build_resources
 from adrecon_assets.lake import Lake
 from adrecon_assets.rules import Topic

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.events import DagsterEventType
 
 from adrecon_assets.alerts.hooks import with_alert_hooks
 from adrecon_assets.alerts.resource import Alert, AlertKind, AlertResource
@@ -76,7 +75,7 @@ def tick_run_failure_sensor(
     instance: dg.DagsterInstance, run_id: str, alerts: AlertResource
 ) -> None:
     """Evaluate the run-failure sensor for a failed run, as the daemon would."""
-    (failure,) = instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)
+    (failure,) = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     run = instance.get_run_by_id(run_id)
     assert failure.dagster_event is not None and run is not None
     run_failure_alert_sensor(

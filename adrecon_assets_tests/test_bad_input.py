@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from adrecon_assets import rules, serving
-from adrecon_assets.checks.lake import NO_QUARANTINED_ROWS
+from adrecon_assets.checks.staging import NO_QUARANTINED_ROWS
 from adrecon_assets.definitions import ASSETS
 from adrecon_assets.lake import Lake
 from adrecon_assets.rules import Topic

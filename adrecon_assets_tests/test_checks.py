@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from adrecon_assets.assets import CONTRACT_ASSET_NAMES
-from adrecon_assets.checks import lake as lake_checks
 from adrecon_assets.checks import reconciliation as recon_checks
+from adrecon_assets.checks import staging as staging_checks
 from adrecon_assets.checks.monitoring import (
     ANOMALY_ROWS_MATCH_STATISTICS,
     NO_PLACEMENT_ANOMALIES,
@@ -64,10 +64,10 @@ def good_click(click_id: str = "c1", at_time: str = "2026-01-02T10:00:00") -> di
 def test_no_quarantined_rows_fails_with_counts_per_reason(tmp_path: Path) -> None:
     staged = staged_clicks(tmp_path / "staged", [good_click()])
     report = StageReport(rows_in=4, rows_out=1, quarantined={"null_ip": 2, "negative_x": 1})
-    results = lake_checks.lake_check_results(
+    results = staging_checks.lake_check_results(
         report, tmp_path / "q", staged, Topic.CLICKS, DAY, THRESHOLDS
     )
-    check = result(results, lake_checks.NO_QUARANTINED_ROWS)
+    check = result(results, staging_checks.NO_QUARANTINED_ROWS)
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert metadata_value(check, "quarantined_rows") == 3
     assert metadata_value(check, "quarantined_null_ip") == 2
@@ -75,11 +75,11 @@ def test_no_quarantined_rows_fails_with_counts_per_reason(tmp_path: Path) -> Non
 
 def test_lake_checks_pass_on_a_clean_staged_day(tmp_path: Path) -> None:
     staged = staged_clicks(tmp_path / "staged", [good_click("c1"), good_click("c2")])
-    results = lake_checks.lake_check_results(
+    results = staging_checks.lake_check_results(
         StageReport(2, 2), tmp_path / "q", staged, Topic.CLICKS, DAY, THRESHOLDS
     )
     assert all(check.passed for check in results)
-    contract = result(results, lake_checks.STAGED_ROWS_MATCH_CONTRACT)
+    contract = result(results, staging_checks.STAGED_ROWS_MATCH_CONTRACT)
     assert metadata_value(contract, "rows_checked") == 2
 
 
@@ -90,10 +90,10 @@ def test_staged_contract_fails_on_null_and_bad_ip_an_engine_let_through(tmp_path
         {**good_click("c3"), "ip": "1.2.3"},
     ]
     staged = staged_clicks(tmp_path / "staged", rows)
-    results = lake_checks.lake_check_results(
+    results = staging_checks.lake_check_results(
         StageReport(3, 3), tmp_path / "q", staged, Topic.CLICKS, DAY, THRESHOLDS
     )
-    check = result(results, lake_checks.STAGED_ROWS_MATCH_CONTRACT)
+    check = result(results, staging_checks.STAGED_ROWS_MATCH_CONTRACT)
     assert not check.passed
     assert metadata_value(check, "failure_cases") == 2
     assert "user_id" in (check.description or "") and "ip" in (check.description or "")
@@ -105,20 +105,20 @@ def test_staged_contract_fails_on_a_wrong_dtype(tmp_path: Path) -> None:
         frame(Topic.CLICKS, [good_click()]).with_columns(pl.col("clicked_at").cast(pl.Int64)),
         folder,
     )
-    results = lake_checks.lake_check_results(
+    results = staging_checks.lake_check_results(
         StageReport(1, 1), tmp_path / "q", folder, Topic.CLICKS, DAY, THRESHOLDS
     )
-    check = result(results, lake_checks.STAGED_ROWS_MATCH_CONTRACT)
+    check = result(results, staging_checks.STAGED_ROWS_MATCH_CONTRACT)
     assert not check.passed and "clicked_at" in (check.description or "")
 
 
 def test_staged_negative_cost_fails_the_emissions_contract(tmp_path: Path) -> None:
     folder = tmp_path / "staged"
     write(frame(Topic.EMISSIONS, [emission("e1", "o1", "top", -5, "2026-01-02T01:00:00")]), folder)
-    results = lake_checks.lake_check_results(
+    results = staging_checks.lake_check_results(
         StageReport(1, 1), tmp_path / "q", folder, Topic.EMISSIONS, DAY, THRESHOLDS
     )
-    check = result(results, lake_checks.STAGED_ROWS_MATCH_CONTRACT)
+    check = result(results, staging_checks.STAGED_ROWS_MATCH_CONTRACT)
     assert not check.passed and "click_cost_micros" in (check.description or "")
 
 
@@ -126,10 +126,10 @@ def test_timestamp_of_the_next_day_fails_the_window_check(tmp_path: Path) -> Non
     # 2026-01-03T00:00:00 is the first instant outside 2026-01-02 (the window is half-open).
     rows = [good_click("c1", "2026-01-02T23:59:59.999999"), good_click("c2", "2026-01-03T00:00:00")]
     staged = staged_clicks(tmp_path / "staged", rows)
-    results = lake_checks.lake_check_results(
+    results = staging_checks.lake_check_results(
         StageReport(2, 2), tmp_path / "q", staged, Topic.CLICKS, DAY, THRESHOLDS
     )
-    check = result(results, lake_checks.TIMESTAMPS_INSIDE_PARTITION_DAY)
+    check = result(results, staging_checks.TIMESTAMPS_INSIDE_PARTITION_DAY)
     assert not check.passed
     assert metadata_value(check, "failure_cases") == 1
 
@@ -138,10 +138,10 @@ def test_sample_size_bounds_the_data_checks(tmp_path: Path) -> None:
     rows = [good_click("c1"), good_click("c2", "2026-01-05T00:00:00")]
     staged = staged_clicks(tmp_path / "staged", rows)
     one_row = CheckThresholds(contract_sample_rows=1)
-    results = lake_checks.lake_check_results(
+    results = staging_checks.lake_check_results(
         StageReport(2, 2), tmp_path / "q", staged, Topic.CLICKS, DAY, one_row
     )
-    check = result(results, lake_checks.TIMESTAMPS_INSIDE_PARTITION_DAY)
+    check = result(results, staging_checks.TIMESTAMPS_INSIDE_PARTITION_DAY)
     assert check.passed and metadata_value(check, "rows_checked") == 1
 
 
@@ -420,9 +420,9 @@ def test_every_asset_has_checks_and_blocking_is_deliberate() -> None:
     assert {asset for asset, _ in specs} == CONTRACT_ASSETS
     blocking = {name for (asset, name), spec in specs.items() if spec.blocking}
     assert blocking == {
-        lake_checks.NO_QUARANTINED_ROWS,
-        lake_checks.STAGED_ROWS_MATCH_CONTRACT,
-        lake_checks.TIMESTAMPS_INSIDE_PARTITION_DAY,
+        staging_checks.NO_QUARANTINED_ROWS,
+        staging_checks.STAGED_ROWS_MATCH_CONTRACT,
+        staging_checks.TIMESTAMPS_INSIDE_PARTITION_DAY,
         recon_checks.EVERY_CLICK_JOINED_ONCE,
         recon_checks.TOTALS_BALANCE,
         recon_checks.ONLINE_CLICKS_NOT_ERASED,

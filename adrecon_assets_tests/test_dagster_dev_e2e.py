@@ -21,7 +21,6 @@ from typing import Any
 import dagster as dg
 import pytest
 import requests
-from dagster._core.instance.ref import InstanceRef
 
 from adrecon_assets.assets import CONTRACT_ASSET_NAMES
 from adrecon_assets.rules import Topic
@@ -132,7 +131,7 @@ def dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterDev]
 
 def materializations(home: Path, asset: str) -> Counter[date]:
     """How many times each day of `asset` was materialized (read from the instance itself)."""
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         records = instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records
     return Counter(date.fromisoformat(str(record.partition_key)) for record in records)
 

@@ -26,7 +26,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from adrecon_assets.assets.common import PUBLISHING_MARK
+from adrecon_assets.assets.audit import PUBLISHING_MARK
 from adrecon_assets.rules import Topic
 from adrecon_assets.serving import (
     OFFER_PLACEMENT_STATS,

@@ -7,13 +7,13 @@ from datetime import date
 
 import dagster as dg
 import pytest
-from dagster._core.test_utils import create_run_for_test
 
 from adrecon_assets.lake import Lake
 from adrecon_assets.rules import Topic
-from adrecon_assets.sensors.late_data import BATCH_TAG
+from adrecon_assets.run_tags import LATE_DATA_BATCH_TAG
 from adrecon_assets.settings import load_settings
 from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.instance_runs import add_run
 from adrecon_assets_tests.lakes import click, emission, write_topic
 from adrecon_assets_tests.sensor_lakes import (
     age,
@@ -62,7 +62,7 @@ def requested(requests: list[dg.RunRequest]) -> set[tuple[str, date]]:
     assert requests
     days = [date.fromisoformat(str(request.partition_key)) for request in requests]
     assert days == sorted(set(days))
-    assert len({request.tags[BATCH_TAG] for request in requests}) == 1
+    assert len({request.tags[LATE_DATA_BATCH_TAG] for request in requests}) == 1
     assert len({request.run_key for request in requests}) == len(requests)
     return {
         (key.to_user_string(), day)
@@ -144,7 +144,12 @@ def test_change_already_requested_is_not_requested_again(
     # What the sensor daemon does with the requests: runs that outlive any cursor. They ended
     # (failed, say), so no day is busy: only the tags stop a second request of the change.
     for request in requests:
-        create_run_for_test(instance, tags=request.tags, status=dg.DagsterRunStatus.FAILURE)
+        add_run(
+            instance,
+            job_name="reconcile_days",
+            tags=request.tags,
+            status=dg.DagsterRunStatus.FAILURE,
+        )
     assert evaluate(instance) == []
     # A further file is a new change: it is requested again.
     late = [click("c3", "e1", "o1", f"{D2}T12:00:00", user_id="u3")]

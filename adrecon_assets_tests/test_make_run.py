@@ -20,7 +20,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import requests
-from dagster._core.instance.ref import InstanceRef
 
 from adrecon_assets_tests.test_dagster_dev_e2e import free_port
 
@@ -71,7 +70,7 @@ class MakeRun:
         """The server's instance, read from the test (its dagster.yaml reads $DAGSTER_HOME)."""
         with (
             mock.patch.dict(os.environ, {"DAGSTER_HOME": str(self.home)}),
-            dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(self.home))) as instance,
+            dg.DagsterInstance.from_config(str(self.home)) as instance,
         ):
             yield instance
 

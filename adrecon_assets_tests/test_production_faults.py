@@ -22,7 +22,7 @@ import pytest
 
 from adrecon_assets.partitions import first_day
 from adrecon_assets.resources.serving import ServingResource
-from adrecon_assets.sensors.crash_relaunch import RELAUNCHED_FROM_TAG
+from adrecon_assets.run_tags import RELAUNCHED_FROM_TAG
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.postgres import PASSWORD, PostgresServer
 from adrecon_assets_tests.production import ProductionStack, wait_for

@@ -13,13 +13,12 @@ import polars as pl
 import pytest
 
 from adrecon_assets import serving
-from adrecon_assets.assets.run_days import day_spans
 from adrecon_assets.checks.sla import reconciled_by_sla_hour
 from adrecon_assets.definitions import ASSETS
 from adrecon_assets.engines.base import AggregateReport, Engine
 from adrecon_assets.engines.polars_engine import PolarsEngine
 from adrecon_assets.jobs import RECONCILE_DAYS, reconcile_days
-from adrecon_assets.partitions import first_day
+from adrecon_assets.partitions import day_spans, first_day
 from adrecon_assets.resources.engine import EngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.rules import Topic

@@ -7,11 +7,11 @@ from datetime import date
 
 import dagster as dg
 import pytest
-from dagster._core.storage.tags import RUN_KEY_TAG
-from dagster._core.test_utils import create_run_for_test
 
 from adrecon_assets.rules import Topic
+from adrecon_assets.run_tags import RUN_KEY_TAG
 from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.instance_runs import add_run
 from adrecon_assets_tests.lakes import emission, write_topic
 from adrecon_assets_tests.sensor_lakes import (
     days_ago,
@@ -71,7 +71,7 @@ def test_consecutive_due_days_are_one_ranged_catch_up_run(
     assert requests[0].tags["dagster/asset_partition_range_start"] == D0.isoformat()
     assert requests[0].tags["dagster/asset_partition_range_end"] == D2.isoformat()
     # Launched once: the next tick asks nothing more while the run has not reconciled them.
-    create_run_for_test(instance, job_name="reconcile_days", tags=dict(requests[0].tags))
+    add_run(instance, job_name="reconcile_days", tags=dict(requests[0].tags))
     assert launched(instance) == []
 
 
@@ -98,7 +98,7 @@ def test_failed_previous_day_does_not_hold_back_the_next(
     write_day(paths.lake, D0, closed=False)  # keeps D1 itself from being requested again
     for day in (D1, D2):
         write_day(paths.lake, day)
-    create_run_for_test(
+    add_run(
         instance,
         job_name="__ASSET_JOB",
         tags={RUN_KEY_TAG: f"ready-{D1}"},
@@ -112,7 +112,7 @@ def test_running_previous_day_holds_back_the_next(
 ) -> None:
     for day in (D1, D2):
         write_day(paths.lake, day)
-    create_run_for_test(
+    add_run(
         instance,
         job_name="__ASSET_JOB",
         tags={RUN_KEY_TAG: f"ready-{D1}", "dagster/partition": D1.isoformat()},

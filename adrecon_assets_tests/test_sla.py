@@ -8,8 +8,8 @@ import pytest
 
 from adrecon_assets.alerts.resource import AlertResource
 from adrecon_assets.alerts.sensors import build_alert_sensors
+from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
 from adrecon_assets.checks.sla import (
-    RECONCILED_STATISTICS,
     SLA_CHECK,
     SlaStatus,
     deadline,
@@ -17,7 +17,7 @@ from adrecon_assets.checks.sla import (
     reconciled_by_sla_hour,
 )
 from adrecon_assets.definitions import ASSETS, defs
-from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.automation_settings import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
 from adrecon_assets.sensors import sla as sla_sensor_module
@@ -77,7 +77,7 @@ class Clock:
 
 def reconcile(instance: dg.DagsterInstance, day: str) -> None:
     instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key=RECONCILED_STATISTICS, partition=day)
+        dg.AssetMaterialization(asset_key=RECONCILED_STATISTICS_KEY, partition=day)
     )
 
 

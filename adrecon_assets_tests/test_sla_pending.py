@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
-from dagster._core.test_utils import create_run_for_test
 
 from adrecon_assets.sensors import sla as sla_sensor_module
 from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.instance_runs import add_run
 from adrecon_assets_tests.sensor_lakes import days_ago, tick_result, write_day
 
 YESTERDAY = days_ago(1)
@@ -48,7 +48,7 @@ def test_day_with_a_running_catch_up_is_pending(
 ) -> None:
     write_day(paths.lake, YESTERDAY)
     first = (YESTERDAY - timedelta(days=3)).isoformat()
-    create_run_for_test(
+    add_run(
         instance,
         job_name="reconcile_days",
         tags={

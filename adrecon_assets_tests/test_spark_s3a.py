@@ -81,7 +81,7 @@ def test_spark_run_on_an_s3_lake_fails_at_start_with_the_fix(
     polars_resources: dict[str, object],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from adrecon_assets.assets.lake import raw_clicks
+    from adrecon_assets.assets.staging import raw_clicks
     from adrecon_assets.resources.spark import SparkEngineResource
     from adrecon_assets.resources.storage import StorageResource
 

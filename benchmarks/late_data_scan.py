@@ -78,7 +78,7 @@ def main() -> None:
     import dagster as dg
 
     from adrecon_assets.rules import Topic
-    from adrecon_assets.sensors.history import recent_days
+    from adrecon_assets.sensors.instance_records import recent_days
     from adrecon_assets.sensors.late_data import find_lake_changes
     from adrecon_assets.warehouse import RAW_DATASET
 

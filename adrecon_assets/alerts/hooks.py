@@ -8,8 +8,6 @@ the sensors skip tagged alerts and wait for runs to finish, so each failure is a
 import dagster as dg
 
 from adrecon_assets.alerts.resource import (
-    ALERTED_CHECKS_TAG,
-    ALERTED_RUN_FAILURE_TAG,
     Alert,
     AlertKind,
     AlertResource,
@@ -17,7 +15,7 @@ from adrecon_assets.alerts.resource import (
     check_alert,
     check_identity,
 )
-from adrecon_assets.run_tags import PARTITION_TAG
+from adrecon_assets.run_tags import ALERTED_CHECKS_TAG, ALERTED_RUN_FAILURE_TAG, PARTITION_TAG
 
 ALERT_RESOURCE_KEYS = {"alerts"}
 

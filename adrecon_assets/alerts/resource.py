@@ -16,9 +16,7 @@ from urllib.parse import quote
 import dagster as dg
 import requests
 
-# Run tags naming what a run's own hooks already alerted, so the sensors do not alert it again.
-ALERTED_RUN_FAILURE_TAG = "adrecon/alerted_run_failure"
-ALERTED_CHECKS_TAG = "adrecon/alerted_checks"
+from adrecon_assets.run_tags import ALERTED_CHECKS_TAG
 
 
 class AlertKind(StrEnum):

@@ -21,7 +21,6 @@ from typing import Protocol
 import dagster as dg
 
 from adrecon_assets.alerts.resource import (
-    ALERTED_RUN_FAILURE_TAG,
     Alert,
     AlertKind,
     AlertResource,
@@ -29,7 +28,7 @@ from adrecon_assets.alerts.resource import (
     check_alert,
     check_identity,
 )
-from adrecon_assets.run_tags import PARTITION_TAG
+from adrecon_assets.run_tags import ALERTED_RUN_FAILURE_TAG, PARTITION_TAG
 
 # Latest executions read per check and tick: far more than one tick's worth of new ones.
 CHECK_EXECUTIONS_PER_KEY = 50

@@ -7,24 +7,25 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from adrecon_assets import serving
-from adrecon_assets.assets.common import (
+from adrecon_assets.assets.audit import audit_before_publish
+from adrecon_assets.assets.day_assets import (
     SERVING_POOL,
     DayResult,
-    audit_before_publish,
-    day_inputs_ready,
     day_window_asset,
     engine_kinds,
     run_engine_step,
 )
+from adrecon_assets.assets.day_context import days_of_run
+from adrecon_assets.assets.day_inputs import day_inputs_ready
+from adrecon_assets.assets.ranged_publication import publish_day
 from adrecon_assets.assets.reconciliation import reconciled_statistics
-from adrecon_assets.assets.run_days import days_of_run, publish_day
 from adrecon_assets.checks.monitoring import (
     anomaly_check_results,
     anomaly_check_specs,
     anomaly_rows_audit,
 )
 from adrecon_assets.partitions import parse_day, trailing_days, trailing_window
-from adrecon_assets.reports.history import anomaly_chart_markdown
+from adrecon_assets.reports.trailing_charts import anomaly_chart_markdown
 from adrecon_assets.resources.engine import EngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource

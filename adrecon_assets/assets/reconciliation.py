@@ -10,20 +10,20 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from adrecon_assets import serving
-from adrecon_assets.assets.common import (
+from adrecon_assets.assets.audit import audit_before_publish
+from adrecon_assets.assets.day_assets import (
     OWNERS,
     SERVING_POOL,
     DayResult,
-    audit_before_publish,
     day_asset,
-    day_inputs_ready,
     day_window_asset,
     engine_kinds,
     run_engine_step,
 )
-from adrecon_assets.assets.lake import raw_clicks, raw_emissions
-from adrecon_assets.assets.run_days import publish_day
-from adrecon_assets.checks.lake import quarantine_summary
+from adrecon_assets.assets.day_context import AnyDayContext
+from adrecon_assets.assets.day_inputs import day_inputs_ready
+from adrecon_assets.assets.ranged_publication import publish_day
+from adrecon_assets.assets.staging import raw_clicks, raw_emissions
 from adrecon_assets.checks.reconciliation import (
     flag_check_results,
     flag_check_specs,
@@ -32,6 +32,7 @@ from adrecon_assets.checks.reconciliation import (
     statistics_check_results,
     statistics_check_specs,
 )
+from adrecon_assets.checks.staging import quarantine_summary
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.engines.base import EmissionSource, Engine
 from adrecon_assets.metadata.lake_fingerprint import lake_input_fingerprint
@@ -64,7 +65,7 @@ def require_output(warehouse: Warehouse, dataset: Dataset, day: date) -> Path:
 
 
 def previous_day_emissions(
-    context: dg.AssetExecutionContext,
+    context: AnyDayContext,
     storage: StorageResource,
     engine: Engine,
     day: date,

@@ -12,16 +12,12 @@ from typing import Any
 import dagster as dg
 
 from adrecon_assets import serving
-from adrecon_assets.assets.common import (
-    SERVING_POOL,
-    DayResult,
-    audit_before_publish,
-    day_asset,
-    day_inputs_ready,
-    day_window_asset,
-)
+from adrecon_assets.assets.audit import audit_before_publish
+from adrecon_assets.assets.day_assets import SERVING_POOL, DayResult, day_asset, day_window_asset
+from adrecon_assets.assets.day_context import days_of_run
+from adrecon_assets.assets.day_inputs import day_inputs_ready
+from adrecon_assets.assets.ranged_publication import publish_day
 from adrecon_assets.assets.reconciliation import fraud_flags, reconciled_statistics, require_output
-from adrecon_assets.assets.run_days import days_of_run, publish_day
 from adrecon_assets.checks.reports import (
     placement_performance_check_results,
     placement_performance_check_specs,
@@ -31,7 +27,7 @@ from adrecon_assets.checks.reports import (
 from adrecon_assets.metadata.markdown import money
 from adrecon_assets.partitions import parse_day
 from adrecon_assets.reports import queries
-from adrecon_assets.reports.history import fraud_mix_chart_markdown, written_folders
+from adrecon_assets.reports.trailing_charts import fraud_mix_chart_markdown, written_folders
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.warehouse import Dataset

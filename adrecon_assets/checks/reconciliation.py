@@ -15,6 +15,7 @@ import polars as pl
 import pyarrow as pa
 
 from adrecon_assets import rules, serving
+from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.engines.base import FlagReport, JoinReport
 from adrecon_assets.serving import DayTotals
@@ -169,7 +170,7 @@ def statistics_check_specs() -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
             TOTALS_BALANCE,
-            asset="reconciled_statistics",
+            asset=RECONCILED_STATISTICS_KEY,
             blocking=True,
             description=(
                 "The staged rows about to be published equal, key by key, an independent recount "
@@ -180,7 +181,7 @@ def statistics_check_specs() -> list[dg.AssetCheckSpec]:
         ),
         dg.AssetCheckSpec(
             ONLINE_CLICKS_NOT_ERASED,
-            asset="reconciled_statistics",
+            asset=RECONCILED_STATISTICS_KEY,
             blocking=True,
             description=(
                 "A day that reconciles to no clicks while the online layer counted clicks for it "
@@ -190,7 +191,7 @@ def statistics_check_specs() -> list[dg.AssetCheckSpec]:
         ),
         dg.AssetCheckSpec(
             ONLINE_LAYER_DRIFT,
-            asset="reconciled_statistics",
+            asset=RECONCILED_STATISTICS_KEY,
             description=(
                 "The online layer's clicks of the day were within max_online_click_drift of the "
                 "reconciled (valid + fraud) clicks (WARN: the online layer needs attention)."

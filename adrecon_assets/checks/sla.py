@@ -15,12 +15,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import dagster as dg
 
+from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
 from adrecon_assets.partitions import daily_partitions, parse_day
-from adrecon_assets.resources.automation import AutomationSettings
-from adrecon_assets.warehouse import Dataset
+from adrecon_assets.resources.automation_settings import AutomationSettings
 
 SLA_CHECK = "reconciled_by_sla_hour"
-RECONCILED_STATISTICS = dg.AssetKey(Dataset.RECONCILED_STATISTICS.value)
 STAMP = "%Y-%m-%d %H:%M UTC"
 
 
@@ -38,7 +37,9 @@ def last_due_day(now: datetime, hour: int) -> date:
 def reconciled_at(instance: dg.DagsterInstance, day: date) -> datetime | None:
     """When the day's partition of reconciled_statistics was last materialized, if ever."""
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=RECONCILED_STATISTICS, asset_partitions=[day.isoformat()]),
+        dg.AssetRecordsFilter(
+            asset_key=RECONCILED_STATISTICS_KEY, asset_partitions=[day.isoformat()]
+        ),
         limit=1,
     ).records
     return datetime.fromtimestamp(records[0].timestamp, UTC) if records else None
@@ -94,7 +95,7 @@ def sla_status(
 def sla_evaluation(status: SlaStatus) -> dg.AssetCheckEvaluation:
     """The check's evaluation as a sensor records it (outside any run)."""
     return dg.AssetCheckEvaluation(
-        asset_key=RECONCILED_STATISTICS,
+        asset_key=RECONCILED_STATISTICS_KEY,
         check_name=SLA_CHECK,
         passed=status.passed,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -130,7 +131,7 @@ def evaluate_sla_check(
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.PreviewWarning)
     reconciled_by_sla_hour = dg.asset_check(
-        asset=RECONCILED_STATISTICS,
+        asset=RECONCILED_STATISTICS_KEY,
         name=SLA_CHECK,
         partitions_def=daily_partitions,
         description=(

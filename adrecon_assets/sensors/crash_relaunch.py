@@ -34,9 +34,10 @@ from typing import Protocol
 
 import dagster as dg
 
-from adrecon_assets.alerts.resource import ALERTED_CHECKS_TAG, ALERTED_RUN_FAILURE_TAG
 from adrecon_assets.jobs import RECONCILE_DAYS, RUN_CONFIG, reconcile_days
 from adrecon_assets.run_tags import (
+    ALERTED_CHECKS_TAG,
+    ALERTED_RUN_FAILURE_TAG,
     AUTO_RETRY_RUN_ID_TAG,
     BACKFILL_TAG,
     FAILURE_REASON_TAG,
@@ -44,12 +45,12 @@ from adrecon_assets.run_tags import (
     PARTITION_TAG,
     RANGE_END_TAG,
     RANGE_START_TAG,
+    RELAUNCH_NUMBER_TAG,
+    RELAUNCHED_FROM_TAG,
     RETRY_NUMBER_TAG,
     WILL_RETRY_TAG,
 )
 
-RELAUNCH_NUMBER_TAG = "adrecon/relaunch_number"
-RELAUNCHED_FROM_TAG = "adrecon/relaunched_from"
 # Dagster's system tags that say which days and which backfill a run belongs to, and the
 # operator's retry limit for it; every other `dagster/` tag describes the failed run itself (its
 # key, retries, failure) and is not copied.

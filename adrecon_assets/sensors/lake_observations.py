@@ -12,11 +12,11 @@ from datetime import date
 
 import dagster as dg
 
-from adrecon_assets.assets.lake import LAKE_SOURCE_KEYS
+from adrecon_assets.assets.staging import LAKE_SOURCE_KEYS
 from adrecon_assets.lake import LakeListing, LakePartition
 from adrecon_assets.rules import Topic
 from adrecon_assets.run_tags import DATA_VERSION_TAG
-from adrecon_assets.sensors.history import latest_observations
+from adrecon_assets.sensors.instance_records import latest_observations
 
 
 def observed_state(record: dg.EventLogRecord) -> tuple[str | None, bool | None]:

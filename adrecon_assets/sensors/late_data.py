@@ -22,16 +22,18 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 
 from adrecon_assets.lake import Lake, LakeListing, LakePartition
-from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.automation_settings import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
-from adrecon_assets.sensors.history import latest_materializations, live_run_days, recent_days
+from adrecon_assets.run_tags import LATE_DATA_BATCH_TAG, LATE_DATA_TRIGGER, TRIGGER_TAG
+from adrecon_assets.sensors.instance_records import (
+    latest_materializations,
+    live_run_days,
+    recent_days,
+)
 from adrecon_assets.sensors.lake_observations import lake_observations
 from adrecon_assets.warehouse import RAW_DATASET
 
-TRIGGER_TAG = "adrecon/trigger"
-# Runs of one tick's reruns share this tag; dagster.yaml runs one of them at a time, in order.
-BATCH_TAG = "adrecon/late-data-batch"
 FINGERPRINT_METADATA = "lake_fingerprint"
 
 
@@ -155,8 +157,8 @@ def rerun_requests(
         "|".join(sorted(change.run_key for change in changes)).encode()
     ).hexdigest()[:16]
     tags = {
-        TRIGGER_TAG: "late_data",
-        BATCH_TAG: batch,
+        TRIGGER_TAG: LATE_DATA_TRIGGER,
+        LATE_DATA_BATCH_TAG: batch,
         **{change.tag_key: change.fingerprint for change in changes},
     }
     days = sorted({day for _, day in partitions})

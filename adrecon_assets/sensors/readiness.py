@@ -15,22 +15,25 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
+from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
 from adrecon_assets.jobs import RUN_CONFIG, reconcile_days
 from adrecon_assets.lake import Lake, LakeSnapshot
-from adrecon_assets.partitions import previous_day
-from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.partitions import consecutive, previous_day
+from adrecon_assets.resources.automation_settings import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
-from adrecon_assets.run_tags import RANGE_END_TAG, RANGE_START_TAG, RUN_KEY_TAG
-from adrecon_assets.sensors.history import (
+from adrecon_assets.run_tags import (
+    CATCH_UP_TRIGGER,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    RUN_KEY_TAG,
+    TRIGGER_TAG,
+)
+from adrecon_assets.sensors.instance_records import (
+    days_of_tags,
     latest_materializations,
     live_run_days,
     recent_days,
-    run_days,
 )
-
-RECONCILED = dg.AssetKey("reconciled_statistics")
-# Tags a ranged run of this sensor, whose run key cannot name each of its days.
-TRIGGER_TAG, CATCH_UP = "adrecon/trigger", "readiness_catch_up"
 
 
 def is_closed(lake: LakeSnapshot, day: date) -> bool:
@@ -49,8 +52,8 @@ def launched_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[dat
     keys = {run_key(day): day for day in days}
     runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: list(keys)}))
     alone = {keys[run.tags[RUN_KEY_TAG]] for run in runs if run.tags.get(RUN_KEY_TAG) in keys}
-    ranged = instance.get_runs(filters=dg.RunsFilter(tags={TRIGGER_TAG: CATCH_UP}))
-    return alone | ({day for run in ranged for day in run_days(dict(run.tags))} & set(days))
+    ranged = instance.get_runs(filters=dg.RunsFilter(tags={TRIGGER_TAG: CATCH_UP_TRIGGER}))
+    return alone | ({day for run in ranged for day in days_of_tags(dict(run.tags))} & set(days))
 
 
 def days_to_launch(
@@ -86,24 +89,13 @@ def evaluate_readiness(
     context: dg.SensorEvaluationContext, lake: Lake, now: datetime, lookback_days: int
 ) -> dg.SensorResult | dg.SkipReason:
     days = recent_days(lookback_days, now)
-    reconciled = set(latest_materializations(context.instance, RECONCILED, days))
+    reconciled = set(latest_materializations(context.instance, RECONCILED_STATISTICS_KEY, days))
     busy = live_run_days(context.instance, days)
     launched = launched_days(context.instance, days)
     launchable = days_to_launch(lake.snapshot(days), days, reconciled, busy, launched)
     if not launchable:
         return dg.SkipReason("no closed, unreconciled day is due")
     return dg.SensorResult(run_requests=[run_request(days) for days in consecutive(launchable)])
-
-
-def consecutive(days: Sequence[date]) -> list[list[date]]:
-    """`days` (sorted) cut into runs of consecutive days."""
-    runs: list[list[date]] = []
-    for day in days:
-        if runs and (day - runs[-1][-1]).days == 1:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
-    return runs
 
 
 def run_request(days: list[date]) -> dg.RunRequest:
@@ -116,7 +108,7 @@ def run_request(days: list[date]) -> dg.RunRequest:
     first, last = days[0].isoformat(), days[-1].isoformat()
     return dg.RunRequest(
         run_key=f"ready-{first}..{last}",
-        tags={RANGE_START_TAG: first, RANGE_END_TAG: last, TRIGGER_TAG: CATCH_UP},
+        tags={RANGE_START_TAG: first, RANGE_END_TAG: last, TRIGGER_TAG: CATCH_UP_TRIGGER},
         run_config=RUN_CONFIG,
     )
 

@@ -12,31 +12,28 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
 from adrecon_assets.checks.sla import (
-    RECONCILED_STATISTICS,
     SLA_CHECK,
     last_due_day,
     sla_evaluation,
     sla_status,
 )
+from adrecon_assets.clock import utc_now
 from adrecon_assets.lake import Lake, LakeNotFoundError, LakeSnapshot
 from adrecon_assets.partitions import first_day, previous_day
-from adrecon_assets.resources.automation import AutomationSettings
+from adrecon_assets.resources.automation_settings import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
-from adrecon_assets.sensors.history import live_run_days
+from adrecon_assets.sensors.instance_records import live_run_days
 from adrecon_assets.sensors.readiness import is_closed, launched_days
 
-SLA_CHECK_KEY = dg.AssetCheckKey(RECONCILED_STATISTICS, SLA_CHECK)
+SLA_CHECK_KEY = dg.AssetCheckKey(RECONCILED_STATISTICS_KEY, SLA_CHECK)
 # How long after the lake closed a day the readiness sensor may take to launch it (a few of its
 # ticks); within it, a closed but unlaunched day is pending, not missed.
 READINESS_GRACE = timedelta(minutes=10)
 # Runless evaluations recorded per day; more than enough to see whether the day has one.
 RECENT_EVALUATIONS = 30
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def already_recorded(instance: dg.DagsterInstance, day: date) -> bool:

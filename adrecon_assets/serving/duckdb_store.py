@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
+from adrecon_assets.clock import utc_now
 from adrecon_assets.serving.store import (
     DAY_ROWS_SCHEMA,
     DAY_ROWS_SQL,
@@ -23,7 +24,6 @@ from adrecon_assets.serving.store import (
     DayReplace,
     ServingStore,
     shaped_replaces,
-    utc_now,
 )
 from adrecon_assets.serving.tables import (
     OFFER_PLACEMENT_STATS,
@@ -169,21 +169,34 @@ def reconciled_entry(connection: duckdb.DuckDBPyConnection, day: date) -> tuple[
     ).fetchone()
 
 
-def read_with_retry(
-    database: str, query: Callable[[duckdb.DuckDBPyConnection], T], attempts: int = 8
-) -> T:
-    """Run `query` on a short-lived read-only connection, retrying while a writer holds the lock."""
-    delay = 0.1
-    for attempt in range(attempts):
+def connect_with_retry(
+    database: str, *, read_only: bool = False, timeout_seconds: float = 60.0
+) -> duckdb.DuckDBPyConnection:
+    """A connection to `database`, retried with backoff while another process holds the file's
+    lock (DuckDB lets one process write); the lock error is raised after `timeout_seconds`."""
+    deadline = time.monotonic() + timeout_seconds
+    delay = 0.05
+    while True:
         try:
-            with duckdb.connect(database, read_only=True) as connection:
-                return query(connection)
+            connection = duckdb.connect(database, read_only=read_only)
+            # A long statement would draw DuckDB's progress bar on the run's terminal.
+            connection.execute("SET enable_progress_bar = false")
+            return connection
         except duckdb.IOException:
-            if attempt == attempts - 1:
+            if time.monotonic() > deadline:
                 raise
             time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-    raise AssertionError("unreachable")
+            delay = min(delay * 2, 1.0)
+
+
+def read_with_retry(
+    database: str, query: Callable[[duckdb.DuckDBPyConnection], T], timeout_seconds: float = 8.0
+) -> T:
+    """Run `query` on a short-lived read-only connection, retrying while a writer holds the lock."""
+    with connect_with_retry(
+        database, read_only=True, timeout_seconds=timeout_seconds
+    ) as connection:
+        return query(connection)
 
 
 class DuckDBServingStore(ServingStore):
@@ -204,19 +217,7 @@ class DuckDBServingStore(ServingStore):
         """A read-write connection, retried with backoff while another process writes."""
         if self.database != ":memory:":
             Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout_seconds
-        delay = 0.05
-        while True:
-            try:
-                connection = duckdb.connect(self.database)
-                # A long statement would draw DuckDB's progress bar on the run's terminal.
-                connection.execute("SET enable_progress_bar = false")
-                break
-            except duckdb.IOException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        connection = connect_with_retry(self.database, timeout_seconds=self.lock_timeout_seconds)
         try:
             yield connection
         finally:

@@ -19,6 +19,7 @@ import psycopg
 import pyarrow as pa
 
 from adrecon_assets import rules
+from adrecon_assets.clock import utc_now
 from adrecon_assets.serving.store import (
     DAY_LOCK_CLASS,
     NO_RUN_ID,
@@ -27,7 +28,6 @@ from adrecon_assets.serving.store import (
     ServingStore,
     day_number,
     shaped_replaces,
-    utc_now,
 )
 from adrecon_assets.serving.tables import (
     OFFER_PLACEMENT_STATS,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import pyarrow as pa
@@ -25,10 +25,6 @@ NO_RUN_ID = "outside-dagster"
 # The day lock of contract 4.2: (LOCK_CLASS, days since 1970-01-01).
 DAY_LOCK_CLASS = 1633972835
 EPOCH = date(1970, 1, 1)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def day_number(day: date) -> int:

@@ -72,7 +72,7 @@ def _latest_records(
     }
 
 
-def run_days(tags: dict[str, str]) -> set[date]:
+def days_of_tags(tags: dict[str, str]) -> set[date]:
     """The days a run covers, from its tags: its partition, or every day of its range."""
     if PARTITION_TAG in tags:
         return {date.fromisoformat(tags[PARTITION_TAG])}
@@ -89,4 +89,4 @@ def live_run_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[dat
     """Days among `days` with a queued or running run, one day or a range (one query: live
     runs are few)."""
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=LIVE_RUN_STATUSES))
-    return {day for run in runs for day in run_days(dict(run.tags))} & set(days)
+    return {day for run in runs for day in days_of_tags(dict(run.tags))} & set(days)

@@ -4,17 +4,15 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from adrecon_assets.assets.common import (
+from adrecon_assets.assets.audit import audit_before_publish, failed_blocking_checks, log_publishing
+from adrecon_assets.assets.day_assets import (
     OWNERS,
     DayResult,
-    audit_before_publish,
     day_asset,
     engine_kinds,
-    failed_blocking_checks,
-    log_publishing,
     run_engine_step,
 )
-from adrecon_assets.checks.lake import lake_check_results, lake_check_specs
+from adrecon_assets.checks.staging import lake_check_results, lake_check_specs
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.lake import LakeNotFoundError
 from adrecon_assets.partitions import daily_partitions, parse_day
@@ -24,9 +22,9 @@ from adrecon_assets.rules import Topic
 from adrecon_assets.warehouse import RAW_DATASET, atomic_folder
 
 # The lake's topics as external assets, so the lineage starts at the lake. Their data version
-# per day is the folder's fingerprint (lake.py), recorded as an observation by late_data_sensor
-# whenever it changes (sensors/lake_observations.py); a late file thus shows on raw_clicks or
-# raw_emissions of that day as a changed upstream version.
+# per day is the folder's fingerprint (adrecon_assets/lake.py), recorded as an observation by
+# late_data_sensor whenever it changes (sensors/lake_observations.py); a late file thus shows on
+# raw_clicks or raw_emissions of that day as a changed upstream version.
 LAKE_SOURCE_KEYS = {topic: dg.AssetKey(f"lake_{topic.value}") for topic in Topic}
 LAKE_SOURCES = [
     dg.AssetSpec(

@@ -2,8 +2,8 @@
 
 A backfill under `BackfillPolicy.single_run()` is one run over a range of days, and each asset's
 step covers the whole range. The asset bodies stay one-day functions that read
-`context.partition_key`: `over_run_days` calls the body once per day with a context whose
-partition key is that day, and records each day as a one-day run would:
+`context.partition_key`: `over_run_days` calls the body once per day with a `DayContext` whose
+partition key is that day (`day_context.py`), and records each day as a one-day run would:
 
 - the day's metadata on that day's materialization (`add_asset_metadata(partition_key=day)`),
 - the day's check results as evaluations of that day (`AssetCheckEvaluation(partition=day)`).
@@ -12,70 +12,22 @@ A failing day (an error, or a failed blocking check) does not stop the other day
 they are computed and recorded, then the step fails naming each failed day and why, so no asset
 below is computed from a broken day (Dagster runs a step for all of its days or for none).
 
-Serving writes of a ranged step are published together (`publish_day`): each day is audited on
-its own staged rows and, once its audit passed, queued; when every day of the step is done, the
-queued days are replaced in ONE serving transaction per store (still one replace per day inside
-it, oldest first), before any of them is recorded as materialized. A day whose audit failed (or
-that failed after queueing) is left out: its published rows stay as they were, the days that
-passed are published, and the step fails naming the failed day. A failed publication publishes
-none of the step's days (one transaction) and fails the step naming them all.
+Serving writes of a ranged step are published together (`ranged_publication.py`): each day's
+audited writes are queued, and when every day of the step is done they are published in ONE
+serving transaction per store, before any day is recorded as materialized.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
 
-from adrecon_assets.partitions import parse_day
-from adrecon_assets.serving.store import DayReplace, ServingStore
-
-
-@dataclass(frozen=True)
-class Publication:
-    """An audited day's serving write, queued until the step's days are done."""
-
-    store: ServingStore
-    replace: DayReplace
-
-
-class DayContext:
-    """The run's context seen from one day of a ranged run: its partition is that day."""
-
-    def __init__(
-        self,
-        context: dg.AssetExecutionContext,
-        partition_key: str,
-        publications: list[Publication] | None = None,
-    ) -> None:
-        self._context = context
-        self._partition_key = partition_key
-        # Where `publish_day` queues this day's audited serving writes.
-        self.publications: list[Publication] = [] if publications is None else publications
-
-    @property
-    def partition_key(self) -> str:
-        return self._partition_key
-
-    @property
-    def partition_keys(self) -> Sequence[str]:
-        return [self._partition_key]
-
-    @property
-    def partition_key_range(self) -> dg.PartitionKeyRange:
-        return dg.PartitionKeyRange(self._partition_key, self._partition_key)
-
-    @property
-    def run_context(self) -> dg.AssetExecutionContext:
-        """The ranged run's own context (all of its days)."""
-        return self._context
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._context, name)
+from adrecon_assets.assets.day_context import DayContext, Publication
+from adrecon_assets.assets.ranged_publication import publish_queued
 
 
 @dataclass
@@ -162,7 +114,8 @@ def compute_days(
         outcome, passed_on = compute_day(context, day, compute_day_body)
         yield from passed_on
         outcomes.append(outcome)
-    publish_queued(context, [outcome for outcome in outcomes if outcome.error is None])
+    succeeded = [outcome for outcome in outcomes if outcome.error is None]
+    publish_queued(context, [queued for outcome in succeeded for queued in outcome.publications])
 
     keys = set(context.selected_asset_keys)
     if all(outcome.error is None and set(outcome.materialized) == keys for outcome in outcomes):
@@ -211,70 +164,9 @@ def compute_days(
         )
 
 
-def days_of_run(context: dg.AssetExecutionContext | DayContext) -> list[date]:
-    """Every day of the run, oldest first: the whole range of a ranged run, seen from any day."""
-    run = context.run_context if isinstance(context, DayContext) else context
-    return [parse_day(key) for key in run.partition_keys]
-
-
-def publish_day(
-    context: dg.AssetExecutionContext | DayContext,
-    store: ServingStore,
-    replace: DayReplace,
-) -> None:
-    """Publish one audited day to the serving store: at once in a one-day run; in a ranged run
-    queued, to be published with the step's other audited days in one transaction."""
-    if isinstance(context, DayContext):
-        context.publications.append(Publication(store, replace))
-        return
-    store.replace_days([replace])
-    context.log.info(
-        f"published {replace.day} to {replace.table.name}: {replace.rows.num_rows} audited rows"
-    )
-
-
-def publish_queued(context: dg.AssetExecutionContext, succeeded: Sequence[DayOutcome]) -> None:
-    """Publish the queued writes of the days that succeeded, oldest first, in one transaction
-    per store; if it fails, none of them is published and the step fails naming the days."""
-    by_store: dict[str, list[Publication]] = {}
-    for outcome in succeeded:
-        for publication in outcome.publications:
-            by_store.setdefault(publication.store.location, []).append(publication)
-    for publications in by_store.values():
-        replaces = [publication.replace for publication in publications]
-        days = day_spans({replace.day for replace in replaces})
-        tables = ", ".join(sorted({replace.table.name for replace in replaces}))
-        try:
-            rows = publications[0].store.replace_days(replaces)
-        except Exception as error:
-            raise PublicationError(
-                f"{context.assets_def.node_def.name}: publishing {len(replaces)} audited days to "
-                f"{tables} failed, none of them was published ({days}): {error}"
-            ) from error
-        context.log.info(
-            f"published {len(replaces)} audited days to {tables} in one transaction "
-            f"({rows} rows): {days}"
-        )
-
-
-def day_spans(days: set[date]) -> str:
-    """Days as runs of consecutive days: `2026-01-01..2026-01-09, 2026-01-11`."""
-    spans: list[list[date]] = []
-    for day in sorted(days):
-        if spans and day - spans[-1][-1] == timedelta(days=1):
-            spans[-1].append(day)
-        else:
-            spans.append([day])
-    return ", ".join(f"{span[0]}..{span[-1]}" if len(span) > 1 else str(span[0]) for span in spans)
-
-
-class PublicationError(RuntimeError):
-    """The one serving transaction of a ranged step failed (retried by the retry policy)."""
-
-
 def over_run_days(compute: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
     """Wrap a one-day asset body so that a ranged run computes and records each of its days;
-    a one-day run calls the body exactly as before."""
+    a one-day run calls the body exactly as before, with the run's own context."""
 
     @functools.wraps(compute)
     def each_day(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Iterator[Any]:

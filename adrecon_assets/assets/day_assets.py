@@ -1,21 +1,19 @@
-"""What every asset shares: retry policy, kinds, and how an engine step is run and timed."""
+"""What every daily asset shares: retry and backfill policies, the factories, kinds, and how an
+engine step is run and timed. The audit is `audit.py`, the input check `day_inputs.py`."""
 
 from __future__ import annotations
 
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
 from typing import Any, TypeVar
 
 import dagster as dg
 
-from adrecon_assets.assets.run_days import over_run_days
+from adrecon_assets.assets.ranged_run import over_run_days
 from adrecon_assets.contracts import LakeInputError
-from adrecon_assets.jobs import RECONCILE_DAYS, is_day_job_run
 from adrecon_assets.partitions import daily_partitions
 from adrecon_assets.settings import load_settings
-from adrecon_assets.warehouse import Dataset, Warehouse
 
 T = TypeVar("T")
 # What a daily asset yields: check results on their own only when an audit stops publication.
@@ -27,9 +25,9 @@ ASSET_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.E
 
 # A backfill of days is one run over the range (a run costs seconds of fixed start-up, a demo
 # day well under one): each asset's step computes the run's days oldest first (see
-# `run_days.over_run_days`), so every stage of D-1 is done before D needs it. Each day's outputs
-# are still audited and swapped atomically (atomic_folder) and recorded per day; the serving
-# writes of a step's audited days are one transaction (`run_days.publish_day`).
+# `ranged_run.over_run_days`), so every stage of D-1 is done before D needs it. Each day's
+# outputs are still audited and swapped atomically (atomic_folder) and recorded per day; the
+# serving writes of a step's audited days are one transaction (`ranged_publication`).
 DAY_BACKFILL_POLICY = dg.BackfillPolicy.single_run()
 
 SERVING_POOL = "serving_duckdb"
@@ -69,76 +67,6 @@ def run_engine_step(step: Callable[[], T]) -> tuple[T, float]:
 
 
 OWNERS = ["team:ads-data-platform"]
-# Set by Dagster on every run launched by a backfill.
-BACKFILL_TAG = "dagster/backfill"
-
-
-def failed_blocking_checks(
-    specs: Sequence[dg.AssetCheckSpec], results: Sequence[dg.AssetCheckResult]
-) -> list[dg.AssetCheckResult]:
-    blocking = {spec.name for spec in specs if spec.blocking}
-    return [result for result in results if result.check_name in blocking and not result.passed]
-
-
-# Logged when a step's audit passed and its publication (warehouse swap, serving write) starts.
-PUBLISHING_MARK = "audit passed, publishing"
-
-
-def log_publishing(context: dg.AssetExecutionContext, day: date) -> None:
-    context.log.info(f"{PUBLISHING_MARK} {context.asset_key.to_user_string()} {day}")
-
-
-def audit_before_publish(
-    context: dg.AssetExecutionContext,
-    day: date,
-    specs: Sequence[dg.AssetCheckSpec],
-    results: Sequence[dg.AssetCheckResult],
-) -> Iterator[dg.AssetCheckResult]:
-    """Write, audit, publish (contract 4): called with the checks of the staged rows before
-    anything is published. If a blocking check failed, every result is reported (so the UI and
-    the check alerts show them) and the step fails naming the failed checks and what they found;
-    the caller's publication below never runs, so the published day stays as it was."""
-    failed = failed_blocking_checks(specs, results)
-    if not failed:
-        log_publishing(context, day)
-        return
-    asset = context.asset_key.to_user_string()
-    yield from results
-    found = "; ".join(f"{result.check_name}: {result.description or 'failed'}" for result in failed)
-    raise dg.Failure(
-        description=f"{asset} {day} not published, blocking check failed on the staged rows: "
-        f"{found}. The published day is unchanged.",
-        allow_retries=False,
-    )
-
-
-def day_inputs_ready(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, day: date, needed: Sequence[Dataset]
-) -> bool:
-    """Whether the day's own upstream outputs exist; a missing one fails the run with its name.
-
-    Except in an asset backfill: Dagster maps every requested day through the day-window
-    partition mappings (D-1 emissions, trailing baselines) and so also requests days *after*
-    the range, whose own inputs were never staged. Those are skipped with a warning (no
-    materialization, nothing written) and run when their day is reconciled; Dagster lists them
-    as failed partitions of the backfill. A `reconcile_days` backfill has no such days.
-    """
-    missing = [dataset.value for dataset in needed if not warehouse.exists(dataset, day)]
-    if not missing:
-        return True
-    message = f"{', '.join(missing)} for {day} never materialized"
-    if context.run.tags.get(BACKFILL_TAG) and not is_day_job_run(context.run):
-        context.log.warning(
-            f"skipping {context.partition_key}: {message}; this day was added to the backfill "
-            "by a day-window dependency and runs when the day itself is reconciled (backfill "
-            f"exactly the chosen days with the {RECONCILE_DAYS} job)"
-        )
-        return False
-    raise dg.Failure(
-        f"{message} (under {warehouse.root}); materialize it first, e.g. "
-        f"--select '{missing[0]}' --partition {day}",
-        allow_retries=False,
-    )
 
 
 def day_window_asset(
