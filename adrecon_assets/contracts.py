@@ -1,15 +1,18 @@
 """File-level input contract: every lake file's Parquet schema is checked from its footer
-before an engine reads it, so a bad file fails the run with its path and column named."""
+before an engine reads it, so a bad file fails the run with its path and column named. A
+footer that cannot be read because of the storage (an I/O error, a timeout, a 5xx answer) is
+retried within the contract's budget, never reported as a bad file (`transient.py`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from adrecon_assets.rules import ColumnKind, TopicSchema
+from adrecon_assets.transient import StorageFaultError, is_transient, retry_transient
 
 
 class LakeInputError(ValueError):
@@ -31,16 +34,29 @@ def _accepts(kind: ColumnKind, arrow_type: pa.DataType) -> bool:
     return pa.types.is_timestamp(arrow_type)
 
 
-def read_file_schema(path: Path | str, schema: TopicSchema, filesystem: Any = None) -> pa.Schema:
+def read_file_schema(
+    path: Path | str, schema: TopicSchema, footer_reader: Callable[[str], bytes] | None = None
+) -> pa.Schema:
     """The file's Arrow schema, or LakeInputError naming the file (its path, or its
-    `s3://bucket/key` read through the lake's `filesystem`) and the offending column."""
-    try:
-        if filesystem is None:
-            file_schema = pq.read_schema(path)
-        else:
-            file_schema = pq.read_schema(str(path).split("://", 1)[-1], filesystem=filesystem)
-    except Exception as error:  # pyarrow raises several types for corrupt or truncated files
-        raise LakeInputError(f"{path}: not a readable Parquet file ({error})") from error
+    `s3://bucket/key` whose end `footer_reader` reads) and the offending column."""
+
+    def read_footer() -> pa.Schema:
+        try:
+            if footer_reader is None:
+                return pq.read_schema(path)
+            return pq.read_schema(pa.BufferReader(footer_reader(str(path))))
+        except FileNotFoundError as error:
+            if footer_reader is None:
+                raise LakeInputError(f"{path}: not a readable Parquet file ({error})") from error
+            # The object was listed a moment ago and lake files are immutable: a store that
+            # cannot find it now is failing, not the file.
+            raise StorageFaultError(f"{path}: listed but not found now") from error
+        except Exception as error:  # pyarrow raises several types for corrupt or truncated files
+            if is_transient(error):
+                raise  # the storage, not the file: retried below
+            raise LakeInputError(f"{path}: not a readable Parquet file ({error})") from error
+
+    file_schema = retry_transient(read_footer, f"reading the footer of {path}")
     for column in schema.columns:
         index = file_schema.get_field_index(column.name)
         if index < 0:

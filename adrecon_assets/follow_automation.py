@@ -7,7 +7,7 @@ change, after the upstream runs finished, within the lookback window. A partitio
 materialized is left alone: a new day is the readiness sensor's (it reconciles the whole day,
 reports included), and a day without its own inputs cannot be computed.
 
-Why the readiness and late-data logic stays in sensors is stated in the README (Operations).
+Why the readiness and late-data logic stays in sensors is stated in docs/operating.md (Operations).
 """
 
 from __future__ import annotations

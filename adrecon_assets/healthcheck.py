@@ -1,9 +1,11 @@
 """`adrecon-healthcheck`: watch the watcher (for cron or a liveness probe).
 
-Reads the Dagster instance of DAGSTER_HOME: every required daemon's heartbeat, the last tick of
-every running sensor, and the newest reconciled day. Prints one line per finding, exits 1 if
-anything is stale and sends one alert through the project's alert sink (webhook or log): a dead
-daemon otherwise means silently no reconciliation.
+Reads the Dagster instance of DAGSTER_HOME and the lake: every required daemon's heartbeat, the
+last tick of every running sensor, the newest reconciled day, and every closed day since
+ADRECON_START_DATE that is not reconciled (named one per line, stale once its lake closed more
+than 2 hours ago). Prints one line per finding, exits 1 if anything is stale and sends one alert
+through the project's alert sink (webhook or log): a dead daemon otherwise means silently no
+reconciliation.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import dagster as dg
 
 from adrecon_assets.alerts.resource import Alert, AlertResource
 from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
+from adrecon_assets.day_accounting import unreconciled_closed_days
+from adrecon_assets.lake import Lake, LakeNotFoundError
+from adrecon_assets.rules import UNRECONCILED_CLOSED_DAY_GRACE
 from adrecon_assets.settings import load_settings
 
 # Values of Dagster's (private) InstigatorType and InstigatorStatus enums, by their names.
@@ -104,17 +109,44 @@ def reconciled_finding(instance: dg.DagsterInstance, now: datetime, sla_hour_utc
     )
 
 
+def unreconciled_findings(
+    instance: dg.DagsterInstance, lake_root: str, now: datetime
+) -> list[Finding]:
+    """One finding per closed day not reconciled (stale once its lake closed more than
+    UNRECONCILED_CLOSED_DAY_GRACE ago), or one saying every closed day is reconciled."""
+    try:
+        unreconciled = unreconciled_closed_days(instance, Lake(lake_root), now)
+    except LakeNotFoundError as error:
+        return [Finding("lake", False, f"cannot read the lake: {error}")]
+    if not unreconciled:
+        return [Finding("closed days", True, "every closed day is reconciled")]
+    findings = []
+    for entry in unreconciled:
+        waiting = now - entry.lake_closed_at
+        detail = (
+            f"closed, not reconciled (lake closed {entry.lake_closed_at:%Y-%m-%d %H:%M} UTC, "
+            f"{waiting.total_seconds() / 3600:.1f} h ago)"
+        )
+        findings.append(
+            Finding(f"day {entry.day}", waiting < UNRECONCILED_CLOSED_DAY_GRACE, detail)
+        )
+    return findings
+
+
 def check_instance(
     instance: dg.DagsterInstance,
     now: datetime,
     heartbeat_tolerance_seconds: float,
     sensor_tolerance_seconds: float,
     sla_hour_utc: int,
+    lake_root: str | None = None,
 ) -> list[Finding]:
+    """Every finding; the days' accounting only with a lake (ADRECON_LAKE_ROOT) to read."""
     return [
         *daemon_findings(instance, now, heartbeat_tolerance_seconds),
         *sensor_findings(instance, now, sensor_tolerance_seconds),
         reconciled_finding(instance, now, sla_hour_utc),
+        *(unreconciled_findings(instance, lake_root, now) if lake_root is not None else []),
     ]
 
 
@@ -146,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.heartbeat_tolerance,
             args.sensor_tolerance,
             sla_hour,
+            settings.lake_root,
         )
     for finding in findings:
         print(finding.line())

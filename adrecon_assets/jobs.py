@@ -14,7 +14,14 @@ from __future__ import annotations
 
 import dagster as dg
 
+from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
+from adrecon_assets.rules import SLA_CHECK_NAME
+
 RECONCILE_DAYS = "reconcile_days"
+# The SLA verdict of a day is recorded once, at its deadline, by the SLA sensor (checks/sla.py),
+# never by the runs that reconcile it: a rerun must not judge the day again.
+SLA_CHECK_KEY = dg.AssetCheckKey(RECONCILED_STATISTICS_KEY, SLA_CHECK_NAME)
+NOT_IN_RUNS = dg.AssetSelection.checks(SLA_CHECK_KEY)
 
 # The terminal of `make run` (and of a worker) shows the steps' INFO lines (what was staged,
 # replaced, skipped), not every DEBUG event of a month-long catch-up; the UI keeps them all.
@@ -23,7 +30,7 @@ RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 reconcile_days = dg.define_asset_job(
     name=RECONCILE_DAYS,
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - NOT_IN_RUNS,
     config=RUN_CONFIG,
     description=(
         "Reconcile whole days: raw staging, join, fraud flags, serving statistics, anomalies "

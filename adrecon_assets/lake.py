@@ -5,38 +5,44 @@ an `s3://bucket/prefix` URL on any S3-compatible store, listed with obstore (the
 `object_store` crate that Polars itself reads S3 with, so both are configured by the same
 keys). `Lake(root)` returns the right kind, as `pathlib.Path` does.
 
-A lake root or topic folder that does not exist is a misconfiguration and raises
+A lake root, topic folder or denylist that does not exist is a misconfiguration and raises
 `LakeNotFoundError` naming it; only a missing day folder under an existing topic is an empty
-day (contract 2).
+day (contract 2). A transient fault of the storage (an I/O error, a timeout, a 5xx answer) is
+no such error: each listing and read is retried within the contract's budget (`transient.py`).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
+from adrecon_assets import rules
 from adrecon_assets.rules import IpRange, Topic, parse_denylist
+from adrecon_assets.transient import first_line, is_transient, retry_transient
 
 PARTITION_PREFIX = "date_partition="
 SUCCESS_MARKER = "_SUCCESS"
 DENYLIST_RELATIVE_PATH = Path("reference") / "ip_denylist.csv"
 S3_SCHEME = "s3://"
+# One ranged GET of an object's end holds the footer of all but very wide Parquet files.
+FOOTER_TAIL_BYTES = 64 * 1024
 # A root such as `gs://...` or `hdfs://...`: a URL, but not one this lake can read.
 URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-LIST_RETRY_TIMEOUT = timedelta(seconds=20)
 
 
 class LakeNotFoundError(ValueError):
-    """The lake root or a topic folder does not exist, or the root's scheme is unsupported."""
+    """The lake root, a topic folder or the denylist does not exist, or the root's scheme is
+    unsupported: a misconfiguration, never retried."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,8 @@ class LakePartition:
     # Polars `storage_options` for an object-store lake (None on a local lake). Never shown:
     # it holds credentials (contract 4.2's rule for every setting).
     storage_options: dict[str, str] | None = field(default=None, repr=False, compare=False)
-    # A pyarrow-compatible filesystem reading `files` by URL (None on a local lake).
-    filesystem: Any = field(default=None, repr=False, compare=False)
+    # Reads the footer end of a file of `files` by URL (None on a local lake: read by path).
+    footer_reader: Callable[[str], bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
     def fingerprint(self) -> str:
@@ -97,6 +103,15 @@ class LakePartition:
         return max((lake_file.mtime_ns for lake_file in self.files), default=0)
 
 
+@dataclass(frozen=True)
+class DayMarker:
+    """What the day accounting reads of a day folder: whether it exists, and when its
+    `_SUCCESS` marker was written (None while the day is open)."""
+
+    exists: bool
+    closed_ns: int | None
+
+
 def partition_name(day: date) -> str:
     return f"{PARTITION_PREFIX}{day.isoformat()}"
 
@@ -106,6 +121,15 @@ def parse_denylist_csv(text: str, where: str) -> list[IpRange]:
     if reader.fieldnames is None or "cidr" not in reader.fieldnames:
         raise ValueError(f"{where}: missing header column 'cidr'")
     return parse_denylist([row["cidr"] or "" for row in reader])
+
+
+def missing_denylist(where: str) -> LakeNotFoundError:
+    """Contract 2: no denylist is a misconfiguration, not an empty denylist (refunds of
+    denylisted IPs would silently stop)."""
+    return LakeNotFoundError(
+        f"lake denylist {where} does not exist (a lake always has {DENYLIST_RELATIVE_PATH}; "
+        "a file with only its header `cidr` is an empty denylist)"
+    )
 
 
 class Lake:
@@ -132,13 +156,21 @@ class Lake:
         """The day folder's path or URL, for messages and metadata."""
         raise NotImplementedError
 
-    def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]:
+    def partitions(
+        self, topic: Topic, days: Iterable[date], budget_seconds: float | None = None
+    ) -> dict[date, LakePartition]:
         """The partitions of `days`, listed at the lowest cost the storage allows (one listing
-        of the topic's window on an object store, one scandir per day folder on disk)."""
+        of the topic's window on an object store, one scandir per day folder on disk); a
+        transient fault is retried for `budget_seconds` (default: the contract's budget)."""
         raise NotImplementedError
 
     def denylist(self) -> list[IpRange]:
-        """The merged denylist ranges; a missing file means an empty denylist."""
+        """The merged denylist ranges; a missing file raises LakeNotFoundError naming it."""
+        raise NotImplementedError
+
+    def markers(self, topic: Topic, days: Iterable[date]) -> dict[date, DayMarker]:
+        """Each day folder's `_SUCCESS` marker, without listing its data files: cheap enough
+        to look at every unreconciled day since the start date on every sensor tick."""
         raise NotImplementedError
 
     def partition(self, topic: Topic, day: date) -> LakePartition:
@@ -146,11 +178,13 @@ class Lake:
 
     def snapshot(self, days: Iterable[date]) -> LakeSnapshot:
         """Both topics over `days` and the day before the first, one listing per topic: what a
-        sensor tick reads, whatever the number of days and files."""
+        sensor tick reads, whatever the number of days and files (retried briefly: the next
+        tick retries a lake that is still failing)."""
         wanted = sorted(set(days))
         if wanted:
             wanted.insert(0, wanted[0] - timedelta(days=1))
-        return LakeSnapshot({topic: self.partitions(topic, wanted) for topic in Topic})
+        budget = rules.SENSOR_RETRY_BUDGET_SECONDS
+        return LakeSnapshot({topic: self.partitions(topic, wanted, budget) for topic in Topic})
 
 
 @dataclass(frozen=True)
@@ -165,20 +199,6 @@ class LakeSnapshot:
     def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]:
         """As `Lake.partitions`, from the listing already made (days inside the window)."""
         return {day: self.by_topic[topic][day] for day in days}
-
-    def is_closed(self, day: date, before: date | None) -> bool:
-        """Readiness of `day`: both topics closed, and emissions of `before` (the day before,
-        None for the first partition) closed or absent altogether (an empty day, contract 2)."""
-        if before is None:
-            emissions_before_ready = True
-        else:
-            previous = self.partition(Topic.EMISSIONS, before)
-            emissions_before_ready = previous.closed or not previous.exists
-        return (
-            self.partition(Topic.CLICKS, day).closed
-            and self.partition(Topic.EMISSIONS, day).closed
-            and emissions_before_ready
-        )
 
 
 class LakeListing(Protocol):
@@ -219,8 +239,18 @@ class LocalLake(Lake):
             "(a lake always has both topic folders; check ADRECON_LAKE_ROOT)"
         )
 
-    def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]:
-        return {day: self._partition(topic, day) for day in days}
+    def partitions(
+        self, topic: Topic, days: Iterable[date], budget_seconds: float | None = None
+    ) -> dict[date, LakePartition]:
+        # A scandir's EIO or ESTALE (a flaky mount) is retried per folder.
+        return {
+            day: retry_transient(
+                functools.partial(self._partition, topic, day),
+                f"listing {self.location(topic, day)}",
+                budget_seconds,
+            )
+            for day in days
+        }
 
     def _partition(self, topic: Topic, day: date) -> LakePartition:
         folder = self.location(topic, day)
@@ -241,14 +271,37 @@ class LocalLake(Lake):
         files.sort(key=lambda lake_file: lake_file.name)
         return LakePartition(topic, day, folder, tuple(files), closed)
 
+    def markers(self, topic: Topic, days: Iterable[date]) -> dict[date, DayMarker]:
+        """One listing of the topic's day folders, then one stat per existing day's marker."""
+        try:
+            folders = set(os.listdir(self.root_path / topic.value))
+        except FileNotFoundError:
+            self.require_topic(topic)
+            raise
+        return {day: self._marker(topic, day, folders) for day in days}
+
+    def _marker(self, topic: Topic, day: date, folders: set[str]) -> DayMarker:
+        if partition_name(day) not in folders:
+            return DayMarker(False, None)
+        try:
+            return DayMarker(True, (self.folder(topic, day) / SUCCESS_MARKER).stat().st_mtime_ns)
+        except FileNotFoundError:
+            return DayMarker(True, None)
+
     @property
     def denylist_path(self) -> Path:
         return self.root_path / DENYLIST_RELATIVE_PATH
 
     def denylist(self) -> list[IpRange]:
-        if not self.denylist_path.exists():
-            return []
-        return parse_denylist_csv(self.denylist_path.read_text(), str(self.denylist_path))
+        path = self.denylist_path
+
+        def read() -> str:
+            try:
+                return path.read_text()
+            except FileNotFoundError as error:
+                raise missing_denylist(str(path)) from error
+
+        return parse_denylist_csv(retry_transient(read, f"reading {path}"), str(path))
 
 
 @dataclass(frozen=True)
@@ -335,12 +388,23 @@ class S3Lake(Lake):
 
         return S3Store(self.bucket, prefix=self.prefix or None, **self.settings.obstore_arguments())
 
-    @cached_property
-    def filesystem(self) -> Any:
-        """An fsspec filesystem (obstore's) for pyarrow's footer reads, by `bucket/key`."""
-        from obstore.fsspec import FsspecStore
+    def read_tail(self, url: str, length: int) -> bytes:
+        """The last `length` bytes of the object at `url` (all of it if shorter)."""
+        import obstore
 
-        return FsspecStore("s3", **self.settings.obstore_arguments())
+        key = url[len(self.root) + 1 :]
+        return bytes(obstore.get(self.store, key, options={"range": {"suffix": length}}).bytes())
+
+    def footer(self, url: str) -> bytes:
+        """The end of a Parquet object, footer included: one ranged GET (two for a footer over
+        FOOTER_TAIL_BYTES) and no HEAD, since obstore's fsspec layer reports a HEAD that
+        failed on a 503 as a missing or 0-byte file, which would read as bad input."""
+        data = self.read_tail(url, FOOTER_TAIL_BYTES)
+        if len(data) == FOOTER_TAIL_BYTES:
+            needed = int.from_bytes(data[-8:-4], "little") + 8  # footer length, "PAR1"
+            if needed > len(data):
+                data = self.read_tail(url, needed)
+        return data
 
     def location(self, topic: Topic, day: date) -> str:
         return f"{self.root}/{topic.value}/{partition_name(day)}"
@@ -352,9 +416,12 @@ class S3Lake(Lake):
             for chunk in obstore.list(self.store, prefix, offset=offset, chunk_size=1000):
                 yield from chunk
         except Exception as error:  # obstore raises its own error types (NotFound, Generic...)
+            if is_transient(error):
+                raise  # retried by the caller's retry_transient, never "no lake"
             # Its first line says what failed (e.g. a 404 on the bucket); the rest is debug.
-            reason = str(error).split(": <?xml", 1)[0].splitlines()[0][:400]
-            raise LakeNotFoundError(f"cannot list lake root {self.root}: {reason}") from error
+            raise LakeNotFoundError(
+                f"cannot list lake root {self.root}: {first_line(error)}"
+            ) from error
 
     def require_topic(self, topic: Topic) -> None:
         if next(iter(self._list(f"{topic.value}/")), None) is None:
@@ -363,10 +430,21 @@ class S3Lake(Lake):
                 "it; check ADRECON_LAKE_ROOT and the AWS_* endpoint settings)"
             )
 
-    def partitions(self, topic: Topic, days: Iterable[date]) -> dict[date, LakePartition]:
+    def partitions(
+        self, topic: Topic, days: Iterable[date], budget_seconds: float | None = None
+    ) -> dict[date, LakePartition]:
         wanted = sorted(set(days))
         if not wanted:
             return {}
+        # The store client retries a request ~10 times within seconds; an outage of minutes
+        # restarts the whole listing (a partial one could miss files) within the budget.
+        return retry_transient(
+            lambda: self._partitions(topic, wanted),
+            f"listing {self.location(topic, wanted[0])} ({len(wanted)} days)",
+            budget_seconds,
+        )
+
+    def _partitions(self, topic: Topic, wanted: list[date]) -> dict[date, LakePartition]:
         topic_prefix = f"{topic.value}/"
         last = partition_name(wanted[-1])
         files: dict[str, list[LakeFile]] = {partition_name(day): [] for day in wanted}
@@ -403,18 +481,50 @@ class S3Lake(Lake):
                 partition_name(day) in closed,
                 exists=partition_name(day) in seen,
                 storage_options=options,
-                filesystem=self.filesystem,
+                footer_reader=self.footer,
             )
             for day in wanted
         }
+
+    def markers(self, topic: Topic, days: Iterable[date]) -> dict[date, DayMarker]:
+        """One listing of the topic's day folders (a page per 1,000 days), then one HEAD per
+        existing day's marker."""
+        import obstore
+
+        topic_prefix = f"{topic.value}/"
+        try:
+            listed = obstore.list_with_delimiter(self.store, topic_prefix)
+        except Exception as error:  # obstore raises its own error types, as in _list
+            reason = str(error).split(": <?xml", 1)[0].splitlines()[0][:400]
+            raise LakeNotFoundError(f"cannot list lake root {self.root}: {reason}") from error
+        folders = {prefix.rstrip("/").rsplit("/", 1)[-1] for prefix in listed["common_prefixes"]}
+        if not folders and not listed["objects"]:
+            self.require_topic(topic)
+        return {day: self._marker(topic, day, folders) for day in days}
+
+    def _marker(self, topic: Topic, day: date, folders: set[str]) -> DayMarker:
+        import obstore
+        from obstore.exceptions import NotFoundError
+
+        if partition_name(day) not in folders:
+            return DayMarker(False, None)
+        try:
+            meta = obstore.head(self.store, f"{topic.value}/{partition_name(day)}/{SUCCESS_MARKER}")
+        except (NotFoundError, FileNotFoundError):
+            return DayMarker(True, None)
+        return DayMarker(True, latest_write_ns(meta["last_modified"]))
 
     def denylist(self) -> list[IpRange]:
         import obstore
         from obstore.exceptions import NotFoundError
 
         key = DENYLIST_RELATIVE_PATH.as_posix()
-        try:
-            data = obstore.get(self.store, key).bytes()
-        except (NotFoundError, FileNotFoundError):
-            return []
-        return parse_denylist_csv(bytes(data).decode(), f"{self.root}/{key}")
+        url = f"{self.root}/{key}"
+
+        def read() -> bytes:
+            try:
+                return bytes(obstore.get(self.store, key).bytes())
+            except (NotFoundError, FileNotFoundError) as error:
+                raise missing_denylist(url) from error
+
+        return parse_denylist_csv(retry_transient(read, f"reading {url}").decode(), url)

@@ -288,6 +288,12 @@ def anomaly_zscore(
 # A transient fault (I/O error, timeout, dropped connection, throttling, 5xx) is retried with
 # backoff for at least this long in all before a day fails (contract 2).
 TRANSIENT_RETRY_BUDGET_SECONDS: Final = 300
+# The backoff between attempts: the first wait, doubling up to the longest one.
+TRANSIENT_RETRY_FIRST_WAIT_SECONDS: Final = 1.0
+TRANSIENT_RETRY_MAX_WAIT_SECONDS: Final = 30.0
+# A sensor tick retries its lake listing for this long only: the next tick is its next retry,
+# and a tick must end well inside Dagster's sensor evaluation timeout (60 s by default).
+SENSOR_RETRY_BUDGET_SECONDS: Final = 20
 
 
 class SlaMissCause(StrEnum):
@@ -304,8 +310,44 @@ class SlaMissCause(StrEnum):
 
 
 SLA_CAUSE_METADATA: Final = "cause"
+# The check of `reconciled_statistics` that records each day's SLA verdict, once per day.
+SLA_CHECK_NAME: Final = "reconciled_by_sla_hour"
 # Contract 6.2: each step's duration per day, numeric materialization metadata.
 DURATION_METADATA: Final = "duration_seconds"
+
+# Contract 5: a day whose run failed (a transient fault that outlived the in-run retries, a
+# crash, a canceled run) is launched again without a person, after these waits since the
+# failed attempt ended (the first retry 10 minutes after the first failure), then every
+# `DAY_RETRY_THEN_EVERY` for good: a day is never left behind, and a day whose input is bad
+# costs one short failing run an hour until its file is fixed.
+DAY_RETRY_BACKOFF: Final = (timedelta(minutes=10), timedelta(minutes=30), timedelta(hours=1))
+DAY_RETRY_THEN_EVERY: Final = timedelta(hours=1)
+
+
+def day_retry_delay(failed_attempts: int) -> timedelta:
+    """How long after its latest failed attempt a day is launched again, given how many
+    attempts in a row failed (1 for the first failure)."""
+    if failed_attempts < 1:
+        return timedelta(0)
+    if failed_attempts <= len(DAY_RETRY_BACKOFF):
+        return DAY_RETRY_BACKOFF[failed_attempts - 1]
+    return DAY_RETRY_THEN_EVERY
+
+
+# Contract 6: a closed day still unreconciled this long after its lake closed is a page; the
+# healthcheck reports it stale from then on (before, it is being reconciled).
+UNRECONCILED_CLOSED_DAY_GRACE: Final = timedelta(hours=2)
+
+
+# Contract 6.1: day D is due by ADRECON_SLA_HOUR_UTC:00 UTC on D+1.
+def sla_deadline(day: date, sla_hour_utc: int) -> datetime:
+    """When day D's statistics are due: D+1 at `sla_hour_utc`:00 UTC."""
+    return day_bounds(day)[1] + timedelta(hours=sla_hour_utc)
+
+
+# Contract 6.3: the window of the SLA-miss and failed-check metrics.
+METRICS_WINDOW_DAYS: Final = 30
+
 
 # The serving store's reconnect (contract 2 and 4.2): waits between attempts double from the
 # first to the longest, within TRANSIENT_RETRY_BUDGET_SECONDS; a managed PostgreSQL failover

@@ -39,3 +39,5 @@ ALERTED_CHECKS_TAG: Final = "adrecon/alerted_checks"
 # A run relaunched after a crash: which relaunch of the work it is, and the run it replaces.
 RELAUNCH_NUMBER_TAG: Final = "adrecon/relaunch_number"
 RELAUNCHED_FROM_TAG: Final = "adrecon/relaunched_from"
+# The failed run that a retry of the same work follows (readiness and late-data sensors).
+RETRY_OF_TAG: Final = "adrecon/retry_of"

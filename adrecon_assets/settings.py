@@ -81,6 +81,8 @@ class Settings:
     sensor_interval_seconds: int
     sla_hour_utc: int
     ui_base_url: str | None
+    metrics_host: str
+    metrics_port: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -128,6 +130,10 @@ SETTINGS: Mapping[str, Setting] = {
     ),
     "sla_hour_utc": Setting("ADRECON_SLA_HOUR_UTC", "7", _int_in(0, 23), "an integer 0-23"),
     "ui_base_url": Setting("ADRECON_UI_BASE_URL", "", _optional, "unset or an http(s) URL"),
+    # adrecon-metrics (contract 6.3): loopback by default, a scraper on another host needs it
+    # set to an address of this one.
+    "metrics_host": Setting("ADRECON_METRICS_HOST", "127.0.0.1", _text, "a host or address"),
+    "metrics_port": Setting("ADRECON_METRICS_PORT", "9464", _int_in(1, 65535), "a port 1-65535"),
 }
 
 

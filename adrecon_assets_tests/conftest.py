@@ -36,7 +36,8 @@ class Paths:
 
 def create_empty_lake(root: Path) -> None:
     """A lake with both topic folders and no day yet: a missing topic folder is an error
-    (contract 2), a missing day folder an empty day."""
+    (contract 2), a missing day folder an empty day. Its denylist comes with its first file
+    (`lakes.write_topic`) or from the simulator, which keeps an existing one."""
     for topic in Topic:
         (root / topic.value).mkdir(parents=True, exist_ok=True)
 

@@ -14,5 +14,10 @@ def add_run(
     job_name: str,
     tags: Mapping[str, str],
     status: dg.DagsterRunStatus = dg.DagsterRunStatus.NOT_STARTED,
+    asset_selection: frozenset[dg.AssetKey] | None = None,
 ) -> dg.DagsterRun:
-    return instance.add_run(dg.DagsterRun(job_name=job_name, tags=dict(tags), status=status))
+    return instance.add_run(
+        dg.DagsterRun(
+            job_name=job_name, tags=dict(tags), status=status, asset_selection=asset_selection
+        )
+    )

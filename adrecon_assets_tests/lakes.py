@@ -66,11 +66,18 @@ def write_topic(
     folder.mkdir(parents=True, exist_ok=True)
     for other in Topic:  # a lake has both topic folders (contract 2)
         (Path(lake_root) / other.value).mkdir(exist_ok=True)
+    ensure_denylist(Path(lake_root))
     path = folder / f"{name}.parquet"
     frame(topic, rows).write_parquet(path)
     if closed:
         (folder / "_SUCCESS").touch()
     return path
+
+
+def ensure_denylist(lake_root: Path) -> None:
+    """A lake always has its denylist (contract 2); an empty one unless a test writes one."""
+    if not LocalLake(lake_root).denylist_path.exists():
+        write_denylist(lake_root, [])
 
 
 def write_denylist(lake_root: Path, cidrs: list[str]) -> Path:

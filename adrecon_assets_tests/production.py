@@ -48,6 +48,7 @@ class ProductionStack:
             "ADRECON_CODE_SERVER_PORT": str(free_port()),
             "ADRECON_WEBSERVER_HOST": "127.0.0.1",
             "ADRECON_WEBSERVER_PORT": str(self.port),
+            "ADRECON_METRICS_PORT": str(free_port()),
         }
         self.url = f"http://127.0.0.1:{self.port}/graphql"
         self.supervisord: subprocess.Popen[bytes] | None = None

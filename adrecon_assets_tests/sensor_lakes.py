@@ -122,3 +122,9 @@ def tick_result(instance: dg.DagsterInstance, sensor_name: str) -> dg.SensorResu
         skip_reason=data.skip_message,
         asset_events=list(data.asset_events),
     )
+
+
+def close_at(lake: Path, topic: Topic, day: date, when: datetime) -> None:
+    """Make the day folder's `_SUCCESS` marker look written at `when`."""
+    marker = lake / topic.value / f"date_partition={day}" / "_SUCCESS"
+    os.utime(marker, (when.timestamp(), when.timestamp()))

@@ -35,7 +35,7 @@ CONTRACT_ASSETS = list(CONTRACT_ASSET_NAMES)
 DONE_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS"}
 FAILED_BACKFILL = {"FAILED", "COMPLETED_FAILED", "CANCELED"}
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(1800)]
 
 
 def free_port() -> int:

@@ -18,7 +18,8 @@ def test_production_instance_differs_only_in_storage() -> None:
     assert production.pop("storage") == {
         "postgres": {"postgres_url": {"env": "ADRECON_DAGSTER_PG_URL"}}
     }
-    assert local.pop("storage") == {"sqlite": {"base_dir": {"env": "DAGSTER_HOME"}}}
+    # Locally Dagster's default storage: SQLite under $DAGSTER_HOME, or a temporary folder.
+    assert "storage" not in local
     assert production == local
 
 
@@ -29,7 +30,7 @@ def test_workspace_loads_the_code_server_over_grpc() -> None:
     assert location["grpc_server"]["port"] == {"env": "ADRECON_CODE_SERVER_PORT"}
 
 
-def test_supervisor_runs_code_server_daemon_and_webserver_separately() -> None:
+def test_supervisor_runs_code_server_daemon_webserver_and_metrics_separately() -> None:
     config = configparser.RawConfigParser()
     config.read(PROJECT / "deploy" / "supervisord.conf")
     commands = {
@@ -37,10 +38,11 @@ def test_supervisor_runs_code_server_daemon_and_webserver_separately() -> None:
         for section in config.sections()
         if section.startswith("program:")
     }
-    assert set(commands) == {"code_server", "daemon", "webserver"}
+    assert set(commands) == {"code_server", "daemon", "webserver", "metrics"}
     assert "dagster code-server start -m adrecon_assets.definitions" in commands["code_server"]
     assert "dagster-daemon run -w" in commands["daemon"]
     assert "dagster-webserver -w" in commands["webserver"]
+    assert commands["metrics"].endswith("/adrecon-metrics")
     assert all(config.get(f"program:{name}", "autorestart") == "true" for name in commands)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -16,8 +16,9 @@ from dagster._daemon.types import DaemonHeartbeat  # private-api: no public hear
 
 from adrecon_assets import healthcheck
 from adrecon_assets.healthcheck import Finding, check_instance, expected_newest_day
+from adrecon_assets.rules import Topic
 from adrecon_assets_tests.conftest import Paths
-from adrecon_assets_tests.sensor_lakes import days_ago, record_materializations
+from adrecon_assets_tests.sensor_lakes import close_at, days_ago, record_materializations, write_day
 
 NOW = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 
@@ -84,3 +85,45 @@ def test_main_exits_non_zero_and_alerts_when_stale(
         assert healthcheck.main([]) == 1
     assert "STALE daemon SENSOR: no heartbeat ever" in capsys.readouterr().out
     assert '"kind": "healthcheck"' in caplog.text
+
+
+def test_unreconciled_closed_days_are_each_named(
+    instance: dg.DagsterInstance,
+    paths: Paths,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    old, recent, reconciled, open_day = days_ago(40), days_ago(3), days_ago(2), days_ago(1)
+    for day in (old, recent, reconciled):
+        write_day(paths.lake, day)
+    write_day(paths.lake, open_day, closed=False)
+    now = datetime.now(UTC)
+    for topic in Topic:
+        close_at(paths.lake, topic, old, now - timedelta(hours=3))
+        close_at(paths.lake, topic, recent, now - timedelta(minutes=10))
+    record_materializations(instance, paths.lake, [reconciled])
+    findings = check_instance(instance, now, 120, 600, 0, str(paths.lake))
+    days = {f.subject: f for f in findings if f.subject.startswith("day ")}
+    # The day 40 days back (beyond the 14-day lookback) is named and stale after 3 h; the day
+    # closed 10 minutes ago is being reconciled; the reconciled and the open day are not named.
+    assert sorted(days) == [f"day {old}", f"day {recent}"]
+    assert not days[f"day {old}"].ok and days[f"day {recent}"].ok
+    assert "3.0 h ago" in days[f"day {old}"].detail
+
+    monkeypatch.setattr(dg.DagsterInstance, "get", staticmethod(lambda: instance))
+    monkeypatch.setenv("ADRECON_ALERT_WEBHOOK_URL", "")
+    assert healthcheck.main([]) == 1
+    out = capsys.readouterr().out
+    assert f"STALE day {old}: closed, not reconciled" in out
+    assert f"OK    day {recent}: closed, not reconciled" in out
+
+
+def test_every_closed_day_reconciled_is_one_ok_finding(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    write_day(paths.lake, days_ago(1))
+    record_materializations(instance, paths.lake, [days_ago(1)])
+    findings = check_instance(instance, datetime.now(UTC), 120, 600, 0, str(paths.lake))
+    assert [f.line() for f in findings if f.subject == "closed days"] == [
+        "OK    closed days: every closed day is reconciled"
+    ]

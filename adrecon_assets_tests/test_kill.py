@@ -45,7 +45,7 @@ AIMED_SHARE = 0.4
 PUBLICATIONS = 6
 SERVING_TABLES = [OFFER_PLACEMENT_STATS, PLACEMENT_ANOMALIES, PLACEMENT_PERFORMANCE, REFUND_LEDGER]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 @dataclass

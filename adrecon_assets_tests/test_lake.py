@@ -85,7 +85,13 @@ def test_denylist_parses_to_merged_integer_ranges(
     assert Lake(tmp_path).denylist() == expected
 
 
-def test_missing_denylist_is_empty(tmp_path: Path) -> None:
+def test_missing_denylist_is_an_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(LakeNotFoundError, match=r"reference/ip_denylist\.csv does not exist"):
+        Lake(tmp_path).denylist()
+
+
+def test_header_only_denylist_is_empty(tmp_path: Path) -> None:
+    write_denylist(tmp_path, [])
     assert Lake(tmp_path).denylist() == []
 
 

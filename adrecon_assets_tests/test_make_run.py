@@ -38,7 +38,7 @@ WARNING_LINE = re.compile(
     r"warning|\bwarn\b|\balert \(|will not be used|deprecat|supersed", re.IGNORECASE
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(900)]
 
 
 class MakeRun:

@@ -29,7 +29,7 @@ from adrecon_assets_tests.production import ProductionStack, wait_for
 from adrecon_assets_tests.test_pipeline import expected_rows, serving_rows
 from adrecon_simulate import SimulationConfig, simulate
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(1800)]
 
 DAYS = 12
 # About two seconds a day on a quiet machine: a run of the 12 days outlasts the faults.

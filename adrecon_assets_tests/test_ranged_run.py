@@ -21,7 +21,7 @@ from adrecon_assets.jobs import RECONCILE_DAYS, reconcile_days
 from adrecon_assets.partitions import day_spans, first_day
 from adrecon_assets.resources.engine import EngineResource
 from adrecon_assets.resources.serving import ServingResource
-from adrecon_assets.rules import Topic
+from adrecon_assets.rules import DURATION_METADATA, SLA_CHECK_NAME, Topic
 from adrecon_assets.warehouse import Dataset, Warehouse
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.lakes import click, write_topic
@@ -47,7 +47,7 @@ def run_days() -> list[date]:
 
 
 def day_job(resources: dict[str, object]) -> dg.JobDefinition:
-    """`reconcile_days` as deployed: every asset and the SLA check."""
+    """`reconcile_days` as deployed: every asset (the SLA check is defined, left out)."""
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=[reconciled_by_sla_hour],
@@ -78,8 +78,8 @@ def test_ranged_run_equals_one_run_per_day_and_the_reference(
     days = run_days()
     build_random_lake(paths.lake, days[0], DAYS, seed=5)
     job = day_job(polars_resources)
-    for day in days:
-        assert job.execute_in_process(partition_key=day.isoformat()).success
+    one_day_runs = [job.execute_in_process(partition_key=day.isoformat()) for day in days]
+    assert all(run.success for run in one_day_runs)
     per_day = {day: (serving_rows(paths.serving_db, day), anomaly_rows(paths, day)) for day in days}
 
     result = ranged_run(polars_resources, days)
@@ -106,13 +106,19 @@ def test_ranged_run_equals_one_run_per_day_and_the_reference(
         day.isoformat(): sum(row[4] for row in per_day[day][0])  # type: ignore[misc]
         for day in days
     }
-    # Each check evaluated once per day, on that day; the SLA too (reconciled in time).
-    sla = {
-        evaluation.partition: evaluation.passed
+    # Contract 6.2: every materialization of every day, one-day or ranged, has its numeric
+    # duration_seconds (the UI plots it across partitions).
+    for run in [*one_day_runs, result]:
+        for event in run.get_asset_materialization_events():
+            duration = event.materialization.metadata[DURATION_METADATA]
+            assert isinstance(duration, dg.FloatMetadataValue) and duration.value is not None
+            assert 0 <= duration.value < 600
+    # Each check evaluated once per day, on that day; the SLA is judged by its sensor only.
+    assert [
+        evaluation
         for evaluation in result.get_asset_check_evaluations()
-        if evaluation.check_name == "reconciled_by_sla_hour"
-    }
-    assert sla == {day.isoformat(): True for day in days}
+        if evaluation.check_name == SLA_CHECK_NAME
+    ] == []
     evaluations = [
         (evaluation.check_name, evaluation.partition)
         for evaluation in result.get_asset_check_evaluations()

@@ -109,8 +109,7 @@ def test_click_tie_up_to_user_keeps_smallest_ip_as_text(paths: Paths) -> None:
             click("c1", "e1", "o1", f"{D}T10:00:00", ip="10.0.0.1"),
         ],
     )
-    (paths.lake / "reference").mkdir(parents=True)
-    (paths.lake / "reference" / "ip_denylist.csv").write_text("cidr\n10.0.0.0/8\n")
+    write_denylist(paths.lake, ["10.0.0.0/8"])
     run = reconcile(paths.lake, paths.warehouse, D)
     assert run.reasons == {"c1": "denylisted_ip"}
 
@@ -234,6 +233,7 @@ def test_click_matches_only_its_own_offer(paths: Paths) -> None:
 
 
 def test_missing_day_folders_are_an_empty_day(paths: Paths) -> None:
+    write_denylist(paths.lake, [])  # a lake always has one (contract 2); no day folder at all
     run = reconcile(paths.lake, paths.warehouse, D)
     assert run.reasons == {}
     assert run.statistics == []

@@ -23,7 +23,7 @@ from adrecon_assets.definitions import ASSETS
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.test_engine_parity import DAY, FIRST_DAY, SECOND, serving_rows, write_lake
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.serial]
 
 SPARK_HOME = Path(pyspark.__file__).parent
 STARTUP_TIMEOUT_SECONDS = 120

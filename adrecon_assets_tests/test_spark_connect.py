@@ -19,7 +19,7 @@ from adrecon_assets.engines.spark_connect_server import local_connect_server
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.test_engine_parity import DAY, SECOND, serving_rows, write_lake
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.serial]
 
 RUN_TIMEOUT_SECONDS = 480
 # Generous against a shared machine's load; the figure itself is in benchmarks/RESULTS.md.

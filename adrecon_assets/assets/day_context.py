@@ -11,14 +11,17 @@ import dagster as dg
 
 from adrecon_assets.partitions import parse_day
 from adrecon_assets.serving.store import DayReplace, ServingStore
+from adrecon_assets.warehouse import StagedVersion
 
 
 @dataclass(frozen=True)
 class Publication:
-    """An audited day's serving write, queued until the step's days are done."""
+    """An audited day's serving write, queued until the step's days are done, with the day's
+    staged warehouse version swapped in only once the serving write committed."""
 
     store: ServingStore
     replace: DayReplace
+    staged: StagedVersion | None = None
 
 
 @dataclass(frozen=True)

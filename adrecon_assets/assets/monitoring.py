@@ -30,7 +30,7 @@ from adrecon_assets.resources.engine import EngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import ANOMALY_TRAILING_DAYS
-from adrecon_assets.warehouse import Dataset, atomic_folder
+from adrecon_assets.warehouse import Dataset, atomic_folder, reading
 
 ANOMALY_CHECK_SPECS = anomaly_check_specs()
 
@@ -68,13 +68,21 @@ def anomaly_metrics(
     if missing:
         context.log.warning(f"baseline without unreconciled days {', '.join(missing)}")
     compute = engine.get_engine()
-    with atomic_folder(warehouse.folder(Dataset.ANOMALY_METRICS, day)) as staged:
-        report, seconds = run_engine_step(lambda: compute.placement_anomalies(day, folders, staged))
+    # Its warehouse folder only feeds the anomaly chart (drawn below from the days written so
+    # far), so it is swapped before the serving write, unlike reconciled_statistics'.
+    with (
+        reading(*folders.values()) as versions,
+        atomic_folder(warehouse.folder(Dataset.ANOMALY_METRICS, day)) as staged,
+    ):
+        read = dict(zip(folders, versions, strict=True))
+        report, seconds = run_engine_step(
+            lambda: compute.placement_anomalies(day, read, staged), outputs=(staged,)
+        )
         rows = pq.read_table(staged)
         anomalous = rows.filter(pc.field("is_anomaly"))["placement"].to_pylist()
         checks = [
             *anomaly_check_results(report, anomalous),
-            anomaly_rows_audit(rows, day, folders[day]),
+            anomaly_rows_audit(rows, day, read[day]),
         ]
         yield from audit_before_publish(context, day, ANOMALY_CHECK_SPECS, checks)
     publish_day(
@@ -90,7 +98,7 @@ def anomaly_metrics(
                 anomaly_chart_markdown(warehouse, day, days_of_run(context))
             ),
             "engine": compute.name,
-            "duration_seconds": round(seconds, 3),
+            "engine_seconds": round(seconds, 3),
         },
         check_results=checks,
     )

@@ -1,6 +1,7 @@
 """The serving writes of a ranged step: each audited day queued, then all of them published in
 one transaction per store once every day of the step is done (one day's replace each, oldest
-first). A day that failed is left out; a failed transaction publishes none of them."""
+first). A day that failed is left out; a failed transaction publishes none of them. A day's
+staged warehouse version (`reconciled_statistics`') is swapped in after its serving write."""
 
 from __future__ import annotations
 
@@ -11,17 +12,30 @@ import dagster as dg
 from adrecon_assets.assets.day_context import AnyDayContext, DayContext, Publication
 from adrecon_assets.partitions import day_spans
 from adrecon_assets.serving.store import DayReplace, ServingStore
+from adrecon_assets.warehouse import StagedVersion
 
 
 class PublicationError(RuntimeError):
     """The one serving transaction of a ranged step failed (retried by the retry policy)."""
 
 
-def publish_day(context: AnyDayContext, store: ServingStore, replace: DayReplace) -> None:
+def publish_day(
+    context: AnyDayContext,
+    store: ServingStore,
+    replace: DayReplace,
+    staged: StagedVersion | None = None,
+) -> None:
     """Publish one audited day to the serving store: at once in a one-day run; in a ranged run
-    queued, to be published with the step's other audited days in one transaction."""
+    queued, to be published with the step's other audited days in one transaction.
+
+    `staged` is the day's warehouse version of the same rows: it is swapped in only after the
+    serving write committed (in a one-day run when the caller's `staged_version` block ends,
+    in a ranged run after the step's transaction), so that a publish that fails leaves the
+    warehouse and the serving store agreeing on the old day."""
     if isinstance(context, DayContext):
-        context.publications.append(Publication(store, replace))
+        if staged is not None:
+            staged.hold()
+        context.publications.append(Publication(store, replace, staged))
         return
     store.replace_days([replace])
     context.log.info(
@@ -42,10 +56,16 @@ def publish_queued(context: dg.AssetExecutionContext, queued: Sequence[Publicati
         try:
             rows = publications[0].store.replace_days(replaces)
         except Exception as error:
+            for publication in queued:
+                if publication.staged is not None:
+                    publication.staged.discard()
             raise PublicationError(
                 f"{context.assets_def.node_def.name}: publishing {len(replaces)} audited days to "
                 f"{tables} failed, none of them was published ({days}): {error}"
             ) from error
+        for publication in publications:
+            if publication.staged is not None:
+                publication.staged.publish()
         context.log.info(
             f"published {len(replaces)} audited days to {tables} in one transaction "
             f"({rows} rows): {days}"

@@ -8,18 +8,30 @@ partition key is that day (`day_context.py`), and records each day as a one-day 
 - the day's metadata on that day's materialization (`add_asset_metadata(partition_key=day)`),
 - the day's check results as evaluations of that day (`AssetCheckEvaluation(partition=day)`).
 
+Every materialization of a day, in one-day and ranged runs alike, carries `duration_seconds`
+(contract 6.2): the seconds from the start of the step's work on that day to the asset's result
+(so the UI plots it across partitions). In a ranged step the days' joint serving publication
+comes after the last day's result and is in none of them.
+
 A failing day (an error, or a failed blocking check) does not stop the other days of the step:
 they are computed and recorded, then the step fails naming each failed day and why, so no asset
-below is computed from a broken day (Dagster runs a step for all of its days or for none).
+below is computed from a broken day (Dagster runs a step for all of its days or for none). A
+failed day's whole traceback is logged, the step's failure is chained to its error, and the
+retry policy may rerun the step only if a fault was transient (`transient.is_transient`): a code
+bug is not retried, in a one-day run either.
 
 Serving writes of a ranged step are published together (`ranged_publication.py`): each day's
 audited writes are queued, and when every day of the step is done they are published in ONE
-serving transaction per store, before any day is recorded as materialized.
+serving transaction per store, before any day is recorded as materialized; a day's staged
+warehouse version queued with them (`reconciled_statistics`') is swapped in only after that
+transaction, and discarded if it fails.
 """
 
 from __future__ import annotations
 
 import functools
+import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +40,8 @@ import dagster as dg
 
 from adrecon_assets.assets.day_context import DayContext, Publication
 from adrecon_assets.assets.ranged_publication import publish_queued
+from adrecon_assets.rules import DURATION_METADATA
+from adrecon_assets.transient import is_transient
 
 
 @dataclass
@@ -47,6 +61,27 @@ def body_events(returned: Any) -> Iterator[Any]:
         yield from returned
     elif returned is not None:
         yield returned
+
+
+def with_duration(result: dg.MaterializeResult, started: float) -> dg.MaterializeResult:
+    """`result` with the seconds since `started` (perf_counter) as `duration_seconds`."""
+    seconds = round(time.perf_counter() - started, 3)
+    return dg.MaterializeResult(
+        asset_key=result.asset_key,
+        metadata={**(result.metadata or {}), DURATION_METADATA: seconds},
+        check_results=result.check_results,
+        data_version=result.data_version,
+        tags=result.tags,
+        value=result.value,
+    )
+
+
+def timed_events(body: Callable[[], Any]) -> Iterator[Any]:
+    """Call a day's body and pass on its events, each materialization with its
+    `duration_seconds` since the call (a body that returns its result runs inside the call)."""
+    started = time.perf_counter()
+    for event in body_events(body()):
+        yield with_duration(event, started) if isinstance(event, dg.MaterializeResult) else event
 
 
 def check_evaluation(
@@ -78,8 +113,24 @@ def blocks(evaluation: dg.AssetCheckEvaluation) -> bool:
     )
 
 
-def retryable(error: Exception) -> bool:
-    return not (isinstance(error, dg.Failure) and not error.allow_retries)
+def error_text(error: BaseException | None) -> str:
+    """A Failure's own description; any other error with its type (`KeyError: 'x'`)."""
+    if isinstance(error, dg.Failure) or error is None:
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def traceback_text(error: BaseException) -> str:
+    return "".join(traceback.format_exception(error)).rstrip()
+
+
+def failure_of(step: str, days: str, error: Exception) -> dg.Failure:
+    """An error as the step's failure (raise it `from error`): retried by the retry policy only
+    if the fault is transient; bad input and code bugs are not fixed by a retry."""
+    return dg.Failure(
+        description=f"{step} {days} failed: {error_text(error)}",
+        allow_retries=is_transient(error),
+    )
 
 
 def compute_day(
@@ -89,7 +140,8 @@ def compute_day(
     the check results it reported before failing (write-audit-publish reports them first)."""
     outcome, passed_on = DayOutcome(day), []
     try:
-        for event in body_events(compute_day(DayContext(context, day, outcome.publications))):
+        day_context = DayContext(context, day, outcome.publications)
+        for event in timed_events(lambda: compute_day(day_context)):
             if isinstance(event, dg.MaterializeResult):
                 key = event.asset_key or context.assets_def.key
                 outcome.materialized[dg.AssetKey.from_coercible(key)] = event.metadata or {}
@@ -99,7 +151,12 @@ def compute_day(
             else:
                 passed_on.append(event)
     except Exception as error:
-        context.log.error(f"{context.assets_def.node_def.name} {day} failed: {error}")
+        # The whole traceback: a code bug must be findable from the step's log.
+        context.log.error(
+            f"{context.assets_def.node_def.name} {day} failed "
+            f"({'transient, retried' if is_transient(error) else 'not retried'}):\n"
+            f"{traceback_text(error)}"
+        )
         outcome.error = error
     return outcome, passed_on
 
@@ -114,6 +171,11 @@ def compute_days(
         outcome, passed_on = compute_day(context, day, compute_day_body)
         yield from passed_on
         outcomes.append(outcome)
+    for outcome in outcomes:
+        if outcome.error is not None:  # a day that failed after queueing: never published
+            for publication in outcome.publications:
+                if publication.staged is not None:
+                    publication.staged.discard()
     succeeded = [outcome for outcome in outcomes if outcome.error is None]
     publish_queued(context, [queued for outcome in succeeded for queued in outcome.publications])
 
@@ -148,20 +210,23 @@ def compute_days(
     for evaluation in filter(blocks, evaluations):
         blocked.setdefault(evaluation.partition or "", []).append(evaluation.check_name)
     failed = [outcome for outcome in outcomes if outcome.error is not None]
-    reasons = [f"{outcome.day}: {outcome.error}" for outcome in failed] + [
+    reasons = [f"{outcome.day}: {error_text(outcome.error)}" for outcome in failed] + [
         f"{day}: blocking check {', '.join(checks)} failed"
         for day, checks in blocked.items()
         if day not in {outcome.day for outcome in failed}
     ]
     if reasons:
-        raise dg.Failure(
+        errors = [outcome.error for outcome in failed if outcome.error is not None]
+        failure = dg.Failure(
             description=(
                 f"{step}: {len(reasons)} of {len(outcomes)} days failed ("
                 + "; ".join(reasons)
                 + f"); the other {len(outcomes) - len(reasons)} days of this step are recorded"
             ),
-            allow_retries=any(retryable(outcome.error) for outcome in failed if outcome.error),
+            allow_retries=any(is_transient(error) for error in errors),
         )
+        # Chained to the first failed day's error (each day's traceback is in the log above).
+        raise failure from (errors[0] if errors else None)
 
 
 def over_run_days(compute: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
@@ -170,9 +235,16 @@ def over_run_days(compute: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
 
     @functools.wraps(compute)
     def each_day(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        if len(context.partition_keys) == 1:
-            yield from body_events(compute(context, *args, **kwargs))
-            return
-        yield from compute_days(context, lambda day: compute(day, *args, **kwargs))
+        keys = context.partition_keys
+        try:
+            if len(keys) == 1:
+                yield from timed_events(lambda: compute(context, *args, **kwargs))
+            else:
+                yield from compute_days(context, lambda day: compute(day, *args, **kwargs))
+        except (dg.Failure, dg.RetryRequested):
+            raise  # the raising code decided already
+        except Exception as error:
+            days = keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}"
+            raise failure_of(context.assets_def.node_def.name, days, error) from error
 
     return each_day

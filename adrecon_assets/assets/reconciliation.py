@@ -47,7 +47,13 @@ from adrecon_assets.resources.engine import EngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
-from adrecon_assets.warehouse import Dataset, Warehouse, atomic_folder
+from adrecon_assets.warehouse import (
+    Dataset,
+    Warehouse,
+    atomic_folder,
+    reading,
+    staged_version,
+)
 
 STATISTICS_CHECK_SPECS = statistics_check_specs()
 
@@ -86,8 +92,9 @@ def previous_day_emissions(
         f"raw_emissions {before} was never materialized; staging its {len(partition.files)} "
         "lake files for this run only"
     )
+    staged, quarantine = scratch / "emissions", scratch / "quarantine"
     report, _ = run_engine_step(
-        lambda: engine.stage_topic(partition, scratch / "emissions", scratch / "quarantine")
+        lambda: engine.stage_topic(partition, staged, quarantine), outputs=(staged, quarantine)
     )
     if report.quarantined_rows:
         raise dg.Failure(
@@ -96,7 +103,7 @@ def previous_day_emissions(
             "them in its quarantine folder",
             allow_retries=False,
         )
-    return [EmissionSource(before, scratch / "emissions")]
+    return [EmissionSource(before, staged)]
 
 
 @day_window_asset(
@@ -134,8 +141,6 @@ def joined_clicks(
     warehouse = storage.warehouse
     if not day_inputs_ready(context, warehouse, day, [Dataset.RAW_CLICKS, Dataset.RAW_EMISSIONS]):
         return
-    clicks = warehouse.folder(Dataset.RAW_CLICKS, day)
-    emissions_today = warehouse.folder(Dataset.RAW_EMISSIONS, day)
     compute = engine.get_engine()
     output = warehouse.folder(Dataset.JOINED_CLICKS, day)
     with (
@@ -146,11 +151,20 @@ def joined_clicks(
             dir=output.parent, prefix=f".{output.name}.staging-"
         ) as scratch,
     ):
-        sources = previous_day_emissions(context, storage, compute, day, Path(scratch))
-        sources.append(EmissionSource(day, emissions_today))
-        report, seconds = run_engine_step(
-            lambda: compute.join_clicks(day, clicks, sources, joined, counts)
-        )
+        links = previous_day_emissions(context, storage, compute, day, Path(scratch))
+        links.append(EmissionSource(day, warehouse.folder(Dataset.RAW_EMISSIONS, day)))
+        # One version of each input for the whole read (a late-data rerun may swap one).
+        with reading(
+            warehouse.folder(Dataset.RAW_CLICKS, day), *(source.folder for source in links)
+        ) as (clicks, *emission_versions):
+            sources = [
+                EmissionSource(source.day, version)
+                for source, version in zip(links, emission_versions, strict=True)
+            ]
+            report, seconds = run_engine_step(
+                lambda: compute.join_clicks(day, clicks, sources, joined, counts),
+                outputs=(joined, counts),
+            )
     if dg.AssetKey(Dataset.EMISSION_COUNTS.value) in context.selected_asset_keys:
         counts_folder = warehouse.folder(Dataset.EMISSION_COUNTS, day)
         yield dg.MaterializeResult(
@@ -176,7 +190,7 @@ def joined_clicks(
             "rows_out": report.clicks_deduplicated,
             "input_fingerprint": lake_input_fingerprint(storage.lake, day),
             "engine": compute.name,
-            "duration_seconds": round(seconds, 3),
+            "engine_seconds": round(seconds, 3),
         },
         check_results=join_check_results(
             report, warehouse.folder(Dataset.JOINED_CLICKS, day), check_thresholds
@@ -204,24 +218,28 @@ def fraud_flags(
 ) -> dg.MaterializeResult:
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
-    joined = require_output(warehouse, Dataset.JOINED_CLICKS, day)
-    denylist = storage.lake.denylist()
+    # A missing denylist fails the run naming it (contract 2), never an empty denylist.
+    denylist, _ = run_engine_step(storage.lake.denylist)
     compute = engine.get_engine()
-    with atomic_folder(warehouse.folder(Dataset.FRAUD_FLAGS, day)) as flagged:
+    with (
+        reading(require_output(warehouse, Dataset.JOINED_CLICKS, day)) as (joined,),
+        atomic_folder(warehouse.folder(Dataset.FRAUD_FLAGS, day)) as flagged,
+    ):
         report, seconds = run_engine_step(
-            lambda: compute.flag_fraud(day, joined, denylist, flagged)
+            lambda: compute.flag_fraud(day, joined, denylist, flagged), outputs=(flagged,)
         )
+        rows_in = parquet_rows(joined)
     return dg.MaterializeResult(
         metadata={
             "clicks": report.clicks,
             "valid_clicks": report.valid_clicks,
             **{f"clicks_{reason}": count for reason, count in report.reasons.items()},
             "denylist_ranges": len(denylist),
-            "rows_in": parquet_rows(joined),
+            "rows_in": rows_in,
             "rows_out": report.clicks,
             "input_fingerprint": lake_input_fingerprint(storage.lake, day),
             "engine": compute.name,
-            "duration_seconds": round(seconds, 3),
+            "engine_seconds": round(seconds, 3),
         },
         check_results=flag_check_results(report, check_thresholds),
     )
@@ -249,8 +267,8 @@ class PublishConfig(dg.Config):
     check_specs=STATISTICS_CHECK_SPECS,
     description=(
         "Per (offer_id, placement) statistics of the day (rule 4). Staged, audited by the "
-        "blocking checks, then published: the warehouse folder swapped and the day's rows of "
-        "offer_placement_stats replaced in one transaction with source = 'offline'."
+        "blocking checks, then published: the day's rows of offer_placement_stats replaced in "
+        "one transaction with source = 'offline', then the warehouse folder swapped."
     ),
 )
 def reconciled_statistics(
@@ -263,12 +281,18 @@ def reconciled_statistics(
 ) -> Iterator[DayResult]:
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
-    flagged = require_output(warehouse, Dataset.FRAUD_FLAGS, day)
-    counts = require_output(warehouse, Dataset.EMISSION_COUNTS, day)
     compute = engine.get_engine()
-    with atomic_folder(warehouse.folder(Dataset.RECONCILED_STATISTICS, day)) as staged:
-        report, seconds = run_engine_step(lambda: compute.aggregate(day, flagged, counts, staged))
-        rows = pq.read_table(staged)
+    with (
+        reading(
+            require_output(warehouse, Dataset.FRAUD_FLAGS, day),
+            require_output(warehouse, Dataset.EMISSION_COUNTS, day),
+        ) as (flagged, counts),
+        staged_version(warehouse.folder(Dataset.RECONCILED_STATISTICS, day)) as staged,
+    ):
+        report, seconds = run_engine_step(
+            lambda: compute.aggregate(day, flagged, counts, staged.path), outputs=(staged.path,)
+        )
+        rows = pq.read_table(staged.path)
         store = serving_db.get_store()
         previous_rows = store.day_rows(day)
         previous = serving.totals_of(previous_rows)
@@ -276,17 +300,21 @@ def reconciled_statistics(
             rows, previous, flagged, counts, check_thresholds, config.publish_empty_day
         )
         yield from audit_before_publish(context, day, STATISTICS_CHECK_SPECS, checks)
-    publish_day(
-        context,
-        store,
-        serving.DayReplace(
-            serving.OFFER_PLACEMENT_STATS,
-            day,
-            rows,
-            {"source": serving.OFFLINE_SOURCE},
-            run_id=context.run.run_id,
-        ),
-    )
+        # The serving store first, then the warehouse folder (when this block ends, or after a
+        # ranged run's one serving transaction): a publish that fails leaves both as they were.
+        publish_day(
+            context,
+            store,
+            serving.DayReplace(
+                serving.OFFER_PLACEMENT_STATS,
+                day,
+                rows,
+                {"source": serving.OFFLINE_SOURCE},
+                run_id=context.run.run_id,
+            ),
+            staged,
+        )
+        rows_in = parquet_rows(flagged)
     yield dg.MaterializeResult(
         metadata={
             "rows": report.rows,
@@ -299,11 +327,11 @@ def reconciled_statistics(
             "previous_clicks": previous.clicks,
             "previous_cost_micros": previous.cost_micros,
             **corrections_metadata(previous_rows, rows, previous.source),
-            "rows_in": parquet_rows(flagged),
+            "rows_in": rows_in,
             "rows_out": report.rows,
             "input_fingerprint": lake_input_fingerprint(storage.lake, day),
             "engine": compute.name,
-            "duration_seconds": round(seconds, 3),
+            "engine_seconds": round(seconds, 3),
         },
         check_results=checks,
     )

@@ -4,7 +4,6 @@ The rows come from DuckDB SQL over the warehouse (see `reports/queries.py`), so 
 the same whichever engine reconciled the day.
 """
 
-import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -30,9 +29,11 @@ from adrecon_assets.reports import queries
 from adrecon_assets.reports.trailing_charts import fraud_mix_chart_markdown, written_folders
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.storage import StorageResource
-from adrecon_assets.warehouse import Dataset
+from adrecon_assets.warehouse import Dataset, reading
 
 OWNERS = ["team:ads-analytics"]
+# The reports' rows come from their DuckDB SQL, so it counts in their code version.
+REPORT_SOURCES = ("reports/queries.py",)
 KINDS = {"duckdb", "table"}
 PREVIEW_ROWS = 10
 PERFORMANCE_SPECS = placement_performance_check_specs()
@@ -51,6 +52,7 @@ with warnings.catch_warnings():
 @day_window_asset(
     name="placement_performance",
     group_name="reporting",
+    code_from=REPORT_SOURCES,
     kinds=KINDS,
     owners=OWNERS,
     pool=SERVING_POOL,
@@ -66,7 +68,6 @@ with warnings.catch_warnings():
 def placement_performance(
     context: dg.AssetExecutionContext, storage: StorageResource, serving_db: ServingResource
 ) -> Iterator[DayResult]:
-    started = time.perf_counter()
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
     if not day_inputs_ready(context, warehouse, day, [Dataset.RECONCILED_STATISTICS]):
@@ -74,7 +75,8 @@ def placement_performance(
     folders = written_folders(
         warehouse, Dataset.RECONCILED_STATISTICS, day, queries.NO_BUYERS_TRAILING_DAYS
     )
-    rows = queries.placement_performance(day, folders)
+    with reading(*folders) as versions:
+        rows = queries.placement_performance(day, versions)
     store = serving_db.get_store()
     published = store.day_totals(day)
     # Audited against the day's published statistics before the report is published.
@@ -100,7 +102,6 @@ def placement_performance(
             ),
             "preview": dg.MetadataValue.md(performance_preview(rows.to_pylist())),
             "table": f"{serving_db.location}:{serving.PLACEMENT_PERFORMANCE.name}",
-            "duration_seconds": round(time.perf_counter() - started, 3),
         },
         check_results=checks,
     )
@@ -125,6 +126,7 @@ def performance_preview(rows: list[dict[str, Any]]) -> str:
 @day_asset(
     group_name="reporting",
     kinds=KINDS,
+    code_from=REPORT_SOURCES,
     owners=OWNERS,
     pool=SERVING_POOL,
     deps=[fraud_flags, reconciled_statistics],
@@ -138,13 +140,14 @@ def performance_preview(rows: list[dict[str, Any]]) -> str:
 def refund_ledger(
     context: dg.AssetExecutionContext, storage: StorageResource, serving_db: ServingResource
 ) -> Iterator[DayResult]:
-    started = time.perf_counter()
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
-    flagged = require_output(warehouse, Dataset.FRAUD_FLAGS, day)
-    statistics = require_output(warehouse, Dataset.RECONCILED_STATISTICS, day)
-    rows = queries.refund_ledger(day, flagged)
-    checks = refund_ledger_check_results(rows, queries.refunds_by_offer(statistics))
+    with reading(
+        require_output(warehouse, Dataset.FRAUD_FLAGS, day),
+        require_output(warehouse, Dataset.RECONCILED_STATISTICS, day),
+    ) as (flagged, statistics):
+        rows = queries.refund_ledger(day, flagged)
+        checks = refund_ledger_check_results(rows, queries.refunds_by_offer(statistics))
     yield from audit_before_publish(context, day, LEDGER_SPECS, checks)
     publish_day(
         context, serving_db.get_store(), serving.DayReplace(serving.REFUND_LEDGER, day, rows)
@@ -164,7 +167,6 @@ def refund_ledger(
             ),
             "largest_credits": dg.MetadataValue.md(ledger_preview(rows.to_pylist())),
             "table": f"{serving_db.location}:{serving.REFUND_LEDGER.name}",
-            "duration_seconds": round(time.perf_counter() - started, 3),
         },
         check_results=checks,
     )

@@ -91,7 +91,8 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
                     report, seconds = run_engine_step(
                         lambda: engine.get_engine().stage_topic(
                             partition, staged, quarantine_scratch
-                        )
+                        ),
+                        outputs=(staged, quarantine_scratch),
                     )
                     checks = lake_check_results(
                         report, quarantine, staged, topic, day, check_thresholds
@@ -114,7 +115,7 @@ def raw_topic_asset(topic: Topic) -> dg.AssetsDefinition:
                 "rows_out": report.rows_out,
                 "quarantined_rows": report.quarantined_rows,
                 "engine": engine.engine_name,
-                "duration_seconds": round(seconds, 3),
+                "engine_seconds": round(seconds, 3),
                 "path": dg.MetadataValue.path(str(output)),
             },
             check_results=checks,

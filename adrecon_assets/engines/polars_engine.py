@@ -325,7 +325,7 @@ class PolarsEngine:
         schema = rules.SCHEMAS[partition.topic]
         frames = []
         for lake_file in partition.files:
-            arrow_schema = read_file_schema(lake_file.url, schema, partition.filesystem)
+            arrow_schema = read_file_schema(lake_file.url, schema, partition.footer_reader)
             file_schema = pl.DataFrame(arrow_schema.empty_table()).schema
             frames.append(
                 # A local path or an s3:// URL with the lake's storage options (contract 2.1).

@@ -220,7 +220,7 @@ class SparkEngine:
         # per layout); each file's footer is checked first so a bad file is named.
         groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
         for lake_file in partition.files:
-            file_schema = read_file_schema(lake_file.url, schema, partition.filesystem)
+            file_schema = read_file_schema(lake_file.url, schema, partition.footer_reader)
             groups[_schema_signature(file_schema, schema)].append(spark_url(lake_file.url))
         if not groups:
             self.write(

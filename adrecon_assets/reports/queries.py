@@ -93,16 +93,20 @@ def refunds_by_offer(statistics_folder: Path) -> dict[str, tuple[int, int]]:
     }
 
 
-def fraud_mix(flagged_folders: list[Path]) -> pa.Table:
-    """Clicks per day and fraud reason (`valid` for none) over the given fraud_flags folders."""
+def fraud_mix(flagged_folders: list[tuple[date, Path]]) -> pa.Table:
+    """Clicks per day and fraud reason (`valid` for none) over the given fraud_flags folders
+    of those days (each day given, not read from the path: a version folder's name is not a
+    Hive partition)."""
+    days = " UNION ALL ".join(
+        "SELECT ?::DATE AS date, fraud_reason FROM read_parquet(?)" for _ in flagged_folders
+    )
     return _query(
         f"""
-        SELECT date_partition::DATE AS date, coalesce(fraud_reason, '{VALID}') AS fraud_reason,
-            count(*)::BIGINT AS clicks
-        FROM read_parquet(?, hive_partitioning = true)
+        SELECT date, coalesce(fraud_reason, '{VALID}') AS fraud_reason, count(*)::BIGINT AS clicks
+        FROM ({days})
         GROUP BY ALL ORDER BY date, fraud_reason
         """,
-        [_globs(flagged_folders)],
+        [value for day, folder in flagged_folders for value in (day, _globs([folder]))],
     )
 
 

@@ -9,17 +9,22 @@ from pathlib import Path
 from adrecon_assets.charts import anomaly_chart, fraud_mix_chart, markdown_image
 from adrecon_assets.partitions import trailing_days
 from adrecon_assets.reports.queries import anomaly_history, fraud_mix
-from adrecon_assets.warehouse import Dataset, Warehouse
+from adrecon_assets.warehouse import Dataset, Warehouse, reading
 
 # Two weeks: a weekly pattern is visible twice and the PNG stays a few KB.
 CHART_DAYS = 14
 
 
-def written_folders(warehouse: Warehouse, dataset: Dataset, day: date, days: int) -> list[Path]:
-    """The folders of `dataset` written for `day` and up to `days - 1` days before, oldest first
+def written_days(warehouse: Warehouse, dataset: Dataset, day: date, days: int) -> list[date]:
+    """`day` and up to `days - 1` days before for which `dataset` was written, oldest first
     (days never materialized are skipped, not treated as empty)."""
     window = [*trailing_days(day, days - 1), day]
-    return [warehouse.folder(dataset, d) for d in window if warehouse.exists(dataset, d)]
+    return [d for d in window if warehouse.exists(dataset, d)]
+
+
+def written_folders(warehouse: Warehouse, dataset: Dataset, day: date, days: int) -> list[Path]:
+    """The folders (links) of `written_days`; read them through `warehouse.reading`."""
+    return [warehouse.folder(dataset, d) for d in written_days(warehouse, dataset, day, days)]
 
 
 def chart_day(day: date, run_days: Sequence[date]) -> date:
@@ -46,14 +51,18 @@ def anomaly_chart_markdown(warehouse: Warehouse, day: date, run_days: Sequence[d
     folders = written_folders(warehouse, Dataset.ANOMALY_METRICS, day, CHART_DAYS)
     if not folders:
         return "No anomaly_metrics written yet."
-    return markdown_image(anomaly_chart(anomaly_history(folders), day), "anomaly view")
+    with reading(*folders) as versions:
+        history = anomaly_history(versions)
+    return markdown_image(anomaly_chart(history, day), "anomaly view")
 
 
 def fraud_mix_chart_markdown(warehouse: Warehouse, day: date, run_days: Sequence[date] = ()) -> str:
     drawn_on = chart_day(day, run_days)
     if drawn_on != day:
         return drawn_with("fraud_mix", drawn_on)
-    folders = written_folders(warehouse, Dataset.FRAUD_FLAGS, day, CHART_DAYS)
-    if not folders:
+    days = written_days(warehouse, Dataset.FRAUD_FLAGS, day, CHART_DAYS)
+    if not days:
         return "No fraud_flags written yet."
-    return markdown_image(fraud_mix_chart(fraud_mix(folders)), "fraud mix")
+    with reading(*(warehouse.folder(Dataset.FRAUD_FLAGS, d) for d in days)) as versions:
+        mix = fraud_mix(list(zip(days, versions, strict=True)))
+    return markdown_image(fraud_mix_chart(mix), "fraud mix")

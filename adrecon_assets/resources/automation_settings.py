@@ -10,8 +10,9 @@ from adrecon_assets.settings import Settings
 
 
 class AutomationSettings(dg.ConfigurableResource):
-    """How far back readiness and late-data reruns look, how long a lake folder must be quiet
-    before a rerun, and the hour (UTC) by which yesterday must be reconciled."""
+    """How far back late-data rescans look (readiness looks at every day since the start date),
+    how long a lake folder must be quiet before a rerun, and the hour (UTC) by which yesterday
+    must be reconciled."""
 
     late_data_lookback_days: int = Field(ge=1)
     late_data_quiet_seconds: int = Field(ge=0)

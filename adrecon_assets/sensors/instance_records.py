@@ -1,7 +1,8 @@
 """What the instance already knows about partitions: latest materializations and live runs.
 
-Both sensors decide from the instance (the truth of what was materialized), never from a
-cursor of their own, so a restart or a lost cursor neither repeats nor misses work.
+The sensors decide from the instance (the truth of what was materialized and run), never from
+a cursor of their own (readiness keeps only a cache of the days known reconciled in one), so a
+restart or a lost cursor neither repeats nor misses work.
 """
 
 from __future__ import annotations

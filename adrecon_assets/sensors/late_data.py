@@ -21,17 +21,25 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from adrecon_assets.jobs import NOT_IN_RUNS
 from adrecon_assets.lake import Lake, LakeListing, LakePartition
 from adrecon_assets.resources.automation_settings import AutomationSettings
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.rules import Topic
-from adrecon_assets.run_tags import LATE_DATA_BATCH_TAG, LATE_DATA_TRIGGER, TRIGGER_TAG
+from adrecon_assets.run_tags import (
+    LATE_DATA_BATCH_TAG,
+    LATE_DATA_TRIGGER,
+    PARTITION_TAG,
+    RETRY_OF_TAG,
+    TRIGGER_TAG,
+)
 from adrecon_assets.sensors.instance_records import (
     latest_materializations,
     live_run_days,
     recent_days,
 )
 from adrecon_assets.sensors.lake_observations import lake_observations
+from adrecon_assets.sensors.retries import failed_in_a_row
 from adrecon_assets.warehouse import RAW_DATASET
 
 FINGERPRINT_METADATA = "lake_fingerprint"
@@ -173,6 +181,69 @@ def rerun_requests(
     ]
 
 
+# Late-data runs read per tick to find failed ones (every attempt of the lookback's days).
+LATE_RUNS_READ = 500
+
+
+def rerun_work(run: dg.DagsterRun) -> tuple[str, frozenset[dg.AssetKey]]:
+    """What a rerun did: its day and its assets (its retries do the same)."""
+    return run.tags.get(PARTITION_TAG, ""), frozenset(run.asset_selection or ())
+
+
+def superseded(instance: dg.DagsterInstance, failed: dg.RunRecord) -> bool:
+    """A later run of the same day succeeded with at least the failed rerun's assets."""
+    day, assets = rerun_work(failed.dagster_run)
+    later = instance.get_run_records(
+        dg.RunsFilter(
+            tags={PARTITION_TAG: day},
+            statuses=[dg.DagsterRunStatus.SUCCESS],
+            created_after=failed.create_timestamp,
+        )
+    )
+    return any(
+        record.dagster_run.asset_selection is None or assets <= record.dagster_run.asset_selection
+        for record in later
+    )
+
+
+def failed_rerun_retries(
+    instance: dg.DagsterInstance, days: Sequence[date], busy_days: set[date], now: datetime
+) -> list[dg.RunRequest]:
+    """The late-data reruns of `days` whose latest attempt failed (a fault that outlived the
+    in-run retries, a crash), requested again after the backoff of `rules.day_retry_delay`
+    with the same day, assets and tags, unless a later run did the same work."""
+    records = instance.get_run_records(
+        dg.RunsFilter(
+            tags={
+                TRIGGER_TAG: LATE_DATA_TRIGGER,
+                PARTITION_TAG: [day.isoformat() for day in days],
+            }
+        ),
+        limit=LATE_RUNS_READ,
+    )
+    attempts: dict[tuple[str, frozenset[dg.AssetKey]], list[dg.RunRecord]] = {}
+    for record in records:  # newest first
+        attempts.setdefault(rerun_work(record.dagster_run), []).append(record)
+    requests = []
+    for (day, assets), history in sorted(attempts.items(), key=lambda item: item[0][0]):
+        failed = failed_in_a_row(history)
+        if date.fromisoformat(day) in busy_days or not history[0].dagster_run.is_finished:
+            continue
+        if failed.failed == 0 or not failed.due(now) or superseded(instance, history[0]):
+            continue
+        run = history[0].dagster_run
+        tags = {key: value for key, value in run.tags.items() if key.startswith("adrecon/")}
+        requests.append(
+            dg.RunRequest(
+                run_key=f"late-{day}-after-{run.run_id}",
+                partition_key=day,
+                asset_selection=sorted(assets, key=str),
+                tags={**tags, RETRY_OF_TAG: run.run_id},
+            )
+        )
+    return requests
+
+
 def evaluate_late_data(
     context: dg.SensorEvaluationContext,
     lake: Lake,
@@ -180,9 +251,9 @@ def evaluate_late_data(
     automation: AutomationSettings,
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick: record the lake folders that changed as observations of the lake's source
-    assets, then find changes since the raw assets' materializations, drop unsettled,
-    in-flight and already requested ones, and rerun the rest and their downstream partitions,
-    one run per day."""
+    assets, retry failed reruns whose backoff is over, then find changes since the raw assets'
+    materializations, drop unsettled, in-flight and already requested ones, and rerun the rest
+    and their downstream partitions, one run per day."""
     instance = context.instance
     days = recent_days(automation.late_data_lookback_days, now)
     quiet_seconds = automation.late_data_quiet_seconds
@@ -190,11 +261,17 @@ def evaluate_late_data(
         return dg.SkipReason("no partitions yet")
     listed = lake.snapshot(days)  # one listing per topic per tick, for both uses below
     observations = lake_observations(instance, listed, days)
+    busy_days = live_run_days(instance, days)
+    retries = failed_rerun_retries(instance, days, busy_days, now)
+    for retry in retries:
+        context.log.warning(
+            f"late data: retrying the failed rerun {retry.tags[RETRY_OF_TAG]} of "
+            f"{retry.partition_key}"
+        )
     changes = find_lake_changes(instance, listed, days)
     if not changes:
-        return skip(f"no lake changes in {len(days)} days", observations)
+        return skip(f"no lake changes in {len(days)} days", observations, retries)
     now_ns = int(now.timestamp() * 1_000_000_000)
-    busy_days = live_run_days(instance, days)
     due, waiting = [], []
     for change in changes:
         if not is_settled(change, now_ns, quiet_seconds) or change.day in busy_days:
@@ -203,7 +280,7 @@ def evaluate_late_data(
             due.append(change)
     if not due:
         waiting_text = ", ".join(waiting) or "-"
-        return skip(f"changes waiting or already requested: {waiting_text}", observations)
+        return skip(f"changes waiting or already requested: {waiting_text}", observations, retries)
     assert context.repository_def is not None, "the sensor follows its code location's graph"
     roots = {(change.asset_key, change.day) for change in due}
     downstream = affected_partitions(context.repository_def, roots, days[-1]) - roots
@@ -212,11 +289,18 @@ def evaluate_late_data(
         f"late data: {', '.join(change.run_key for change in due)} -> rerun "
         f"{len(partitions)} asset partitions"
     )
-    return dg.SensorResult(run_requests=rerun_requests(due, partitions), asset_events=observations)
+    return dg.SensorResult(
+        run_requests=[*retries, *rerun_requests(due, partitions)], asset_events=observations
+    )
 
 
-def skip(reason: str, observations: list[dg.AssetObservation]) -> dg.SensorResult:
-    """No run this tick; the lake's changed folders are still recorded as observations."""
+def skip(
+    reason: str, observations: list[dg.AssetObservation], retries: Sequence[dg.RunRequest] = ()
+) -> dg.SensorResult:
+    """No new rerun this tick (retries of failed ones aside); the lake's changed folders are
+    still recorded as observations."""
+    if retries:
+        return dg.SensorResult(run_requests=list(retries), asset_events=observations)
     return dg.SensorResult(skip_reason=reason, asset_events=observations)
 
 
@@ -228,7 +312,8 @@ def build_late_data_sensor(interval_seconds: int) -> dg.SensorDefinition:
         # What a rerun may target.
         asset_selection=dg.AssetSelection.assets(
             *(dataset.value for dataset in RAW_DATASET.values())
-        ).downstream(),
+        ).downstream()
+        - NOT_IN_RUNS,
         minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(

@@ -1,115 +1,155 @@
-"""`lake_readiness_sensor`: launch day D once the lake closed it, once per day.
+"""`lake_readiness_sensor`: every closed day from ADRECON_START_DATE to yesterday is reconciled
+without a person, however long the processes were down (contract 5).
 
-D is ready when both topics have `_SUCCESS` for D and emissions have it for D-1 (clicks of D
-join emissions of D-1; the day before the first partition counts as empty). A run reconciles
-the whole day, reports included (`reconcile_days`). D waits while D-1 is ready but not yet
-reconciled, unless both are due now: consecutive due days are one ranged run (a catch-up after
-an outage, or a new demo lake), whose steps compute the days oldest first, so D+1 reads D's
-emissions and each anomaly baseline sees the days before it.
+The days come from `day_accounting.unreconciled_closed_days` (all of them, not a lookback
+window). D is closed when both topics have `_SUCCESS` for D and emissions have it for D-1
+(clicks of D join emissions of D-1; the day before the first partition counts as empty). A run
+reconciles the whole day, reports included (`reconcile_days`).
+
+- A day never tried is launched at once. Consecutive such days are one ranged run (a catch-up
+  after an outage, or a new demo lake), whose steps compute the days oldest first, so D+1 reads
+  D's emissions and each anomaly baseline sees the days before it.
+- A day whose attempt failed (a transient fault that outlived the in-run retries, a crash, a
+  canceled run) is launched again after the backoff of `rules.day_retry_delay` (10 min, 30 min,
+  1 h, then hourly), alone: one bad day never holds back the days that were caught up with it.
+- D waits while D-1 is running, is launched this tick in a run of its own, or is closed and
+  not tried yet; a D-1 waiting out a backoff does not hold D back.
+
+The attempts are read from the instance (runs of `reconcile_days` per day), so a restart neither
+repeats nor forgets one; the cursor only remembers up to which day everything is reconciled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, date, datetime
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
+from adrecon_assets.day_accounting import account_days, reconcile_attempts
 from adrecon_assets.jobs import RUN_CONFIG, reconcile_days
-from adrecon_assets.lake import Lake, LakeSnapshot
-from adrecon_assets.partitions import consecutive, previous_day
-from adrecon_assets.resources.automation_settings import AutomationSettings
+from adrecon_assets.lake import Lake
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.run_tags import (
     CATCH_UP_TRIGGER,
     RANGE_END_TAG,
     RANGE_START_TAG,
-    RUN_KEY_TAG,
+    RETRY_OF_TAG,
     TRIGGER_TAG,
 )
-from adrecon_assets.sensors.instance_records import (
-    days_of_tags,
-    latest_materializations,
-    live_run_days,
-    recent_days,
-)
+from adrecon_assets.sensors.instance_records import live_run_days
+from adrecon_assets.sensors.retries import ATTEMPTS_READ, Attempts, unsuccessful
+
+RECONCILED_THROUGH = "reconciled_through"
 
 
-def is_closed(lake: LakeSnapshot, day: date) -> bool:
-    """Both topics of `day` closed, and emissions of the day before (unless `day` is first, or
-    the day before has no emissions folder at all: an empty day, contract section 2)."""
-    return lake.is_closed(day, previous_day(day))
+@dataclass
+class Launch:
+    """One run to request: consecutive days tried for the first time, or one day's retry
+    after its failed run `retry_of`."""
 
+    days: list[date]
+    retry_of: str | None = None
 
-def run_key(day: date) -> str:
-    return f"ready-{day.isoformat()}"
-
-
-def launched_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[date]:
-    """Days this sensor launched before, alone or in a catch-up range, whatever became of the
-    run (two queries)."""
-    keys = {run_key(day): day for day in days}
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: list(keys)}))
-    alone = {keys[run.tags[RUN_KEY_TAG]] for run in runs if run.tags.get(RUN_KEY_TAG) in keys}
-    ranged = instance.get_runs(filters=dg.RunsFilter(tags={TRIGGER_TAG: CATCH_UP_TRIGGER}))
-    return alone | ({day for run in ranged for day in days_of_tags(dict(run.tags))} & set(days))
-
-
-def days_to_launch(
-    lake: LakeSnapshot,
-    days: Sequence[date],
-    reconciled: set[date],
-    busy: set[date],
-    launched: set[date],
-) -> list[date]:
-    """Unreconciled, closed, idle days whose previous day is settled: due in this same tick,
-    not running and either reconciled, not closed (it will not block D), outside the window, or
-    launched once before (its run ended; a failed day does not hold back the days after it)."""
-    due: list[date] = []
-    for day in days:
-        if day in reconciled or day in busy or not is_closed(lake, day):
-            continue
-        before = previous_day(day)
-        previous_pending = (
-            before is not None
-            and before in days
-            and before not in due
-            and (
-                before in busy
-                or (before not in reconciled and before not in launched and is_closed(lake, before))
+    def run_request(self) -> dg.RunRequest:
+        first, last = self.days[0].isoformat(), self.days[-1].isoformat()
+        if self.retry_of is not None:
+            # Each retry follows a different failed run: its own run key, launched once.
+            return dg.RunRequest(
+                run_key=f"ready-{first}-after-{self.retry_of}",
+                partition_key=first,
+                tags={RETRY_OF_TAG: self.retry_of},
+                run_config=RUN_CONFIG,
             )
+        if len(self.days) == 1:
+            return dg.RunRequest(
+                run_key=f"ready-{first}", partition_key=first, run_config=RUN_CONFIG
+            )
+        # Several days as one ranged run (Dagster's tags of a single-run backfill): a catch-up
+        # that pays a run's fixed cost once.
+        return dg.RunRequest(
+            run_key=f"ready-{first}..{last}",
+            tags={RANGE_START_TAG: first, RANGE_END_TAG: last, TRIGGER_TAG: CATCH_UP_TRIGGER},
+            run_config=RUN_CONFIG,
         )
-        if not previous_pending:
-            due.append(day)
-    return due
+
+
+@dataclass
+class Plan:
+    launches: list[Launch] = field(default_factory=list)
+    by_day: dict[date, Launch] = field(default_factory=dict)
+
+    def add(self, day: date, attempts: Attempts) -> None:
+        launch = Launch([day], retry_of=attempts.last_run_id)
+        self.launches.append(launch)
+        self.by_day[day] = launch
+
+    def join(self, day: date, launch: Launch) -> None:
+        launch.days.append(day)
+        self.by_day[day] = launch
+
+
+def launch_plan(
+    unreconciled: Sequence[date],
+    busy: set[date],
+    attempts: Mapping[date, Attempts],
+    now: datetime,
+) -> list[Launch]:
+    """The runs to request for the closed, unreconciled days (oldest first): those not busy
+    whose backoff is over and whose previous day does not hold them back (module docstring)."""
+    pending = set(unreconciled)
+    plan = Plan()
+    for day in unreconciled:
+        if day in busy or not attempts[day].due(now):
+            continue
+        before = day - timedelta(days=1)
+        if before in busy:
+            continue  # D reads what D-1's run writes
+        if before not in pending:
+            plan.add(day, attempts[day])
+        elif before in plan.by_day:
+            previous = plan.by_day[before]
+            if previous.retry_of is None and attempts[day].failed == 0:
+                plan.join(day, previous)  # both never tried: one catch-up run
+        elif attempts[before].failed > 0:
+            plan.add(day, attempts[day])  # D-1 waits out its backoff; D goes on
+    return plan.launches
 
 
 def evaluate_readiness(
-    context: dg.SensorEvaluationContext, lake: Lake, now: datetime, lookback_days: int
-) -> dg.SensorResult | dg.SkipReason:
-    days = recent_days(lookback_days, now)
-    reconciled = set(latest_materializations(context.instance, RECONCILED_STATISTICS_KEY, days))
-    busy = live_run_days(context.instance, days)
-    launched = launched_days(context.instance, days)
-    launchable = days_to_launch(lake.snapshot(days), days, reconciled, busy, launched)
-    if not launchable:
-        return dg.SkipReason("no closed, unreconciled day is due")
-    return dg.SensorResult(run_requests=[run_request(days) for days in consecutive(launchable)])
-
-
-def run_request(days: list[date]) -> dg.RunRequest:
-    """One day as before; several consecutive days as one ranged run (Dagster's tags of a
-    single-run backfill), a catch-up that pays a run's fixed cost once."""
-    if len(days) == 1:
-        return dg.RunRequest(
-            run_key=run_key(days[0]), partition_key=days[0].isoformat(), run_config=RUN_CONFIG
+    context: dg.SensorEvaluationContext, lake: Lake, now: datetime
+) -> dg.SensorResult:
+    instance = context.instance
+    known = json.loads(context.cursor).get(RECONCILED_THROUGH) if context.cursor else None
+    account = account_days(instance, lake, now, date.fromisoformat(known) if known else None)
+    through = account.reconciled_through
+    cursor = json.dumps({RECONCILED_THROUGH: through.isoformat() if through else None})
+    unreconciled = [entry.day for entry in account.unreconciled_closed]
+    busy = live_run_days(instance, unreconciled)
+    attempts = {
+        day: unsuccessful(reconcile_attempts(instance, day, ATTEMPTS_READ))
+        for day in unreconciled
+        if day not in busy
+    }
+    launches = launch_plan(unreconciled, busy, attempts, now)
+    if not launches:
+        waiting = ", ".join(
+            f"{day} (retry at {attempts[day].retry_at:%Y-%m-%d %H:%M} UTC)"
+            for day in unreconciled
+            if day in attempts and not attempts[day].due(now)
         )
-    first, last = days[0].isoformat(), days[-1].isoformat()
-    return dg.RunRequest(
-        run_key=f"ready-{first}..{last}",
-        tags={RANGE_START_TAG: first, RANGE_END_TAG: last, TRIGGER_TAG: CATCH_UP_TRIGGER},
-        run_config=RUN_CONFIG,
+        reason = f"no closed, unreconciled day is due{'; waiting: ' + waiting if waiting else ''}"
+        return dg.SensorResult(skip_reason=reason, cursor=cursor)
+    for launch in launches:
+        if launch.retry_of is not None:
+            context.log.warning(
+                f"retrying {launch.days[0]}: its run {launch.retry_of} failed "
+                f"({attempts[launch.days[0]].failed} failed attempts in a row)"
+            )
+    return dg.SensorResult(
+        run_requests=[launch.run_request() for launch in launches], cursor=cursor
     )
 
 
@@ -122,18 +162,15 @@ def build_lake_readiness_sensor(interval_seconds: int) -> dg.SensorDefinition:
         minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            "Reconciles day D (every asset, reports included) once the lake closed clicks and "
-            "emissions of D and emissions of D-1; once per day (run key), oldest first; "
-            "consecutive due days (a catch-up) in one ranged run."
+            "Reconciles every closed day from ADRECON_START_DATE to yesterday (every asset, "
+            "reports included) once the lake closed clicks and emissions of D and emissions of "
+            "D-1, oldest first; consecutive new days (a catch-up) in one ranged run; a failed "
+            "day again after 10 min, 30 min, 1 h, then hourly."
         ),
     )
     def lake_readiness_sensor(
-        context: dg.SensorEvaluationContext,
-        storage: StorageResource,
-        automation: AutomationSettings,
-    ) -> dg.SensorResult | dg.SkipReason:
-        return evaluate_readiness(
-            context, storage.lake, datetime.now(UTC), automation.late_data_lookback_days
-        )
+        context: dg.SensorEvaluationContext, storage: StorageResource
+    ) -> dg.SensorResult:
+        return evaluate_readiness(context, storage.lake, datetime.now(UTC))
 
     return lake_readiness_sensor

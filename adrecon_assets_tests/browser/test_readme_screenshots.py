@@ -24,7 +24,12 @@ from adrecon_assets_tests.test_make_run import (
     unreconciled,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.serial,
+    pytest.mark.timeout(1200),
+]
 
 SCREENSHOTS = (
     REPO / "docs" / "screenshots" if os.environ.get("ADRECON_README_SCREENSHOTS") else ARTIFACTS
