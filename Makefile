@@ -23,7 +23,7 @@ PORT ?= 3000
 
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install java chromium postgresql run demo demo-lake screenshots test test-fast lint bench bench-catch-up clean prod prod-status prod-stop
+.PHONY: install java chromium postgresql nginx run demo demo-lake screenshots test test-fast lint bench bench-catch-up clean prod prod-status prod-stop
 
 $(STAMP): pyproject.toml
 	@echo "==> creating the virtual environment $(VENV)"
@@ -55,6 +55,13 @@ postgresql:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "installing postgresql for the PostgreSQL tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	fi
+
+# docs/security.md's reverse-proxy example is checked with `nginx -t` (test_security_docs.py).
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1 && ! test -x /usr/sbin/nginx; then \
+		echo "installing nginx to check the reverse-proxy example"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
 	fi
 
 # Writes the days the lake lacks (all of them the first time): a lake made days ago is extended
@@ -90,24 +97,36 @@ screenshots: install chromium
 # clusters: they must not share the machine). Each run must pass: pytest's exit 5 (no test
 # collected) fails the target too, so a marker that selects nothing cannot turn CI green.
 PARALLEL := -n 2 --dist loadfile
-test: install chromium postgresql
+test: install chromium postgresql nginx
 	$(BIN)/pytest -q $(PARALLEL) -m "not serial" $(PYTEST_ARGS)
 	$(BIN)/pytest -q -m serial $(PYTEST_ARGS)
 
-# Production (README "Production"): code server, daemon, webserver and adrecon-metrics as separate
-# processes under supervisor, Dagster's storage and the serving store on PostgreSQL. `make prod`
-# runs in the foreground (Ctrl-C stops all four); from another shell `make prod-status`,
-# `make prod-stop`.
+# Production (docs/production.md): code server, daemon, webserver and adrecon-metrics (and, with
+# ADRECON_READONLY_WEBSERVER_PORT, a read-only webserver) as separate processes under
+# supervisor, Dagster's storage and the serving store on PostgreSQL. `make prod` runs in the
+# foreground (Ctrl-C stops them all); from another shell `make prod-status`, `make prod-stop`.
 PROD_DIR ?= $(CURDIR)/.prod
 PROD_HOME ?= $(PROD_DIR)/dagster_home
 CODE_SERVER_PORT ?= 4266
+# The operator UI listens on loopback unless told otherwise (Dagster has no log-in: put it
+# behind an authenticating proxy, docs/security.md); with ADRECON_READONLY_WEBSERVER_PORT set, a
+# read-only UI for analysts also listens on ADRECON_READONLY_WEBSERVER_HOST (all interfaces).
+ADRECON_WEBSERVER_HOST ?= $(HOST)
+ADRECON_WEBSERVER_PORT ?= $(PORT)
+ADRECON_READONLY_WEBSERVER_HOST ?= 0.0.0.0
+ADRECON_READONLY_WEBSERVER_PORT ?=
 PROD_ENV = DAGSTER_HOME=$(PROD_HOME) ADRECON_PROD_DIR=$(PROD_DIR) ADRECON_BIN=$(CURDIR)/$(BIN) \
 	ADRECON_DEPLOY=$(CURDIR)/deploy ADRECON_CODE_SERVER_PORT=$(CODE_SERVER_PORT) \
-	ADRECON_WEBSERVER_HOST=$(HOST) ADRECON_WEBSERVER_PORT=$(PORT)
+	ADRECON_WEBSERVER_HOST=$(ADRECON_WEBSERVER_HOST) ADRECON_WEBSERVER_PORT=$(ADRECON_WEBSERVER_PORT) \
+	ADRECON_READONLY_WEBSERVER_HOST=$(ADRECON_READONLY_WEBSERVER_HOST) \
+	ADRECON_READONLY_WEBSERVER_PORT=$(or $(ADRECON_READONLY_WEBSERVER_PORT),0) \
+	ADRECON_READONLY_WEBSERVER_AUTOSTART=$(if $(ADRECON_READONLY_WEBSERVER_PORT),true,false)
 
 prod: install
 	@test -n "$$ADRECON_DAGSTER_PG_URL" || { echo "set ADRECON_DAGSTER_PG_URL (Dagster's storage)"; exit 2; }
 	@test -n "$$ADRECON_SERVING_URL" || echo "ADRECON_SERVING_URL unset: serving from $${ADRECON_SERVING_DB:-data/serving.duckdb}"
+	@# Least privilege (docs/security.md): say whether the serving login holds adrecon_offline only.
+	@test -z "$$ADRECON_SERVING_URL" || $(BIN)/adrecon-serving-roles --check --url "$$ADRECON_SERVING_URL" || true
 	mkdir -p $(PROD_HOME) && cp deploy/dagster.yaml $(PROD_HOME)/dagster.yaml
 	$(PROD_ENV) $(BIN)/supervisord -c deploy/supervisord.conf
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from adrecon_assets.metadata.display import chart_text
 from adrecon_assets.rules import ANOMALY_FALL_RATIO, ANOMALY_RISE_RATIO, FraudReason
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ REASON_COLORS = {
 }
 # Log axes cannot show 0; a day without clicks is drawn at this floor.
 LOG_FLOOR = 0.5
+# A panel title fits about this many characters.
+CHART_TITLE_CHARS = 40
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -140,7 +143,7 @@ def anomaly_chart(history: pa.Table, day: date) -> bytes:
         axis.set_yscale("log")
         # Minor log ticks are unlabelled at this size and cost most of the drawing time.
         axis.yaxis.set_minor_locator(NullLocator())
-        axis.set_title(placement, fontsize=8, pad=2)
+        axis.set_title(chart_text(placement, CHART_TITLE_CHARS), fontsize=8, pad=2)
         axis.tick_params(labelsize=6, pad=1)
         axis.xaxis.set_major_formatter(DateFormatter("%m-%d"))
     axes.flat[0].legend(fontsize=5, loc="lower left")

@@ -11,7 +11,7 @@ import dagster as dg
 
 from adrecon_assets.alerts.hooks import with_alert_hooks
 from adrecon_assets.alerts.resource import AlertResource
-from adrecon_assets.alerts.sensors import build_alert_sensors
+from adrecon_assets.alerts.sensors import build_alert_sensor
 from adrecon_assets.assets.monitoring import anomaly_metrics
 from adrecon_assets.assets.reconciliation import fraud_flags, joined_clicks, reconciled_statistics
 from adrecon_assets.assets.reporting import placement_performance, refund_ledger
@@ -25,6 +25,7 @@ from adrecon_assets.resources.engine import EngineResource, PolarsEngineResource
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.resources.spark import SparkEngineResource
 from adrecon_assets.resources.storage import StorageResource
+from adrecon_assets.secret_masking import install_log_masking, secret_env
 from adrecon_assets.sensors.crash_relaunch import build_crash_relaunch_sensor
 from adrecon_assets.sensors.dead_run_workers import build_dead_run_worker_sensor
 from adrecon_assets.sensors.late_data import build_late_data_sensor
@@ -48,7 +49,8 @@ def engine_resource(settings: Settings) -> EngineResource:
     """The engine chosen by ADRECON_ENGINE."""
     if settings.engine is Engine.SPARK:
         return SparkEngineResource(
-            spark_master=settings.spark_master, spark_remote=settings.spark_remote or ""
+            spark_master=settings.spark_master,
+            spark_remote=secret_env("ADRECON_SPARK_REMOTE", settings.spark_remote),
         )
     return PolarsEngineResource()
 
@@ -56,17 +58,14 @@ def engine_resource(settings: Settings) -> EngineResource:
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "storage": StorageResource(lake_root=settings.lake_root, warehouse_root=settings.warehouse),
-        # PostgreSQL when ADRECON_SERVING_URL is set, else the DuckDB file. The URL goes in as
-        # an EnvVar so its credentials never show in the UI's resource config (contract 4.2).
+        # PostgreSQL when ADRECON_SERVING_URL is set, else the DuckDB file. Secret settings go
+        # in as EnvVars: the UI's resource config shows their names, never values (contract 1).
         "serving_db": ServingResource(
             database=settings.serving_db,
-            url=dg.EnvVar("ADRECON_SERVING_URL") if settings.serving_url else "",
+            url=secret_env("ADRECON_SERVING_URL", settings.serving_url),
         ),
         "check_thresholds": CheckThresholds(),
-        "alerts": AlertResource(
-            webhook_url=settings.alert_webhook_url or "",
-            ui_base_url=settings.ui_base_url or "",
-        ),
+        "alerts": AlertResource.from_settings(settings),
         "automation": AutomationSettings.from_settings(settings),
         "engine": engine_resource(settings),
     }
@@ -77,7 +76,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
     return [
         build_lake_readiness_sensor(interval),
         build_late_data_sensor(interval),
-        *build_alert_sensors(interval),
+        build_alert_sensor(interval),
         build_sla_sensor(interval),
         build_follow_sensor(interval),
         build_crash_relaunch_sensor(interval),
@@ -103,4 +102,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
 
 
+# Every process that loads the code (code server, run workers, the CLI) masks secrets in its logs.
+install_log_masking()
 defs = build_definitions(load_settings())

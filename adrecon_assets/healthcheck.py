@@ -3,23 +3,26 @@
 Reads the Dagster instance of DAGSTER_HOME and the lake: every required daemon's heartbeat, the
 last tick of every running sensor, the newest reconciled day, and every closed day since
 ADRECON_START_DATE that is not reconciled (named one per line, stale once its lake closed more
-than 2 hours ago). Prints one line per finding, exits 1 if anything is stale and sends one alert
-through the project's alert sink (webhook or log): a dead daemon otherwise means silently no
-reconciliation.
+than 2 hours ago). Prints one line per finding and exits 1 if anything is stale. Each stale
+finding pages once (a dead daemon otherwise means silently no reconciliation, and the alert
+sensor runs in that daemon); when it is fine again, one `resolved` alert follows. The open
+findings are kept in the instance's key-value store between runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 
 import dagster as dg
 
-from adrecon_assets.alerts.resource import Alert, AlertResource
+from adrecon_assets.alerts.hooks import daemon_watching
+from adrecon_assets.alerts.model import Alert, AlertKind, Priority, dedup_key
+from adrecon_assets.alerts.resource import AlertResource
 from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
 from adrecon_assets.day_accounting import unreconciled_closed_days
 from adrecon_assets.lake import Lake, LakeNotFoundError
@@ -29,12 +32,10 @@ from adrecon_assets.settings import load_settings
 # Values of Dagster's (private) InstigatorType and InstigatorStatus enums, by their names.
 SENSOR = "SENSOR"
 RUNNING_SENSOR_STATUSES = {"RUNNING", "DECLARED_IN_CODE"}
-
-
-class HealthAlertKind(StrEnum):
-    """The alert sink's kinds cover runs and checks; a stale instance is its own kind."""
-
-    HEALTHCHECK = "healthcheck"
+# Findings about the watcher itself: paged here even while a daemon runs alert_sensor.
+WATCHER_SUBJECTS = ("daemon ", "sensor")
+# The instance key-value entry holding the open findings' alerts (JSON), between cron runs.
+OPEN_ALERTS_KEY = "adrecon/healthcheck/open_alerts"
 
 
 @dataclass(frozen=True)
@@ -150,17 +151,52 @@ def check_instance(
     ]
 
 
-def stale_alert(findings: Sequence[Finding]) -> Alert:
-    stale = [finding.line() for finding in findings if not finding.ok]
+def finding_alert(finding: Finding) -> Alert:
     return Alert(
-        kind=HealthAlertKind.HEALTHCHECK,  # type: ignore[arg-type]
+        kind=AlertKind.HEALTHCHECK,
         asset=None,
-        check="adrecon-healthcheck",
+        check=finding.subject,
         partition=None,
         severity="ERROR",
         run_id=None,
-        message="; ".join(stale),
+        message=f"adrecon-healthcheck: {finding.line()}",
+        priority=Priority.PAGE,
+        dedup_key=dedup_key(AlertKind.HEALTHCHECK, finding.subject),
     )
+
+
+def health_transitions(
+    findings: Sequence[Finding], open_alerts: dict[str, Alert], watched: bool = False
+) -> tuple[list[Alert], dict[str, Alert]]:
+    """What to send (a page per newly stale finding, a resolution per finding fine again or
+    gone) and the open alerts after it. `watched`: a daemon runs alert_sensor, which pages the
+    days and the lake itself, so only the watcher's own findings (daemons, sensors) page here."""
+    to_send: list[Alert] = []
+    still_open: dict[str, Alert] = {}
+    for finding in findings:
+        alert = finding_alert(finding)
+        key = alert.dedup_key
+        if finding.ok:
+            continue
+        if key in open_alerts:
+            still_open[key] = open_alerts[key]
+        elif not watched or finding.subject.startswith(WATCHER_SUBJECTS):
+            still_open[key] = alert
+            to_send.append(alert)
+    for key, alert in open_alerts.items():
+        if key not in still_open:
+            to_send.append(alert.resolved(f"adrecon-healthcheck: {alert.check} is fine again"))
+    return to_send, still_open
+
+
+def load_open_alerts(instance: dg.DagsterInstance) -> dict[str, Alert]:
+    text = instance.run_storage.get_cursor_values({OPEN_ALERTS_KEY}).get(OPEN_ALERTS_KEY)
+    return {key: Alert.from_json(value) for key, value in json.loads(text or "{}").items()}
+
+
+def save_open_alerts(instance: dg.DagsterInstance, open_alerts: dict[str, Alert]) -> None:
+    text = json.dumps({key: alert.to_json() for key, alert in sorted(open_alerts.items())})
+    instance.run_storage.set_cursor_values({OPEN_ALERTS_KEY: text})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -180,15 +216,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             sla_hour,
             settings.lake_root,
         )
+        watched = daemon_watching(instance)
+        to_send, still_open = health_transitions(findings, load_open_alerts(instance), watched)
+        # Outside Dagster's resource resolution: the EnvVars are read here.
+        alerts = AlertResource.from_settings(settings).process_config_and_initialize()
+        for alert in to_send:
+            alerts.send(alert)
+        save_open_alerts(instance, still_open)
     for finding in findings:
         print(finding.line())
-    if all(finding.ok for finding in findings):
-        return 0
-    AlertResource(
-        webhook_url=settings.alert_webhook_url or "",
-        ui_base_url=settings.ui_base_url or "",
-    ).send(stale_alert(findings))
-    return 1
+    return 0 if all(finding.ok for finding in findings) else 1
 
 
 if __name__ == "__main__":

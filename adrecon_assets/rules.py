@@ -349,6 +349,17 @@ def sla_deadline(day: date, sla_hour_utc: int) -> datetime:
 METRICS_WINDOW_DAYS: Final = 30
 
 
+# --- Alerts (contract 6): how long a sensor may fail, and when a step's duration notifies ---
+
+# A sensor whose ticks have failed without a success for this long pages.
+SENSOR_FAILING_PAGE_AFTER: Final = timedelta(minutes=10)
+# A step's duration notifies when over DURATION_MEDIAN_FACTOR x the median of its last
+# DURATION_HISTORY_DAYS days and over DURATION_MIN_EXCESS_SECONDS longer than that median.
+DURATION_MEDIAN_FACTOR: Final = 3.0
+DURATION_HISTORY_DAYS: Final = 7
+DURATION_MIN_EXCESS_SECONDS: Final = 60.0
+
+
 # The serving store's reconnect (contract 2 and 4.2): waits between attempts double from the
 # first to the longest, within TRANSIENT_RETRY_BUDGET_SECONDS; a managed PostgreSQL failover
 # takes 60-120 s, so a wait never exceeds a few seconds past the server's return.

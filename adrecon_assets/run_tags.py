@@ -33,9 +33,9 @@ LATE_DATA_TRIGGER: Final = "late_data"
 CATCH_UP_TRIGGER: Final = "readiness_catch_up"
 # Runs of one late-data tick's reruns share this tag; dagster.yaml runs one of them at a time.
 LATE_DATA_BATCH_TAG: Final = "adrecon/late-data-batch"
-# What a run's own hooks already alerted, so the sensors do not alert it again.
-ALERTED_RUN_FAILURE_TAG: Final = "adrecon/alerted_run_failure"
-ALERTED_CHECKS_TAG: Final = "adrecon/alerted_checks"
+# The alert dedup keys a run's hooks already sent (alerts/hooks.py), so alert_sensor keeps
+# those conditions open without sending them again.
+ALERTED_KEYS_TAG: Final = "adrecon/alerted"
 # A run relaunched after a crash: which relaunch of the work it is, and the run it replaces.
 RELAUNCH_NUMBER_TAG: Final = "adrecon/relaunch_number"
 RELAUNCHED_FROM_TAG: Final = "adrecon/relaunched_from"

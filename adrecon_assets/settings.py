@@ -16,6 +16,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+# PagerDuty's Events API v2 endpoint (ADRECON_PAGERDUTY_EVENTS_URL's default).
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+
 
 class Engine(StrEnum):
     POLARS = "polars"
@@ -60,6 +63,8 @@ class Setting:
     default: str
     parse: Callable[[str], Any]
     allowed: str
+    # A URL or key (contract 1): reaches resources as dg.EnvVar, masked in logs and errors.
+    secret: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,12 @@ class Settings:
     late_data_quiet_seconds: int
     late_data_lookback_days: int
     alert_webhook_url: str | None
+    pagerduty_routing_key: str | None
+    pagerduty_events_url: str
+    smtp_url: str | None
+    alert_email_from: str | None
+    alert_email_to: str | None
+    alert_digest_minutes: int
     sensor_interval_seconds: int
     sla_hour_utc: int
     ui_base_url: str | None
@@ -107,14 +118,21 @@ SETTINGS: Mapping[str, Setting] = {
     "warehouse": Setting("ADRECON_WAREHOUSE", "data/warehouse", _text, "a path"),
     "serving_db": Setting("ADRECON_SERVING_DB", "data/serving.duckdb", _text, "a path"),
     "serving_url": Setting(
-        "ADRECON_SERVING_URL", "", _optional, "unset or postgresql://user:password@host:port/db"
+        "ADRECON_SERVING_URL",
+        "",
+        _optional,
+        "unset or postgresql://user:password@host:port/db",
+        secret=True,
     ),
     "dagster_pg_url": Setting(
-        "ADRECON_DAGSTER_PG_URL", "", _optional, "unset or a postgresql:// URL"
+        "ADRECON_DAGSTER_PG_URL", "", _optional, "unset or a postgresql:// URL", secret=True
     ),
     "engine": Setting("ADRECON_ENGINE", "polars", _engine, ", ".join(Engine)),
     "spark_master": Setting("ADRECON_SPARK_MASTER", "local[*]", _text, "a spark.master URL"),
-    "spark_remote": Setting("ADRECON_SPARK_REMOTE", "", _optional, "unset or sc://host:port"),
+    # A Spark Connect URL may carry a token (`sc://host:port/;token=...`).
+    "spark_remote": Setting(
+        "ADRECON_SPARK_REMOTE", "", _optional, "unset or sc://host:port", secret=True
+    ),
     "start_date": Setting("ADRECON_START_DATE", "2026-01-01", _day, "a date YYYY-MM-DD"),
     "late_data_quiet_seconds": Setting(
         "ADRECON_LATE_DATA_QUIET_SECONDS", "600", _int_in(0), "an integer >= 0"
@@ -123,7 +141,31 @@ SETTINGS: Mapping[str, Setting] = {
         "ADRECON_LATE_DATA_LOOKBACK_DAYS", "14", _int_in(1), "an integer >= 1"
     ),
     "alert_webhook_url": Setting(
-        "ADRECON_ALERT_WEBHOOK_URL", "", _optional, "unset or an http(s) URL"
+        "ADRECON_ALERT_WEBHOOK_URL", "", _optional, "unset or an http(s) URL", secret=True
+    ),
+    "pagerduty_routing_key": Setting(
+        "ADRECON_PAGERDUTY_ROUTING_KEY",
+        "",
+        _optional,
+        "unset or an Events API v2 routing key",
+        secret=True,
+    ),
+    "pagerduty_events_url": Setting(
+        "ADRECON_PAGERDUTY_EVENTS_URL", PAGERDUTY_EVENTS_URL, _text, "an http(s) URL", secret=True
+    ),
+    "smtp_url": Setting(
+        "ADRECON_SMTP_URL",
+        "",
+        _optional,
+        "unset or smtp://user:password@host:port, smtps://..., ?starttls=true",
+        secret=True,
+    ),
+    "alert_email_from": Setting("ADRECON_ALERT_EMAIL_FROM", "", _optional, "an e-mail address"),
+    "alert_email_to": Setting(
+        "ADRECON_ALERT_EMAIL_TO", "", _optional, "comma-separated e-mail addresses"
+    ),
+    "alert_digest_minutes": Setting(
+        "ADRECON_ALERT_DIGEST_MINUTES", "60", _int_in(1), "an integer >= 1"
     ),
     "sensor_interval_seconds": Setting(
         "ADRECON_SENSOR_INTERVAL_SECONDS", "30", _int_in(1), "an integer >= 1"
@@ -135,6 +177,16 @@ SETTINGS: Mapping[str, Setting] = {
     "metrics_host": Setting("ADRECON_METRICS_HOST", "127.0.0.1", _text, "a host or address"),
     "metrics_port": Setting("ADRECON_METRICS_PORT", "9464", _int_in(1, 65535), "a port 1-65535"),
 }
+
+
+# Secrets the process may hold besides the settings above: the S3 lake's key (contract 2.1) and
+# libpq's password variable (the PostgreSQL URLs may leave the password to it).
+OTHER_SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "PGPASSWORD")
+# Every variable whose value is masked wherever it could show (secret_masking.py).
+SECRET_VARIABLES = (
+    *(setting.variable for setting in SETTINGS.values() if setting.secret),
+    *OTHER_SECRET_VARIABLES,
+)
 
 
 def load_settings() -> Settings:

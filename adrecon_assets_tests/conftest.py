@@ -20,8 +20,10 @@ from adrecon_assets.settings import Settings
 from adrecon_assets_tests import sensor_lakes
 from adrecon_assets_tests.postgres import PostgresServer, postgres_server
 from adrecon_assets_tests.s3_server import LakeMirror, s3_env, s3_server
+from adrecon_assets_tests.serving_logins import logins
 
-__all__ = ["s3_env", "s3_server"]  # fixtures of s3_server.py, shared by the whole suite
+# Fixtures of s3_server.py and serving_logins.py, shared by the whole suite.
+__all__ = ["logins", "s3_env", "s3_server"]
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

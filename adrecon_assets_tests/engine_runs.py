@@ -10,7 +10,13 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from adrecon_assets.engines.base import AggregateReport, EmissionSource, FlagReport, JoinReport
+from adrecon_assets.engines.base import (
+    AggregateReport,
+    EmissionSource,
+    Engine,
+    FlagReport,
+    JoinReport,
+)
 from adrecon_assets.engines.polars_engine import PolarsEngine
 from adrecon_assets.lake import Lake
 from adrecon_assets.partitions import first_day, previous_day
@@ -37,7 +43,7 @@ def table_rows(table: pa.Table | pl.DataFrame) -> list[tuple[object, ...]]:
     return list(frame.select(STATS_COLUMNS).iter_rows())
 
 
-def stage(engine: PolarsEngine, lake: Lake, warehouse: Warehouse, topic: Topic, day: date) -> Path:
+def stage(engine: Engine, lake: Lake, warehouse: Warehouse, topic: Topic, day: date) -> Path:
     out = warehouse.folder(RAW_DATASET[topic], day)
     report = engine.stage_topic(
         lake.partition(topic, day), out, warehouse.quarantine_folder(topic, day)
@@ -48,13 +54,28 @@ def stage(engine: PolarsEngine, lake: Lake, warehouse: Warehouse, topic: Topic, 
 
 def run_polars_day(lake_root: Path, warehouse_root: Path, day: date) -> DayRun:
     """Stage, join, flag and aggregate day D exactly as the assets chain the engine's steps."""
-    engine, lake, warehouse = PolarsEngine(), Lake(lake_root), Warehouse(warehouse_root)
+    return run_engine_day(PolarsEngine(), lake_root, warehouse_root, day)
+
+
+def run_engine_day(
+    engine: Engine,
+    lake_root: Path,
+    warehouse_root: Path,
+    day: date,
+    previous_day_engine: Engine | None = None,
+) -> DayRun:
+    """`run_polars_day` on any engine; D-1's emissions staged by `previous_day_engine` if given
+    (as after a switch of engines between two days)."""
+    lake, warehouse = Lake(lake_root), Warehouse(warehouse_root)
     clicks = stage(engine, lake, warehouse, Topic.CLICKS, day)
     sources = []
     before = previous_day(day)
     if before is not None:
         sources.append(
-            EmissionSource(before, stage(engine, lake, warehouse, Topic.EMISSIONS, before))
+            EmissionSource(
+                before,
+                stage(previous_day_engine or engine, lake, warehouse, Topic.EMISSIONS, before),
+            )
         )
     sources.append(EmissionSource(day, stage(engine, lake, warehouse, Topic.EMISSIONS, day)))
     joined = warehouse.folder(Dataset.JOINED_CLICKS, day)

@@ -49,6 +49,10 @@ class ProductionStack:
             "ADRECON_WEBSERVER_HOST": "127.0.0.1",
             "ADRECON_WEBSERVER_PORT": str(self.port),
             "ADRECON_METRICS_PORT": str(free_port()),
+            # As `make prod` without ADRECON_READONLY_WEBSERVER_PORT: no read-only UI.
+            "ADRECON_READONLY_WEBSERVER_HOST": "127.0.0.1",
+            "ADRECON_READONLY_WEBSERVER_PORT": "0",
+            "ADRECON_READONLY_WEBSERVER_AUTOSTART": "false",
         }
         self.url = f"http://127.0.0.1:{self.port}/graphql"
         self.supervisord: subprocess.Popen[bytes] | None = None

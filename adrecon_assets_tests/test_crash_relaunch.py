@@ -90,7 +90,7 @@ def tick(instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorRe
 def test_relaunches_a_dropped_retry_once_with_its_days_and_batch(
     instance: dg.DagsterInstance,
 ) -> None:
-    batch = {"adrecon/late-data-batch": "b1", "adrecon/alerted_run_failure": "1"}
+    batch = {"adrecon/late-data-batch": "b1", "adrecon/alerted": "run_failure:2026-01-02"}
     crashed = failed_run(instance, {**RANGE, **CRASH, **batch, "dagster/run_key": "ready-x"})
 
     first = tick(instance)

@@ -5,9 +5,14 @@ processes."""
 from __future__ import annotations
 
 import configparser
+import os
+import shlex
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
+from supervisor.options import ServerOptions
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -38,12 +43,58 @@ def test_supervisor_runs_code_server_daemon_webserver_and_metrics_separately() -
         for section in config.sections()
         if section.startswith("program:")
     }
-    assert set(commands) == {"code_server", "daemon", "webserver", "metrics"}
+    assert set(commands) == {"code_server", "daemon", "webserver", "metrics", "readonly_webserver"}
     assert "dagster code-server start -m adrecon_assets.definitions" in commands["code_server"]
     assert "dagster-daemon run -w" in commands["daemon"]
     assert "dagster-webserver -w" in commands["webserver"]
     assert commands["metrics"].endswith("/adrecon-metrics")
+    assert "--read-only" not in commands["webserver"]
+    assert "--read-only" in commands["readonly_webserver"]
     assert all(config.get(f"program:{name}", "autorestart") == "true" for name in commands)
+
+
+def prod_programs(monkeypatch: pytest.MonkeyPatch, make_arguments: list[str]) -> dict[str, str]:
+    """What supervisord would start under `make prod` (its environment read from `make -n`):
+    each program's command, or `not started` for one that does not start by itself."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADRECON_")}
+    dry_run = subprocess.run(
+        ["make", "-n", "-s", "prod-status", *make_arguments],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for word in shlex.split(dry_run):
+        name, _, value = word.partition("=")
+        if name.startswith(("ADRECON_", "DAGSTER_HOME")):
+            monkeypatch.setenv(name, value)
+    options = ServerOptions()
+    options.realize(args=["-c", str(PROJECT / "deploy" / "supervisord.conf")])
+    return {
+        program.name: program.command if program.autostart else "not started"
+        for group in options.process_group_configs
+        for program in group.process_configs
+    }
+
+
+def test_operator_ui_binds_loopback_and_the_read_only_ui_starts_only_with_its_port(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    programs = prod_programs(monkeypatch, [f"PROD_DIR={tmp_path}"])
+    assert programs["webserver"].split()[-4:] == ["-h", "127.0.0.1", "-p", "3000"]
+    assert programs["readonly_webserver"] == "not started"
+    programs = prod_programs(
+        monkeypatch, [f"PROD_DIR={tmp_path}", "ADRECON_READONLY_WEBSERVER_PORT=3001"]
+    )
+    assert programs["webserver"].split()[-4:] == ["-h", "127.0.0.1", "-p", "3000"]
+    assert programs["readonly_webserver"].split()[-5:] == [
+        "--read-only",
+        "-h",
+        "0.0.0.0",
+        "-p",
+        "3001",
+    ]
 
 
 def test_a_code_server_restart_signals_the_code_server_only() -> None:

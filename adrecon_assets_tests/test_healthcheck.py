@@ -85,6 +85,12 @@ def test_main_exits_non_zero_and_alerts_when_stale(
         assert healthcheck.main([]) == 1
     assert "STALE daemon SENSOR: no heartbeat ever" in capsys.readouterr().out
     assert '"kind": "healthcheck"' in caplog.text
+    assert '"dedup_key": "healthcheck:daemon SENSOR"' in caplog.text
+    # Still stale at the next run: exit 1 again, but each finding was already paged.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert healthcheck.main([]) == 1
+    assert '"kind": "healthcheck"' not in caplog.text
 
 
 def test_unreconciled_closed_days_are_each_named(

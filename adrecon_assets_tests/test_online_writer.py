@@ -19,8 +19,10 @@ import pytest
 
 from adrecon_assets.partitions import first_day
 from adrecon_assets.resources.serving import ServingResource
+from adrecon_assets.serving.roles import OFFLINE_ROLE, ONLINE_ROLE
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.postgres import PASSWORD
+from adrecon_assets_tests.serving_logins import Logins
 from adrecon_assets_tests.test_pipeline import expected_rows, materialize_day, serving_rows
 from adrecon_simulate.config import SimulationConfig
 from adrecon_simulate.replay import Increment, increments_of, online_rows, replay, split_evenly
@@ -108,17 +110,18 @@ class RecordingStream:
 
 @pytest.mark.slow
 def test_online_writer_and_reconciliation_share_postgres_without_losing_increments(
-    paths: Paths, polars_resources: dict[str, object], serving_url: str
+    paths: Paths, polars_resources: dict[str, object], logins: Logins
 ) -> None:
     """Days 0-2 are reconciled and rerun in a loop while the online layer writes increments to
-    them and to day 3 (never reconciled) for a minute at a steady rate. Neither side errors,
-    reconciled days equal the independent reference exactly, day 3 holds every increment."""
+    them and to day 3 (never reconciled) for a minute at a steady rate, each as its own login
+    of contract 4.3 (adrecon_offline, adrecon_online). Neither side errors, reconciled days
+    equal the independent reference exactly, day 3 holds every increment."""
     config = simulated_online_layer(paths.lake.parent, days=4)
     reconciled, open_day = config.days_list[:3], config.days_list[3]
     stream = RecordingStream(list(increments_of(online_rows(config.serving_db), 50)))  # type: ignore[arg-type]
-    serving_resource = ServingResource(url=serving_url)
+    serving_resource = ServingResource(url=logins.urls[OFFLINE_ROLE])
     resources = {**polars_resources, "serving_db": serving_resource}
-    store = serving_resource.get_store()
+    store = ServingResource(url=logins.urls[ONLINE_ROLE]).get_store()
     stop = threading.Event()
     outcome: dict[str, object] = {}
 

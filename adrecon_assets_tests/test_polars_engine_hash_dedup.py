@@ -9,8 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adrecon_assets.engines import polars_engine
-from adrecon_assets.engines.polars_engine import emission_rounds, key_bucket_files, repeated_values
+from adrecon_assets.engines import key_buckets
+from adrecon_assets.engines.key_buckets import emission_rounds, key_bucket_files
+from adrecon_assets.engines.polars_engine import repeated_values
 from adrecon_assets.rules import Topic
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.engine_runs import reconcile
@@ -124,7 +125,7 @@ def test_staged_emissions_are_key_bucket_files_and_no_key_spans_two_rounds(
 def test_deduplication_in_many_rounds_gives_the_hand_computed_day(
     paths: Paths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(polars_engine, "ROWS_PER_ROUND", 7)  # 100 rows: 15 rounds
+    monkeypatch.setattr(key_buckets, "ROWS_PER_ROUND", 7)  # 100 rows: 15 rounds
     write_repeats_across_days(paths)
 
     run = reconcile(paths.lake, paths.warehouse, D)
@@ -150,6 +151,7 @@ def test_folders_bucketed_otherwise_are_deduplicated_in_one_round(paths: Paths) 
     for path in folders[0].glob("*.parquet"):
         path.unlink()
     merged.write_parquet(folders[0] / "part-00000.parquet")
+    (folders[0] / key_buckets.BUCKETING_MARKER).unlink()
 
     assert key_bucket_files(folders[0]) is None
     assert emission_rounds(folders, rows_per_round=30) == [

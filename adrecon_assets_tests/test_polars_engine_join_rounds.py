@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adrecon_assets.engines import polars_engine
+from adrecon_assets.engines import key_buckets, polars_engine
 from adrecon_assets.engines.polars_engine import join_round, key_hash, scratch_prefix
 from adrecon_assets.rules import CLICK_DEDUP_KEY, Topic
 from adrecon_assets.warehouse import atomic_folder, leftovers
@@ -80,7 +80,7 @@ def test_join_in_rounds_by_key_bucket_gives_the_hand_computed_day(
     paths: Paths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(polars_engine, "CLICKS_PER_CHUNK", 2)  # 13 clicks: 7 chunks
-    monkeypatch.setattr(polars_engine, "ROWS_PER_ROUND", 3)  # 22 emission rows: 8 rounds
+    monkeypatch.setattr(key_buckets, "ROWS_PER_ROUND", 3)  # 22 emission rows: 8 rounds
     write_lake(paths)
     chunks = pl.DataFrame({"click_id": SHARED_KEY_CLICKS}).select(key_hash(CLICK_DEDUP_KEY) % 7)
     assert chunks.to_series().n_unique() > 1  # the shared key's clicks span click chunks

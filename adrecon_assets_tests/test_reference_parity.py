@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from adrecon_assets.engines import polars_engine
+from adrecon_assets.engines import key_buckets, polars_engine
 from adrecon_assets.partitions import first_day
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.engine_runs import reconcile
@@ -34,7 +34,7 @@ def test_engine_in_small_chunks_and_rounds_equals_reference(
     """Bounded-memory paths forced on a small lake: clicks in chunks of 7 (by click_id for the
     join, by user and offer for the flood window) and emissions in rounds of 50 rows."""
     monkeypatch.setattr(polars_engine, "CLICKS_PER_CHUNK", 7)
-    monkeypatch.setattr(polars_engine, "ROWS_PER_ROUND", 50)
+    monkeypatch.setattr(key_buckets, "ROWS_PER_ROUND", 50)
     lake = build_random_lake(paths.lake, first_day(), DAYS, seed=seed)
     assert lake.clicks_made > 7
     for offset in range(DAYS):

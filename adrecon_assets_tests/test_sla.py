@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from adrecon_assets.alerts.resource import AlertResource
-from adrecon_assets.alerts.sensors import build_alert_sensors
+from adrecon_assets.alerts.sensors import build_alert_sensor
 from adrecon_assets.checks.sla import (
     RECONCILED_STATISTICS,
     SLA_CHECK,
@@ -33,7 +33,7 @@ from adrecon_assets_tests.lakes import click, emission, write_topic
 from adrecon_assets_tests.sensor_lakes import close_at, days_ago, write_day
 from adrecon_assets_tests.webhook import Webhook, webhook_server
 
-_, asset_check_alert_sensor = build_alert_sensors(interval_seconds=30)
+alert_sensor = build_alert_sensor(interval_seconds=30)
 reconciled_statistics_sla_sensor = build_sla_sensor(interval_seconds=30)
 # SLA hour 0 in the instance tests: yesterday is due (and past due) whenever they run.
 MIDNIGHT = AutomationSettings(
@@ -325,14 +325,17 @@ def tick_alerts(instance: dg.DagsterInstance, url: str, cursor: str | None) -> s
     context = dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"alerts": AlertResource(webhook_url=url, backoff_seconds=0.01)},
+        resources={
+            "alerts": AlertResource(webhook_url=url, backoff_seconds=0.01),
+            "storage": NO_LAKE,
+        },
         definitions=defs,
     )
-    asset_check_alert_sensor(context)
+    alert_sensor(context)
     return context.cursor
 
 
-def test_a_miss_alerts_once(
+def test_a_miss_pages_once_and_resolves_when_the_day_is_reconciled(
     instance: dg.DagsterInstance, webhook: Webhook, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = Clock(instance, monkeypatch, NO_LAKE)
@@ -341,13 +344,19 @@ def test_a_miss_alerts_once(
     cursor = tick_alerts(instance, webhook.url, None)
     cursor = tick_alerts(instance, webhook.url, cursor)
     (alert,) = webhook.received
-    assert alert["kind"] == "asset_check" and alert["check"] == SLA_CHECK
+    assert alert["kind"] == "sla" and alert["check"] == SLA_CHECK
+    assert (alert["priority"], alert["status"]) == ("page", "firing")
+    assert alert["dedup_key"] == f"sla:{missed.partition}"
     assert alert["partition"] == missed.partition and "SLA missed" in alert["message"]
-    # Reconciled late: no second evaluation of the day and no second alert.
+    # Reconciled late: no second evaluation of the day; the page resolves, once.
     reconcile(instance, days_ago(1))
     assert clock.tick(now + timedelta(minutes=1)) == []
+    cursor = tick_alerts(instance, webhook.url, cursor)
     tick_alerts(instance, webhook.url, cursor)
-    assert len(webhook.received) == 1
+    assert [(a["status"], a["dedup_key"]) for a in webhook.received] == [
+        ("firing", f"sla:{missed.partition}"),
+        ("resolved", f"sla:{missed.partition}"),
+    ]
 
 
 def test_day_without_lake_data_is_missed_naming_it(

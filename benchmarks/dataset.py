@@ -29,6 +29,12 @@ CTR_SCALE = 6.4
 # shard, so shards share no key, no click and no user (offers and placements are shared).
 SHARD_ROWS: Final = 10_000_000
 SHARDED_ID_COLUMNS: Final = ("emission_id", "click_id", "user_id")
+# The lakes' shapes: the simulator's small catalogue, or issue 24's millions of keys a day.
+SIMULATED: Final = "simulated"
+HIGH_CARDINALITY: Final = "high_cardinality"
+SHAPES: Final = (SIMULATED, HIGH_CARDINALITY)
+# Bumped when the high-cardinality generator changes, so cached lakes are generated again.
+HIGH_CARDINALITY_VERSION: Final = 1
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class BenchmarkLake:
     emission_rows: int
     click_rows: int
     ctr_scale: float
+    shape: str = SIMULATED
 
     @property
     def lake(self) -> Path:
@@ -54,11 +61,16 @@ class BenchmarkLake:
         return FIRST_DAY
 
 
-def lake_for_size(emissions_per_day: int, cache_root: Path = CACHE_ROOT) -> BenchmarkLake:
-    """The cached lake of this size, simulated (with the simulator's usual faults) if missing.
+def lake_for_size(
+    emissions_per_day: int, cache_root: Path = CACHE_ROOT, shape: str = SIMULATED
+) -> BenchmarkLake:
+    """The cached lake of this size and shape, simulated (with the simulator's usual faults)
+    or generated (`high_cardinality.py`) if missing.
 
     A marker written last tells a complete lake from one whose generation was interrupted (or
     that was simulated with another CTR_SCALE: it is simulated again)."""
+    if shape == HIGH_CARDINALITY:
+        return high_cardinality_lake(emissions_per_day, cache_root)
     root = cache_root / f"emissions-{emissions_per_day}"
     marker = root / MARKER
     if marker.exists():
@@ -80,6 +92,31 @@ def lake_for_size(emissions_per_day: int, cache_root: Path = CACHE_ROOT) -> Benc
     )
     fields = {k: v for k, v in asdict(result).items() if k != "root"}
     marker.write_text(json.dumps(fields))
+    return result
+
+
+def high_cardinality_lake(emissions_per_day: int, cache_root: Path) -> BenchmarkLake:
+    """The cached high-cardinality lake of this size, generated if missing (or stale)."""
+    from benchmarks.high_cardinality import write_high_cardinality_lake
+
+    root = cache_root / f"high-cardinality-{emissions_per_day}"
+    marker = root / MARKER
+    if marker.exists():
+        fields = json.loads(marker.read_text())
+        if fields.pop("version", None) == HIGH_CARDINALITY_VERSION:
+            return BenchmarkLake(root=root, **fields)
+    shutil.rmtree(root, ignore_errors=True)
+    generated = write_high_cardinality_lake(root / "lake", FIRST_DAY, emissions_per_day, SEED)
+    result = BenchmarkLake(
+        root=root,
+        emissions_per_day=emissions_per_day,
+        emission_rows=generated.emission_rows,
+        click_rows=generated.click_rows,
+        ctr_scale=0.0,  # no simulator: the generator's CLICK_RATE sets the clicks
+        shape=HIGH_CARDINALITY,
+    )
+    fields = {k: v for k, v in asdict(result).items() if k != "root"}
+    marker.write_text(json.dumps({**fields, "version": HIGH_CARDINALITY_VERSION}))
     return result
 
 
@@ -134,7 +171,8 @@ def simulate_in_shards(root: Path, emissions_per_day: int) -> tuple[int, int]:
 def prestaged_warehouse(benchmark_lake: BenchmarkLake) -> Path:
     """D-1's raw_emissions staged once by the Polars engine (as yesterday's run left them);
     every timed run starts from a hard-linked copy of this warehouse."""
-    from adrecon_assets.engines.polars_engine import PolarsEngine, key_bucket_files
+    from adrecon_assets.engines.key_buckets import key_bucket_files
+    from adrecon_assets.engines.polars_engine import PolarsEngine
     from adrecon_assets.lake import Lake
     from adrecon_assets.rules import Topic
     from adrecon_assets.warehouse import Dataset, Warehouse

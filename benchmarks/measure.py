@@ -29,11 +29,18 @@ class Measurement:
     """Wall time of the whole process, interpreter start and imports included."""
     peak_rss_bytes: int
     cpu_seconds: float
-    """User plus system CPU time of the process and its children: what the work cost, whatever
-    else the shared machine ran at the time."""
+    """User plus system CPU time of the process and its children (their rusage, or the sum of
+    the process tree's sampled CPU if larger: a local Spark JVM is not always reaped): what the
+    work cost, whatever else the shared machine ran at the time."""
     """Largest RSS of the process and its children together (Spark's JVM too), sampled every
     50 ms, or the kernel's peak of its largest single process if that is higher."""
     steps: dict[str, float] = field(default_factory=dict)
+    shape: str = "simulated"
+    """The lake's shape (`dataset.SHAPES`)."""
+    server_cpu_seconds: float = 0.0
+    """User plus system CPU time the Spark Connect server spent during the run (0: none)."""
+    server_peak_rss_bytes: int = 0
+    """Largest RSS of the Spark Connect server's processes sampled during the run."""
 
 
 def high_water_mark(pid: int) -> int:
@@ -58,6 +65,32 @@ def tree_rss(process: psutil.Process) -> tuple[int, int]:
     return total, largest_peak
 
 
+def record_tree_cpu(process: psutil.Process, seen: dict[int, float]) -> None:
+    """The CPU seconds of each process of the tree so far, by pid: a Spark JVM that its parent
+    never reaps is missing from the parent's rusage, so the tree is sampled too."""
+    for member in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = member.cpu_times()
+            seen[member.pid] = max(seen.get(member.pid, 0.0), times.user + times.system)
+
+
+def processes_cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for member in processes:
+        with contextlib.suppress(psutil.Error):
+            times = member.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def processes_rss(processes: list[psutil.Process]) -> int:
+    total = 0
+    for member in processes:
+        with contextlib.suppress(psutil.Error):
+            total += member.memory_info().rss
+    return total
+
+
 def hardlink_copy(source: Path, target: Path) -> None:
     """A copy of the pre-staged warehouse that costs no I/O (files are never rewritten)."""
     shutil.copytree(source, target, copy_function=os.link)
@@ -70,8 +103,12 @@ def measure(
     work: Path,
     day: date,
     emissions_per_day: int,
+    server: list[psutil.Process] | None = None,
 ) -> Measurement:
-    """Run `python -m benchmarks.workload` in WORK (made fresh) and sample its memory."""
+    """Run `python -m benchmarks.workload` in WORK (made fresh) and sample its memory, and the
+    CPU and memory of the `server` processes (a warm Spark Connect server) during the run."""
+    server = server or []
+    server_cpu_before, server_peak = processes_cpu_seconds(server), 0
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     hardlink_copy(prestaged, work / "warehouse")
@@ -85,6 +122,7 @@ def measure(
         )
     process = psutil.Process(child.pid)
     peak, status, single_peak, cpu_seconds = 0, 0, 0, 0.0
+    sampled_cpu: dict[int, float] = {}
     while True:
         pid, status, usage = os.wait4(child.pid, os.WNOHANG)
         if pid:
@@ -92,7 +130,9 @@ def measure(
             break
         with contextlib.suppress(psutil.Error):
             total, largest_peak = tree_rss(process)
+            record_tree_cpu(process, sampled_cpu)
             peak, single_peak = max(peak, total), max(single_peak, largest_peak)
+        server_peak = max(server_peak, processes_rss(server))
         time.sleep(SAMPLE_SECONDS)
     process_seconds = time.perf_counter() - started
     returncode = os.waitstatus_to_exitcode(status)
@@ -107,6 +147,8 @@ def measure(
         seconds=result["seconds"],
         process_seconds=round(process_seconds, 3),
         peak_rss_bytes=max(peak, single_peak),
-        cpu_seconds=round(cpu_seconds, 3),
+        cpu_seconds=round(max(cpu_seconds, sum(sampled_cpu.values())), 3),
         steps=result["steps"],
+        server_cpu_seconds=round(processes_cpu_seconds(server) - server_cpu_before, 3),
+        server_peak_rss_bytes=server_peak,
     )

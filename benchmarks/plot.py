@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks.dataset import SIMULATED
 from benchmarks.report import LABELS, Summary
 
 PLOT = Path(__file__).parent / "scaling.png"
@@ -20,7 +21,8 @@ def plot_scaling(summaries: Sequence[Summary], path: Path = PLOT) -> Path:
     seconds_axes, memory_axes = figure.subplots(1, 2)
     for workload, label in LABELS.items():
         own = sorted(
-            (s for s in summaries if s.workload == workload), key=lambda s: s.emissions_per_day
+            (s for s in summaries if s.workload == workload and s.shape == SIMULATED),
+            key=lambda s: s.emissions_per_day,
         )
         if not own:
             continue

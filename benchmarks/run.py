@@ -10,6 +10,7 @@ noise of a shared machine falls on all of them alike; ratios are taken against t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import statistics
@@ -21,13 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import psutil
+import pyarrow.parquet as pq
 
 from benchmarks import report
 from benchmarks.dagster_cli import time_cli_run
-from benchmarks.dataset import CACHE_ROOT, lake_for_size, prestaged_warehouse
+from benchmarks.dataset import CACHE_ROOT, SHAPES, SIMULATED, lake_for_size, prestaged_warehouse
 from benchmarks.machine import describe, load_average
 from benchmarks.measure import Measurement, measure
 from benchmarks.plot import PLOT, plot_scaling
+from benchmarks.serving_write import ServingWrite, measure_serving_writes, serving_write_lines
 from benchmarks.workload import STATISTICS_FILE, WORKLOADS
 
 FULL_SIZE = 20_000_000
@@ -35,11 +39,14 @@ LARGE_SIZE = 100_000_000
 DEFAULT_SIZES = (FULL_SIZE // 4, FULL_SIZE, LARGE_SIZE)
 # A 100M-row day is heavy on a shared machine: one round of each workload there.
 LARGE_SIZE_ROUNDS = 1
-# The Spark engines stop at the 20M-row day (their targets are set there), and so does the
-# in-process Dagster run: at 100M rows/day the whole CLI run (cli) is the measured one.
+# The in-process Dagster run stops at the 20M-row day: at 100M rows/day the whole CLI run (cli)
+# is the measured one. Spark in its own JVM (and its SQL job) runs once a size, the Connect
+# workloads (a warm server) up to three times; issue 24 measures both up to 100M rows/day.
 DEFAULT_LIMITS = {
-    "spark": (FULL_SIZE, 1),
-    "connect": (FULL_SIZE, 3),
+    "spark": (LARGE_SIZE, 1),
+    "connect": (LARGE_SIZE, 3),
+    "spark_sql": (LARGE_SIZE, 1),
+    "connect_sql": (LARGE_SIZE, 3),
     "dagster": (FULL_SIZE, 3),
 }
 QUICK_SIZE = 20_000
@@ -50,11 +57,16 @@ RESULTS = Path(__file__).parent / "RESULTS.md"
 @dataclass(frozen=True)
 class BenchmarkRun:
     measurements: list[Measurement]
-    exact: dict[tuple[str, int], bool]
-    """Per workload and size it ran beside the DuckDB job: whether it served the same rows."""
+    exact: dict[tuple[str, str, int], bool]
+    """Per workload, lake shape and size it ran beside the DuckDB job: whether it served the
+    same rows."""
+    serving_rows: dict[tuple[str, int], int]
+    """Per lake shape and size: the day's serving rows ((offer_id, placement) keys)."""
     cli_seconds: float | None
     machine: dict[str, str]
     load_at_end: str
+    serving_writes: dict[str, list[ServingWrite]] = dataclasses.field(default_factory=dict)
+    """Per lake (its label): the day's serving write into each store (--serving-writes)."""
 
 
 def same_rows(left: Path, right: Path) -> bool:
@@ -72,10 +84,17 @@ class WorkloadLimit:
         return size <= self.max_size and round_number <= self.rounds
 
 
+CONNECT_WORKLOADS = ("connect", "connect_sql")
+
+
 @contextmanager
-def warm_connect_server(cache_root: Path, log: Callable[[str], object]) -> Iterator[None]:
+def warm_connect_server(
+    cache_root: Path, log: Callable[[str], object]
+) -> Iterator[list[psutil.Process]]:
     """A Spark Connect server (local[2], the Spark workload's driver memory) for the `connect`
-    runs, started once; ADRECON_SPARK_REMOTE points the workload processes at it."""
+    and `connect_sql` runs, started once; ADRECON_SPARK_REMOTE points the workload processes at
+    it. Yields the server's processes (the runner's children then), whose CPU and memory
+    each run's measurement samples."""
     from adrecon_assets.engines.spark_connect_server import local_connect_server
     from benchmarks.workload import SPARK_DRIVER_MEMORY, SPARK_MASTER
 
@@ -85,7 +104,7 @@ def warm_connect_server(cache_root: Path, log: Callable[[str], object]) -> Itera
         log(f"Spark Connect server at {url} up in {time.perf_counter() - started:.1f} s")
         os.environ["ADRECON_SPARK_REMOTE"] = url
         try:
-            yield
+            yield psutil.Process().children(recursive=True)
         finally:
             os.environ.pop("ADRECON_SPARK_REMOTE", None)
 
@@ -98,11 +117,31 @@ def run_benchmark(
     cli_repeats: int,
     limits: dict[str, WorkloadLimit] | None = None,
     log: Callable[[str], object] = print,
+    shapes: tuple[str, ...] = (SIMULATED,),
+    serving_writes: bool = False,
 ) -> BenchmarkRun:
     machine = describe()
-    server = warm_connect_server(cache_root, log) if "connect" in workloads else nullcontext()
-    with server:
-        measurements, exact = run_sizes(sizes, repeats, workloads, cache_root, limits or {}, log)
+    connect = any(workload in CONNECT_WORKLOADS for workload in workloads)
+    server = warm_connect_server(cache_root, log) if connect else nullcontext([])
+    with server as server_processes:
+        measurements: list[Measurement] = []
+        exact: dict[tuple[str, str, int], bool] = {}
+        serving_rows: dict[tuple[str, int], int] = {}
+        for shape in shapes:
+            runs, agreement, rows = run_sizes(
+                sizes, repeats, workloads, cache_root, limits or {}, log, server_processes, shape
+            )
+            measurements += runs
+            exact.update(agreement)
+            serving_rows.update(rows)
+    writes: dict[str, list[ServingWrite]] = {}
+    for shape in shapes if serving_writes else ():
+        for size in sizes:
+            served = cache_root / "outputs" / shape / str(size) / "duckdb.parquet"
+            if served.exists():
+                lake = lake_for_size(size, cache_root, shape)
+                writes[report.day_label(size, shape)] = measure_serving_writes(served, lake.day)
+                log(f"serving writes of {report.day_label(size, shape)} rows/day timed")
     cli_seconds = None
     if cli_repeats:
         tiny = lake_for_size(TINY_DAY_SIZE, cache_root)
@@ -112,7 +151,9 @@ def run_benchmark(
         ]
         cli_seconds = statistics.median(runs)
         log(f"dagster CLI run of a tiny day: {', '.join(f'{s:.2f}' for s in runs)} s")
-    return BenchmarkRun(measurements, exact, cli_seconds, machine, load_average())
+    return BenchmarkRun(
+        measurements, exact, serving_rows, cli_seconds, machine, load_average(), writes
+    )
 
 
 def warm_up(cache_root: Path, log: Callable[[str], object]) -> None:
@@ -135,16 +176,19 @@ def run_sizes(
     cache_root: Path,
     limits: dict[str, WorkloadLimit],
     log: Callable[[str], object],
-) -> tuple[list[Measurement], dict[str, tuple[int, bool]]]:
+    server_processes: list[psutil.Process],
+    shape: str = SIMULATED,
+) -> tuple[list[Measurement], dict[tuple[str, str, int], bool], dict[tuple[str, int], int]]:
     measurements: list[Measurement] = []
-    exact: dict[tuple[str, int], bool] = {}
+    exact: dict[tuple[str, str, int], bool] = {}
+    serving_rows: dict[tuple[str, int], int] = {}
     warmed = False
     for size in sizes:
-        lake = lake_for_size(size, cache_root)
+        lake = lake_for_size(size, cache_root, shape)
         prestaged = prestaged_warehouse(lake)
-        log(f"{size:,} emission rows/day: {lake.emission_rows:,} emission rows over 2 days, ")
-        log(f"  {lake.click_rows:,} click rows over 2 days")
-        outputs = cache_root / "outputs" / str(size)
+        log(f"{size:,} emission rows/day ({shape}): {lake.emission_rows:,} emission rows ")
+        log(f"  over 2 days, {lake.click_rows:,} click rows")
+        outputs = cache_root / "outputs" / shape / str(size)
         shutil.rmtree(outputs, ignore_errors=True)
         outputs.mkdir(parents=True)
         rounds = repeats if size <= FULL_SIZE else min(repeats, LARGE_SIZE_ROUNDS)
@@ -153,13 +197,15 @@ def run_sizes(
                 limit = limits.get(workload)
                 if limit is not None and not limit.allows(size, round_number):
                     continue
-                if workload == "connect" and not warmed:
+                if workload in CONNECT_WORKLOADS and not warmed:
                     # One unmeasured run on a tiny day, so the measured ones find a warm JVM
                     # (classes loaded, code generated) as a long-running server would.
                     warm_up(cache_root, log)
                     warmed = True
                 work = cache_root / "work" / workload
-                result = measure(workload, lake.lake, prestaged, work, lake.day, size)
+                server = server_processes if workload in CONNECT_WORKLOADS else None
+                result = measure(workload, lake.lake, prestaged, work, lake.day, size, server)
+                result = dataclasses.replace(result, shape=shape)
                 measurements.append(result)
                 (work / STATISTICS_FILE).replace(outputs / f"{workload}.parquet")
                 log(
@@ -171,8 +217,11 @@ def run_sizes(
         for workload in workloads:
             output = outputs / f"{workload}.parquet"
             if workload != "duckdb" and output.exists() and "duckdb" in workloads:
-                exact[(workload, size)] = same_rows(output, outputs / "duckdb.parquet")
-    return measurements, exact
+                exact[(workload, shape, size)] = same_rows(output, outputs / "duckdb.parquet")
+        served = sorted(outputs.glob("*.parquet"))
+        if served:
+            serving_rows[(shape, size)] = pq.ParquetFile(served[0]).metadata.num_rows
+    return measurements, exact, serving_rows
 
 
 def markdown(run: BenchmarkRun, command: str) -> str:
@@ -187,6 +236,10 @@ def markdown(run: BenchmarkRun, command: str) -> str:
         *(f"- {name}: {value}" for name, value in run.machine.items()),
         f"- load average (1, 5, 15 min) at the end: {run.load_at_end}",
         "",
+        "## Lakes",
+        "",
+        *report.lake_lines(run.serving_rows),
+        "",
         "## Medians",
         "",
         "Seconds are work time inside a fresh process (imports excluded; Spark's session start "
@@ -199,6 +252,14 @@ def markdown(run: BenchmarkRun, command: str) -> str:
         "## Targets",
         "",
         *report.target_lines(summaries, run.cli_seconds, run.exact),
+        "",
+        "## Serving write (the DuckDB job's rows, the store's replace_day)",
+        "",
+        *serving_write_lines(run.serving_writes),
+        "",
+        "## Spark: driver and server",
+        "",
+        *report.spark_lines(summaries),
         "",
         "## Steps (median seconds)",
         "",
@@ -213,6 +274,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sizes", type=lambda text: [int(v) for v in text.split(",")])
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument(
+        "--shapes",
+        default=SIMULATED,
+        help=f"comma-separated lake shapes, of {', '.join(SHAPES)} (default {SIMULATED})",
+    )
     parser.add_argument("--cli-repeats", type=int)
     parser.add_argument(
         "--limit",
@@ -222,6 +288,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         help="run a slow workload only up to MAX_SIZE rows/day and in its first ROUNDS rounds",
     )
     parser.add_argument("--quick", action="store_true", help="a tiny day, one run of each")
+    parser.add_argument(
+        "--serving-writes",
+        action="store_true",
+        help="also time the day's serving write into DuckDB and a local PostgreSQL (needs duckdb)",
+    )
     parser.add_argument("--cache", type=Path, default=CACHE_ROOT)
     parser.add_argument("--results", type=Path, help=f"markdown output (default {RESULTS})")
     arguments = parser.parse_args(argv)
@@ -233,6 +304,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     unknown = set(arguments.workloads) - set(WORKLOADS)
     if unknown:
         parser.error(f"unknown workloads {sorted(unknown)}; choose from {sorted(WORKLOADS)}")
+    arguments.shapes = tuple(arguments.shapes.split(","))
+    if set(arguments.shapes) - set(SHAPES):
+        parser.error(f"unknown shapes in {arguments.shapes}; choose from {list(SHAPES)}")
     if arguments.results is None and not arguments.quick:
         arguments.results = RESULTS
     return arguments
@@ -256,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         arguments.cache,
         arguments.cli_repeats,
         limits,
+        shapes=arguments.shapes,
+        serving_writes=arguments.serving_writes,
     )
     text = markdown(run, "python -m benchmarks.run " + " ".join(argv))
     print(text)

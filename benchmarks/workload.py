@@ -114,6 +114,60 @@ def connect_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
     return {"spark_attach": attach_seconds, **steps}
 
 
+def serve_rows(work: Path, day: date, rows: pa.Table, source: str) -> None:
+    """A reference job's rows into the serving store, as the pipeline's serving write does."""
+    from adrecon_assets import serving
+
+    with duckdb.connect(str(work / "serving.duckdb")) as connection:
+        serving.replace_day(
+            connection, serving.OFFER_PLACEMENT_STATS, day, rows, {"source": source}
+        )
+
+
+def spark_sql_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
+    """Spark's own limit: the one hand-written Spark SQL job, local[2], own JVM, the Spark
+    workload's session settings (its start timed as its own step)."""
+    from dagster_pyspark.resources import spark_session_from_config
+
+    from adrecon_assets.engines.spark_session import spark_config
+    from benchmarks.spark_sql_reference import spark_sql_statistics
+
+    started = time.perf_counter()
+    config = spark_config(
+        SPARK_MASTER, "adrecon-benchmark", False, {"spark.driver.memory": SPARK_DRIVER_MEMORY}
+    )
+    session = spark_session_from_config(config)
+    session_seconds = round(time.perf_counter() - started, 3)
+    try:
+        started = time.perf_counter()
+        rows = spark_sql_statistics(session, lake, day)
+        query_seconds = round(time.perf_counter() - started, 3)
+    finally:
+        session.stop()
+    serve_rows(work, day, rows, "spark_sql")
+    return {"spark_session": session_seconds, "query": query_seconds}
+
+
+def connect_sql_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
+    """The hand-written Spark SQL job on the warm Spark Connect server the engine uses."""
+    from adrecon_assets.engines.spark_session import attach_remote, spark_config
+    from benchmarks.spark_sql_reference import spark_sql_statistics
+
+    started = time.perf_counter()
+    session = attach_remote(
+        os.environ["ADRECON_SPARK_REMOTE"], spark_config(SPARK_MASTER, "adrecon-benchmark", False)
+    )
+    attach_seconds = round(time.perf_counter() - started, 3)
+    try:
+        started = time.perf_counter()
+        rows = spark_sql_statistics(session, lake, day)
+        query_seconds = round(time.perf_counter() - started, 3)
+    finally:
+        session.stop()
+    serve_rows(work, day, rows, "spark_sql")
+    return {"spark_attach": attach_seconds, "query": query_seconds}
+
+
 def cli_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
     """The whole `dagster asset materialize --select '*' --partition D` CLI run (a child
     process: its memory counts in the measured process tree), in a fresh DAGSTER_HOME."""
@@ -204,6 +258,8 @@ IMPORTS = {
         "benchmarks.engine_chain",
     ),
     "duckdb": ("adrecon_assets.serving", "adrecon_assets_tests.reference"),
+    "spark_sql": ("dagster_pyspark.resources", "benchmarks.spark_sql_reference"),
+    "connect_sql": ("pyspark.sql.connect.session", "benchmarks.spark_sql_reference"),
 }
 
 WORKLOADS: dict[str, Callable[[Path, Path, date], dict[str, float]]] = {
@@ -213,6 +269,8 @@ WORKLOADS: dict[str, Callable[[Path, Path, date], dict[str, float]]] = {
     "spark": spark_workload,
     "connect": connect_workload,
     "duckdb": duckdb_workload,
+    "spark_sql": spark_sql_workload,
+    "connect_sql": connect_sql_workload,
 }
 
 

@@ -1,122 +1,111 @@
-"""On-call alerts (DATA_CONTRACT.md section 6): a JSON webhook with a log fallback.
+"""The alert channels (contract 6) as one resource, and which alert goes where.
 
-Sending never raises: an alerting outage must not fail or slow down the pipeline beyond the
-bounded retries, so a sink that stays down gets the alert written to the log instead.
+Pages go to the JSON webhook and to PagerDuty, where configured. Notifications go into the
+e-mail digest where SMTP is configured, else to the webhook. Sending never raises: a channel
+that is down gets the alert logged, with the channel's name and never its URL or key.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from enum import StrEnum
-from urllib.parse import quote
+from collections.abc import Sequence
+from datetime import datetime
 
 import dagster as dg
-import requests
 
-from adrecon_assets.run_tags import ALERTED_CHECKS_TAG
+from adrecon_assets.alerts.email_digest import digest_message
+from adrecon_assets.alerts.http_post import LOGGER_NAME, RetryPolicy, post_json
+from adrecon_assets.alerts.model import Alert, Priority
+from adrecon_assets.alerts.pagerduty import pagerduty_event
+from adrecon_assets.alerts.smtp import SmtpServer
+from adrecon_assets.secret_masking import secret_env
+from adrecon_assets.settings import PAGERDUTY_EVENTS_URL, Settings
 
-
-class AlertKind(StrEnum):
-    RUN_FAILURE = "run_failure"
-    ASSET_CHECK = "asset_check"
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One alert with the contract's fields (None where a kind lacks one, e.g. a run's check)."""
-
-    kind: AlertKind
-    asset: str | None
-    check: str | None
-    partition: str | None
-    severity: str
-    run_id: str | None
-    message: str
-
-    def payload(self, ui_base_url: str) -> dict[str, str | None]:
-        fields: dict[str, str | None] = {**asdict(self), "kind": self.kind.value}
-        if ui_base_url:
-            fields["ui_url"] = self.ui_url(ui_base_url.rstrip("/"))
-        return fields
-
-    def ui_url(self, base: str) -> str:
-        """The run's page for a run failure, else the asset's checks tab."""
-        if self.kind is AlertKind.RUN_FAILURE and self.run_id:
-            return f"{base}/runs/{self.run_id}"
-        if self.asset:
-            return f"{base}/assets/{quote(self.asset)}?view=checks"
-        return f"{base}/runs/{self.run_id}" if self.run_id else base
+# Channel names in logs: the variable that configures each, never its value.
+WEBHOOK_CHANNEL = "webhook (ADRECON_ALERT_WEBHOOK_URL)"
+PAGERDUTY_CHANNEL = "PagerDuty (ADRECON_PAGERDUTY_EVENTS_URL)"
+EMAIL_CHANNEL = "e-mail (ADRECON_SMTP_URL)"
 
 
 class AlertResource(dg.ConfigurableResource):
-    """POSTs alerts as JSON to `webhook_url` (empty: log only), retrying with backoff."""
+    """The channels. Deployed, every URL and key is a `dg.EnvVar` (the UI shows its name)."""
 
     webhook_url: str = ""
+    pagerduty_routing_key: str = ""
+    pagerduty_events_url: str = PAGERDUTY_EVENTS_URL
+    smtp_url: str = ""
+    email_from: str = ""
+    email_to: str = ""
+    digest_minutes: int = 60
     ui_base_url: str = ""
     timeout_seconds: float = 5.0
     max_attempts: int = 3
     backoff_seconds: float = 0.5
 
-    def send(self, alert: Alert) -> bool:
-        """Deliver `alert`; True if the webhook accepted it, False if it was only logged."""
-        payload = self.payload(alert)
-        logger = dg.get_dagster_logger("adrecon.alerts")
-        if not self.webhook_url:
-            logger.warning(f"alert (no webhook configured): {json.dumps(payload)}")
-            return False
-        problem = ""
-        for attempt in range(self.max_attempts):
-            if attempt:
-                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
-            try:
-                response = requests.post(
-                    self.webhook_url, json=payload, timeout=self.timeout_seconds
-                )
-            except requests.RequestException as error:
-                problem = f"{type(error).__name__}: {error}"
-                continue
-            if response.ok:
-                return True
-            problem = f"HTTP {response.status_code}"
-            if response.status_code < 500 and response.status_code != 429:
-                break  # The sink rejected this alert; sending it again will not help.
-        logger.error(
-            f"alert webhook {self.webhook_url} failed after {attempt + 1} attempts ({problem}); "
-            f"alert: {json.dumps(payload)}"
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AlertResource:
+        """The channels of the settings, every URL and key as an EnvVar (the UI shows the
+        variable's name, never its value)."""
+        return cls(
+            webhook_url=secret_env("ADRECON_ALERT_WEBHOOK_URL", settings.alert_webhook_url),
+            pagerduty_routing_key=secret_env(
+                "ADRECON_PAGERDUTY_ROUTING_KEY", settings.pagerduty_routing_key
+            ),
+            # Its default is PagerDuty's public endpoint; another value may be a proxy's URL.
+            pagerduty_events_url=secret_env(
+                "ADRECON_PAGERDUTY_EVENTS_URL", settings.pagerduty_events_url
+            )
+            if settings.pagerduty_events_url != PAGERDUTY_EVENTS_URL
+            else PAGERDUTY_EVENTS_URL,
+            smtp_url=secret_env("ADRECON_SMTP_URL", settings.smtp_url),
+            email_from=settings.alert_email_from or "",
+            email_to=settings.alert_email_to or "",
+            digest_minutes=settings.alert_digest_minutes,
+            ui_base_url=settings.ui_base_url or "",
         )
-        return False
+
+    @property
+    def emails_digest(self) -> bool:
+        """Whether notifications wait for the e-mail digest (else they go to the webhook)."""
+        return bool(self.smtp_url and self.email_to)
 
     def payload(self, alert: Alert) -> dict[str, str | None]:
         return alert.payload(self.ui_base_url)
 
+    def send(self, alert: Alert) -> bool:
+        """Deliver a page, or a notification when there is no e-mail digest, now; True if a
+        channel accepted it. (Notifications with a digest go through `send_digest`.)"""
+        policy = RetryPolicy(self.timeout_seconds, self.max_attempts, self.backoff_seconds)
+        logger = dg.get_dagster_logger(LOGGER_NAME)
+        attempted, delivered = [], []
+        if self.webhook_url:
+            attempted.append(WEBHOOK_CHANNEL)
+            if post_json(WEBHOOK_CHANNEL, self.webhook_url, self.payload(alert), policy) is None:
+                delivered.append(WEBHOOK_CHANNEL)
+        if alert.priority is Priority.PAGE and self.pagerduty_routing_key:
+            attempted.append(PAGERDUTY_CHANNEL)
+            event = pagerduty_event(alert, self.pagerduty_routing_key, self.ui_base_url)
+            if post_json(PAGERDUTY_CHANNEL, self.pagerduty_events_url, event, policy) is None:
+                delivered.append(PAGERDUTY_CHANNEL)
+        text = json.dumps(self.payload(alert))
+        if not attempted:
+            logger.warning(f"alert (no channel configured for {alert.priority}): {text}")
+        elif len(delivered) < len(attempted):
+            logger.error(
+                f"alert delivered to {len(delivered)} of {len(attempted)} channels: {text}"
+            )
+        return bool(delivered)
 
-def check_identity(asset_key: dg.AssetKey, check_name: str) -> str:
-    return f"{asset_key.to_user_string()}:{check_name}"
-
-
-def alerted_checks(run_tags: Mapping[str, str]) -> set[str]:
-    """The checks of a run already alerted by its hooks (see ALERTED_CHECKS_TAG)."""
-    value = run_tags.get(ALERTED_CHECKS_TAG, "")
-    return set(value.split(",")) if value else set()
-
-
-def check_alert(
-    evaluation: dg.AssetCheckEvaluation, run_id: str | None, partition: str | None
-) -> Alert:
-    """A failed check's alert; its metadata numbers go into the message."""
-    summary = evaluation.description or f"check {evaluation.check_name} failed"
-    numbers = ", ".join(
-        f"{key}={value.value}" for key, value in evaluation.metadata.items() if key != "path"
-    )
-    return Alert(
-        kind=AlertKind.ASSET_CHECK,
-        asset=evaluation.asset_key.to_user_string(),
-        check=evaluation.check_name,
-        partition=evaluation.partition or partition,
-        severity=evaluation.severity.value,
-        run_id=run_id or None,
-        message=f"{summary} ({numbers})" if numbers else summary,
-    )
+    def send_digest(self, alerts: Sequence[Alert], now: datetime) -> bool:
+        """One e-mail holding `alerts`; True once the server accepted it."""
+        recipients = [address.strip() for address in self.email_to.split(",") if address.strip()]
+        message = digest_message(alerts, self.email_from, recipients, self.ui_base_url, now)
+        try:
+            SmtpServer.from_url(self.smtp_url).send(message, self.timeout_seconds)
+        except (OSError, ValueError) as error:  # smtplib's errors are OSErrors
+            dg.get_dagster_logger(LOGGER_NAME).error(
+                f"{EMAIL_CHANNEL} failed ({type(error).__name__}); digest of {len(alerts)} "
+                f"alerts: {json.dumps([self.payload(alert) for alert in alerts])}"
+            )
+            return False
+        return True

@@ -1,190 +1,87 @@
-"""Alert sensors (DATA_CONTRACT.md section 6): one alert per failed run and per failed check.
+"""`alert_sensor`: every condition of contract 6, fired once and resolved once.
 
-Runs of `defs` alert their own failures through hooks (alerts/hooks.py), which also works
-for `dagster asset materialize` without a daemon; these sensors alert everything else (runs that
-died before a hook ran, runs without the hooks, the SLA evaluations) and skip what the run's
-tags say was already alerted.
+Each tick reads what is new in the instance (check evaluations, failed runs, step durations)
+and what holds now (closed days not reconciled, failing sensors), turns it into transitions of
+conditions (`Fire`, `Clear`) and applies them to the open conditions kept in the sensor's
+cursor: a condition already open is not sent again, a condition that clears sends one
+`resolved` alert with its `dedup_key`. The cursor is durable in the instance, so a daemon
+restart neither repeats nor forgets an alert.
 
 A failed non-blocking check (WARN, or an ERROR that is not blocking) does not fail its run, so
-run-failure sensors never see it: `asset_check_alert_sensor` reads the check evaluations from
-the instance's asset-check executions instead, behind a cursor of ids, so each is alerted once.
+run-failure sensors never see it (Dagster issue 29896): evaluations are read from the instance's
+asset-check executions instead. A run's own hooks (alerts/hooks.py) page only when no daemon
+watches; they tag the run with the keys they sent, which this sensor adopts without resending.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from enum import Enum
-from typing import Protocol
+from datetime import UTC, datetime
 
 import dagster as dg
 
-from adrecon_assets.alerts.resource import (
-    Alert,
-    AlertKind,
-    AlertResource,
-    alerted_checks,
-    check_alert,
-    check_identity,
+from adrecon_assets.alerts.delivery import AlertDelivery
+from adrecon_assets.alerts.resource import AlertResource
+from adrecon_assets.alerts.state import AlertState
+from adrecon_assets.alerts.transitions import (
+    check_transitions,
+    duration_transitions,
+    missing_day_transitions,
+    reconciled_transitions,
+    run_transitions,
+    sensor_transitions,
 )
-from adrecon_assets.run_tags import ALERTED_RUN_FAILURE_TAG, PARTITION_TAG
+from adrecon_assets.lake import Lake, LakeNotFoundError
+from adrecon_assets.resources.storage import StorageResource
 
-# Latest executions read per check and tick: far more than one tick's worth of new ones.
-CHECK_EXECUTIONS_PER_KEY = 50
+SENSOR_NAME = "alert_sensor"
 
 
-def run_failure_alert(context: dg.RunFailureSensorContext) -> Alert:
-    """The failed steps (assets here) and their errors, e.g. a bad lake file and its column."""
-    run = context.dagster_run
-    failures = context.get_step_failure_events()
-    step_errors = [
-        f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
-        for event in failures
-        if event.step_failure_data.error is not None
-    ]
-    assets = sorted({event.step_key for event in failures if event.step_key})
-    if not assets and run.asset_selection:
-        assets = sorted(key.to_user_string() for key in run.asset_selection)
-    return Alert(
-        kind=AlertKind.RUN_FAILURE,
-        asset=", ".join(assets) or None,
-        check=None,
-        partition=run.tags.get(PARTITION_TAG),
-        severity="ERROR",
-        run_id=run.run_id,
-        message="; ".join(step_errors) or (context.failure_event.message or "run failed"),
+def evaluate_alerts(
+    context: dg.SensorEvaluationContext,
+    alerts: AlertResource,
+    lake: Lake,
+    now: datetime,
+) -> dg.SkipReason:
+    assert context.repository_def is not None, "the sensor reads its code location's checks"
+    graph = context.repository_def.asset_graph
+    state = AlertState.from_json(context.cursor)
+    delivery = AlertDelivery(state, alerts, now)
+    delivery.apply(check_transitions(context.instance, sorted(graph.asset_check_keys), state))
+    delivery.apply(run_transitions(context.instance, state))
+    delivery.apply(reconciled_transitions(context.instance, state))
+    try:
+        delivery.apply(missing_day_transitions(context.instance, lake, state, now))
+    except LakeNotFoundError as error:
+        # The readiness sensor fails on a misconfigured lake: its failing ticks page.
+        context.log.error(f"missing days not evaluated: {error}")
+    delivery.apply(sensor_transitions(context.instance, state, now))
+    asset_keys = sorted(graph.materializable_asset_keys)
+    delivery.apply(duration_transitions(context.instance, asset_keys, state))
+    digested = delivery.flush_digest()
+    # Saved after sending: a crash mid-tick may repeat an alert, never lose one.
+    context.update_cursor(state.to_json())
+    return dg.SkipReason(
+        f"sent {len(delivery.sent)} alerts ({digested} in an e-mail digest); "
+        f"{len(state.open)} conditions open; {len(state.digest)} notifications wait for the "
+        "next digest"
     )
 
 
-@dataclass(frozen=True)
-class CheckAlertCursor:
-    """Execution ids up to `after_id` are done, except `pending_ids`, planned but not yet
-    evaluated then (ids are assigned when a run plans its checks, not when they finish)."""
-
-    after_id: int = 0
-    pending_ids: frozenset[int] = frozenset()
-
-    def to_json(self) -> str:
-        return json.dumps({"after_id": self.after_id, "pending_ids": sorted(self.pending_ids)})
-
-    @classmethod
-    def from_json(cls, text: str | None) -> CheckAlertCursor:
-        if not text:
-            return cls()
-        data = json.loads(text)
-        return cls(int(data["after_id"]), frozenset(int(i) for i in data["pending_ids"]))
-
-
-class CheckExecution(Protocol):
-    """What this sensor reads of a record of `get_asset_check_execution_history` (its class is
-    private to Dagster; its status is an enum whose values are PLANNED, SUCCEEDED, FAILED)."""
-
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def run_id(self) -> str: ...
-
-    @property
-    def partition(self) -> str | None: ...
-
-    @property
-    def status(self) -> Enum: ...
-
-    @property
-    def event(self) -> dg.EventLogEntry | None: ...
-
-
-PLANNED, FAILED = "PLANNED", "FAILED"
-
-
-def _evaluation(record: CheckExecution) -> dg.AssetCheckEvaluation | None:
-    event = record.event.dagster_event if record.event else None
-    data = event.event_specific_data if event else None
-    return data if isinstance(data, dg.AssetCheckEvaluation) else None
-
-
-def new_check_alerts(
-    instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey], cursor: CheckAlertCursor
-) -> tuple[list[Alert], CheckAlertCursor]:
-    """Alerts for failed evaluations not seen before, oldest first, and the cursor after them.
-
-    Reads the instance's asset-check executions (indexed in every storage, unlike cross-run
-    event queries on the default run-sharded SQLite storage). An evaluation of a run still in
-    progress waits for the run to end, so the run's own hooks alert first and tag the run;
-    what they alerted is skipped here."""
-    failed: list[tuple[int, Alert]] = []
-    pending: set[int] = set()
-    after_id = cursor.after_id
-    for key in check_keys:
-        storage = instance.event_log_storage
-        history: Sequence[CheckExecution] = storage.get_asset_check_execution_history(
-            key, limit=CHECK_EXECUTIONS_PER_KEY
-        )
-        for record in history:
-            if record.id <= cursor.after_id and record.id not in cursor.pending_ids:
-                continue
-            after_id = max(after_id, record.id)
-            run = instance.get_run_by_id(record.run_id) if record.run_id else None
-            if record.status.value == PLANNED or (run is not None and not run.is_finished):
-                pending.add(record.id)
-                continue
-            evaluation = _evaluation(record)
-            if record.status.value != FAILED or evaluation is None:
-                continue
-            tags = run.tags if run else {}
-            if check_identity(key.asset_key, key.name) in alerted_checks(tags):
-                continue
-            alert = check_alert(evaluation, record.run_id, record.partition)
-            if alert.partition is None:
-                alert = replace(alert, partition=tags.get(PARTITION_TAG))
-            failed.append((record.id, alert))
-    failed.sort(key=lambda pair: pair[0])
-    return [alert for _, alert in failed], CheckAlertCursor(after_id, frozenset(pending))
-
-
-def build_alert_sensors(interval_seconds: int) -> list[dg.SensorDefinition]:
-    """Both alert sensors, ticking at most every `interval_seconds`."""
-
-    @dg.run_failure_sensor(
-        name="run_failure_alert_sensor",
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=interval_seconds,
-        description="Sends one alert per failed run of this code location (contract section 6).",
-    )
-    def run_failure_alert_sensor(
-        context: dg.RunFailureSensorContext, alerts: AlertResource
-    ) -> None:
-        # A run whose failure hook already alerted (see alerts/hooks.py) is not alerted again.
-        if ALERTED_RUN_FAILURE_TAG not in context.dagster_run.tags:
-            alerts.send(run_failure_alert(context))
-
+def build_alert_sensor(interval_seconds: int) -> dg.SensorDefinition:
     @dg.sensor(
-        name="asset_check_alert_sensor",
+        name=SENSOR_NAME,
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=interval_seconds,
         description=(
-            "Sends one alert per failed asset check evaluation (WARN or ERROR), read from the "
-            "instance behind a cursor of execution ids: non-blocking checks never fail a run."
+            "Fires each alert condition of contract 6 once (page or notification) and sends "
+            "one resolved alert when it clears; the open conditions live in this cursor."
         ),
     )
-    def asset_check_alert_sensor(
-        context: dg.SensorEvaluationContext, alerts: AlertResource
+    def alert_sensor(
+        context: dg.SensorEvaluationContext,
+        alerts: AlertResource,
+        storage: StorageResource,
     ) -> dg.SkipReason:
-        assert context.repository_def is not None, (
-            "the sensor reads the checks of its code location"
-        )
-        check_keys = sorted(context.repository_def.asset_graph.asset_check_keys, key=str)
-        cursor = CheckAlertCursor.from_json(context.cursor)
-        failed, cursor = new_check_alerts(context.instance, check_keys, cursor)
-        for alert in failed:
-            alerts.send(alert)
-        # Advanced after sending: a crash mid-tick may repeat an alert, never lose one.
-        context.update_cursor(cursor.to_json())
-        return dg.SkipReason(
-            f"alerted {len(failed)} failed check evaluations; {len(cursor.pending_ids)} planned "
-            f"checks pending; cursor at execution id {cursor.after_id}"
-        )
+        return evaluate_alerts(context, alerts, storage.lake, datetime.now(UTC))
 
-    return [run_failure_alert_sensor, asset_check_alert_sensor]
+    return alert_sensor

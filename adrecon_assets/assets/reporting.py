@@ -23,6 +23,7 @@ from adrecon_assets.checks.reports import (
     refund_ledger_check_results,
     refund_ledger_check_specs,
 )
+from adrecon_assets.metadata.display import markdown_text
 from adrecon_assets.metadata.markdown import money
 from adrecon_assets.partitions import parse_day
 from adrecon_assets.reports import queries
@@ -93,7 +94,7 @@ def placement_performance(
                 "\n".join(
                     ["| placement | emissions over the window |", "| --- | ---: |"]
                     + [
-                        f"| {row['placement']} | {row['trailing_emissions']:,} |"
+                        f"| {markdown_text(row['placement'])} | {row['trailing_emissions']:,} |"
                         for row in buyerless[:PREVIEW_ROWS]
                     ]
                 )
@@ -117,7 +118,8 @@ def performance_preview(rows: list[dict[str, Any]]) -> str:
     for row in busiest[:PREVIEW_ROWS]:
         ctr = "n/a" if row["ctr"] is None else f"{row['ctr']:.2%}"
         lines.append(
-            f"| {row['placement']} | {row['emissions']:,} | {row['clicks']:,} | {ctr} "
+            f"| {markdown_text(row['placement'])} | {row['emissions']:,} | {row['clicks']:,} "
+            f"| {ctr} "
             f"| {money(row['cost_micros'])} |"
         )
     return "\n".join(lines)
@@ -180,7 +182,7 @@ def ledger_preview(rows: list[dict[str, Any]]) -> str:
     lines = ["| offer_id | fraud_reason | clicks | credit |", "| --- | --- | ---: | ---: |"]
     for row in largest[:PREVIEW_ROWS]:
         lines.append(
-            f"| {row['offer_id']} | {row['fraud_reason']} | {row['clicks']:,} "
+            f"| {markdown_text(row['offer_id'])} | {row['fraud_reason']} | {row['clicks']:,} "
             f"| {money(row['refund_micros'])} |"
         )
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import polars as pl
 import pyarrow as pa
 
 from adrecon_assets.engines.base import AnomalyReport
+from adrecon_assets.metadata.display import display_text
 
 NO_PLACEMENT_ANOMALIES = "no_placement_anomalies"
 ANOMALY_ROWS_MATCH_STATISTICS = "anomaly_rows_match_statistics"
@@ -91,12 +92,13 @@ def anomaly_check_results(report: AnomalyReport, anomalous: list[str]) -> list[d
             severity=dg.AssetCheckSeverity.WARN,
             description=None
             if not anomalous
-            else f"anomalous placements: {', '.join(anomalous[:20])}",
+            else "anomalous placements: "
+            + ", ".join(display_text(placement) for placement in anomalous[:20]),
             metadata={
                 "anomalies": report.anomalies,
                 "placements": report.placements,
                 "history_days": report.history_days,
-                "anomalous_placements": ", ".join(anomalous) or "none",
+                "anomalous_placements": ", ".join(map(display_text, anomalous)) or "none",
             },
         )
     ]

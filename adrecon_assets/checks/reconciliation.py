@@ -18,6 +18,7 @@ from adrecon_assets import rules, serving
 from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.engines.base import FlagReport, JoinReport
+from adrecon_assets.metadata.display import display_text
 from adrecon_assets.serving import DayTotals
 
 WARN = dg.AssetCheckSeverity.WARN
@@ -246,7 +247,9 @@ def differing_keys(staged: pa.Table, recount: pl.DataFrame) -> list[str]:
     frame = pl.from_arrow(staged.select([*rules.STATS_KEY, *serving.STATS_MEASURES]))
     assert isinstance(frame, pl.DataFrame)
     repeated = frame.group_by(rules.STATS_KEY).len().filter(pl.col("len") > 1)
-    found = [f"{o}/{p}: {n} staged rows" for o, p, n in repeated.iter_rows()]
+    found = [
+        f"{display_text(o)}/{display_text(p)}: {n} staged rows" for o, p, n in repeated.iter_rows()
+    ]
     joined = frame.unique(rules.STATS_KEY).join(
         recount, on=rules.STATS_KEY, how="full", coalesce=True, suffix="_recount"
     )
@@ -258,7 +261,7 @@ def differing_keys(staged: pa.Table, recount: pl.DataFrame) -> list[str]:
         )
     )
     for row in differing.sort(rules.STATS_KEY).iter_rows(named=True):
-        key = f"{row['offer_id']}/{row['placement']}"
+        key = f"{display_text(row['offer_id'])}/{display_text(row['placement'])}"
         if row["emissions"] is None:
             found.append(f"{key}: missing from the staged rows")
         elif row["emissions_recount"] is None:

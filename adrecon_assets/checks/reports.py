@@ -6,6 +6,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from adrecon_assets.metadata.display import display_text
 from adrecon_assets.reports.queries import NO_BUYERS_TRAILING_DAYS
 from adrecon_assets.serving import DayTotals
 
@@ -77,7 +78,8 @@ def placement_performance_check_results(
             description=(
                 None
                 if not buyerless
-                else "placements that don't attract buyers: " + ", ".join(buyerless[:MAX_LISTED])
+                else "placements that don't attract buyers: "
+                + ", ".join(display_text(placement) for placement in buyerless[:MAX_LISTED])
             ),
             metadata={"buyerless_placements": len(buyerless)},
         ),
@@ -131,7 +133,7 @@ def refund_ledger_check_results(
                 if not mismatched
                 else f"{len(mismatched)} offers differ (refunded clicks, micros): "
                 + "; ".join(
-                    f"{offer}: ledger {ledger.get(offer, (0, 0))}, "
+                    f"{display_text(offer)}: ledger {ledger.get(offer, (0, 0))}, "
                     f"statistics {statistics_by_offer.get(offer, (0, 0))}"
                     for offer in mismatched[:MAX_LISTED]
                 )

@@ -16,6 +16,7 @@ import polars as pl
 
 from adrecon_assets import rules
 from adrecon_assets.engines.polars_engine import POLARS_TYPES
+from adrecon_assets.metadata.display import display_text
 from adrecon_assets.rules import ColumnSpec, TopicSchema, day_bounds
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def validate_folder(
             f"{column}: {check}": count for column, check, count in per_check.iter_rows()
         },
         examples=[
-            f"{row['column']} {row['check']}: {row['failure_case']}"
+            f"{row['column']} {row['check']}: {display_text(row['failure_case'])}"
             for row in cases.head(MAX_FAILURE_EXAMPLES).iter_rows(named=True)
         ],
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import operator
-import re
 import tempfile
 from dataclasses import dataclass
 from datetime import date
@@ -13,7 +12,7 @@ from typing import Final
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
+import polars_hash
 
 from adrecon_assets import rules
 from adrecon_assets.contracts import read_file_schema
@@ -25,27 +24,25 @@ from adrecon_assets.engines.base import (
     JoinReport,
     StageReport,
 )
+from adrecon_assets.engines.key_buckets import (
+    BUCKET_COLUMN,
+    BUCKET_HASH_SEED,
+    KEY_BUCKETS,
+    bucket_file_name,
+    emission_rounds,
+    mark_bucketed,
+    parquet_files,
+)
 from adrecon_assets.lake import LakePartition
 from adrecon_assets.rules import ColumnKind, FraudReason, IpRange, TopicSchema, day_bounds
 
 PART_FILE = "part-00000.parquet"
 KEY_HASH = "_key_hash"
-# Staged emissions are written as KEY_BUCKETS files by the hash of rule 1's key, so every row of
-# a key is in the same-numbered file of each day. Deduplication then runs in rounds of a few
-# buckets (D-1's and D's files of those buckets), and its memory is that of a round, not of
-# the day. ROWS_PER_ROUND rows of D-1 and D together make one round.
-KEY_BUCKETS: Final = 32
-ROWS_PER_ROUND: Final = 20_000_000
 # Click-level steps work in chunks of about this many clicks, split by a hash of the key their
 # rule needs whole (click_id for rule 1, user and offer for the flood window). The join then
-# takes the deduplicated clicks round by round with the emissions: a click goes to the round
-# of its emission_id's key bucket, so a round joins its own clicks to its own matches.
+# takes the deduplicated clicks round by round with the emissions (`key_buckets`): a click goes
+# to the round of its emission_id's key bucket, so a round joins its own clicks to its matches.
 CLICKS_PER_CHUNK: Final = 2_000_000
-BUCKET_FILE: Final = re.compile(r"^part-k(\d{3})\.parquet$")
-# Each bucket file records how it was bucketed (Polars' hash is stable within a version only);
-# folders bucketed otherwise (another version, the Spark engine) are read in one round.
-BUCKETING_KEY: Final = "adrecon.key_buckets"
-BUCKETING: Final = f"polars-{pl.__version__}/{rules.EMISSION_DEDUP_KEY[0]}/{KEY_BUCKETS}"
 # Warehouse files are intermediates read back within the hour: LZ4 writes a 20M-row day about
 # 3.5x faster than zstd (benchmarks/RESULTS.md) for files about 1.5x larger.
 WAREHOUSE_COMPRESSION: Final = "lz4"
@@ -170,10 +167,9 @@ def in_ranges(addresses: pl.Series, ranges: list[IpRange]) -> pl.Series:
 
 
 def emission_bucket() -> pl.Expr:
-    """A row's key bucket. Hashing `emission_id` alone keeps every row of a (emission_id,
-    offer_id) key in one bucket and costs half of hashing both columns."""
-    emission_id = rules.EMISSION_DEDUP_KEY[0]
-    return (pl.col(emission_id).hash(seed=0) % KEY_BUCKETS).alias("_bucket")
+    """A row's key bucket (`key_buckets`: the same XXH64 as Spark's `xxhash64`)."""
+    hashed = polars_hash.col(BUCKET_COLUMN).nchash.xxhash64(seed=BUCKET_HASH_SEED)
+    return (hashed % KEY_BUCKETS).cast(pl.Int64).alias("_bucket")
 
 
 def valid_rows_target(topic: rules.Topic, folder: Path) -> Path | pl.PartitionBy:
@@ -184,12 +180,8 @@ def valid_rows_target(topic: rules.Topic, folder: Path) -> Path | pl.PartitionBy
         folder,
         key=emission_bucket(),
         include_key=False,
-        file_path_provider=lambda args: f"part-k{args.partition_keys.item(0, 0):03d}.parquet",
+        file_path_provider=lambda args: bucket_file_name(args.partition_keys.item(0, 0)),
     )
-
-
-def bucketing_metadata(topic: rules.Topic) -> dict[str, str] | None:
-    return {BUCKETING_KEY: BUCKETING} if topic is rules.Topic.EMISSIONS else None
 
 
 def click_chunks(frame: pl.LazyFrame) -> int:
@@ -213,52 +205,6 @@ def clear_parquet(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for path in folder.glob("*.parquet"):
         path.unlink()
-
-
-def parquet_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.parquet"))
-
-
-def key_bucket_files(folder: Path) -> dict[int, Path] | None:
-    """A folder's files by key bucket, or None if it is not bucketed as this engine buckets.
-    A folder without rows counts as bucketed (it holds no bucket)."""
-    files = parquet_files(folder)
-    buckets: dict[int, Path] = {}
-    for path in files:
-        metadata = pq.ParquetFile(path).metadata
-        match = BUCKET_FILE.match(path.name)
-        if metadata.num_rows == 0:
-            continue
-        tags = metadata.metadata or {}
-        if match is None or tags.get(BUCKETING_KEY.encode()) != BUCKETING.encode():
-            return None
-        buckets[int(match.group(1))] = path
-    return buckets
-
-
-def emission_rounds(
-    folders: list[Path], rows_per_round: int | None = None, at_least: int = 1
-) -> list[list[Path]]:
-    """The emission files to deduplicate together, round by round: round r holds the key
-    buckets b with b % rounds == r of every folder (so every row of a key), about
-    `rows_per_round` rows (ROWS_PER_ROUND by default), and there are at least `at_least`
-    rounds (at most KEY_BUCKETS). Folders not bucketed alike are one round."""
-    rows_per_round = rows_per_round or ROWS_PER_ROUND
-    bucketed = [key_bucket_files(folder) for folder in folders]
-    all_files = [path for folder in folders for path in parquet_files(folder)]
-    if any(buckets is None for buckets in bucketed):
-        return [all_files]
-    total_rows = sum(pq.ParquetFile(path).metadata.num_rows for path in all_files)
-    rounds = max(1, min(KEY_BUCKETS, max(at_least, -(-total_rows // rows_per_round))))
-    return [
-        [
-            path
-            for buckets in bucketed
-            for bucket, path in sorted((buckets or {}).items())
-            if bucket % rounds == round_number
-        ]
-        for round_number in range(rounds)
-    ]
 
 
 def join_round(rounds: int) -> pl.Expr:
@@ -352,7 +298,6 @@ class PolarsEngine:
                 valid_rows.sink_parquet(
                     valid_rows_target(partition.topic, out_folder),
                     compression=WAREHOUSE_COMPRESSION,
-                    metadata=bucketing_metadata(partition.topic),
                     lazy=True,
                 ),
                 rows.filter(reason.is_not_null()).sink_parquet(
@@ -363,6 +308,8 @@ class PolarsEngine:
         )
         if not any(out_folder.glob("*.parquet")):  # no valid row at all: one empty file
             write(pl.DataFrame(schema=polars_schema(schema)), out_folder)
+        if partition.topic is rules.Topic.EMISSIONS:
+            mark_bucketed(out_folder)
         rows_out = scan(out_folder).select(pl.len()).collect().item()
         counts: dict[str, int] = dict(
             pl.scan_parquet(quarantine_file)

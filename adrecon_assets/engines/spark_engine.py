@@ -6,9 +6,13 @@ micros, dates), so either one can read what the other wrote.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,13 @@ from adrecon_assets.engines.base import (
     JoinReport,
     StageReport,
 )
+from adrecon_assets.engines.key_buckets import (
+    BUCKET_COLUMN,
+    KEY_BUCKETS,
+    bucket_file_name,
+    emission_rounds,
+    mark_bucketed,
+)
 from adrecon_assets.engines.spark_session import apply_parity_conf, is_connect_session
 from adrecon_assets.lake import LakePartition
 from adrecon_assets.rules import ColumnKind, FraudReason, IpRange, TopicSchema, day_bounds
@@ -43,9 +54,12 @@ NANOS_PER_MICRO = 1_000
 # end-of-input anchor that keeps "1.2.3.4\n" invalid in both engines.
 JAVA_IPV4_PATTERN = rules.IPV4_PATTERN.removesuffix("$") + r"\z"
 KEY_HASH = "_key_hash"
-# Up to this many emission rows (D-1 and D), the repeated key hashes are found by sorting the
-# 8-byte hashes on the driver (Arrow transfer and a numpy sort: ~2 s for 10M rows on 2 cores,
-# against ~8 s for a Spark aggregation whose partial phase cannot reduce near-unique keys).
+BUCKET = "_bucket"
+ROUND = "_round"
+# Up to this many emission rows in a join round (D-1's and D's rows of its key buckets), the
+# repeated key hashes are found by sorting the 8-byte hashes on the driver (Arrow transfer and
+# a numpy sort: ~2 s for 10M rows on 2 cores, against ~8 s for a Spark aggregation whose
+# partial phase cannot reduce near-unique keys).
 # Beyond it (160 MB of hashes), a Spark aggregation finds them without the driver; so it does
 # on Spark Connect, where the driver is a gRPC client and the sort would ship every hash over
 # the wire (40M hashes at 20M rows/day: the join took 247 s instead of ~70 s).
@@ -151,6 +165,36 @@ def dedup_first(frame: DataFrame, key: tuple[str, ...], order: tuple[str, ...]) 
     return with_first_flag(frame, key, order).filter("_first").drop("_first")
 
 
+def emission_bucket() -> Column:
+    """A row's key bucket (`key_buckets`): Spark's xxhash64 is the layout's XXH64, seed 42."""
+    return F.pmod(F.xxhash64(BUCKET_COLUMN), F.lit(KEY_BUCKETS)).alias(BUCKET)
+
+
+def join_round(rounds: int) -> Column:
+    """A click's join round: that of its emission_id's key bucket (see `emission_rounds`)."""
+    return F.pmod(emission_bucket(), F.lit(rounds)).alias(ROUND)
+
+
+def move_parts(written: Path, folder: Path, name: Callable[[int], str]) -> int:
+    """Move the part files Spark wrote into `written` to `folder` under `name(n)`, and remove
+    `written`: Spark cannot name its files, the shared layouts need names. Returns the count."""
+    parts = sorted(written.glob("*.parquet"))
+    for number, path in enumerate(parts):
+        path.rename(folder / name(number))
+    shutil.rmtree(written)
+    return len(parts)
+
+
+@dataclass(frozen=True)
+class RoundTotals:
+    """What one join round contributes to the day's report."""
+
+    dropped_rows: int
+    clicks: int
+    matched: int
+    previous_day: int
+
+
 def emissions_per_stats_key(rows: DataFrame, sign: int) -> DataFrame:
     return rows.groupBy(*rules.STATS_KEY).agg((F.count(F.lit(1)) * sign).alias("emissions"))
 
@@ -242,7 +286,11 @@ class SparkEngine:
             F.count(F.lit(1)).alias("_rows_in"),
             *[count_where(F.col(reason) == name, name) for name in names],
         )
-        self.write(counted.filter(F.col(reason).isNull()).select(schema.column_names), out_folder)
+        valid_rows = counted.filter(F.col(reason).isNull()).select(schema.column_names)
+        if partition.topic is rules.Topic.EMISSIONS:
+            self.write_key_buckets(valid_rows, out_folder)
+        else:
+            self.write(valid_rows, out_folder)
         counts = observed(counting)
         rows_in = counts.pop("_rows_in")
         quarantined = {name: count for name, count in sorted(counts.items()) if count}
@@ -255,6 +303,21 @@ class SparkEngine:
         return StageReport(
             rows_in=rows_in, rows_out=rows_in - sum(quarantined.values()), quarantined=quarantined
         )
+
+    def write_key_buckets(self, frame: DataFrame, folder: Path) -> None:
+        """Staged emissions in the shared key-bucket layout (`key_buckets`): each scan task
+        writes its rows of each bucket (a sort within the task, no shuffle), named by bucket."""
+        written = folder / "_buckets"  # Spark's own layout, `_bucket=7/part-...`, until moved
+        frame.withColumn(BUCKET, emission_bucket()).write.mode("overwrite").partitionBy(
+            BUCKET
+        ).parquet(str(written))
+        for bucket_folder in sorted(written.glob(f"{BUCKET}=*")):
+            bucket = int(bucket_folder.name.partition("=")[2])
+            move_parts(bucket_folder, folder, partial(bucket_file_name, bucket))
+        shutil.rmtree(written)
+        if not any(folder.glob("*.parquet")):  # no valid row at all: one empty file
+            self.write(self.spark.createDataFrame([], frame.schema), folder)
+        mark_bucketed(folder)
 
     def _typed_files(self, paths: list[str], schema: TopicSchema) -> DataFrame:
         raw = self.spark.read.parquet(*paths)
@@ -275,16 +338,92 @@ class SparkEngine:
         clicks = self.read(rules.CLICKS_SCHEMA.column_names, clicks_folder)
         deduplicated_clicks = dedup_first(clicks, rules.CLICK_DEDUP_KEY, rules.CLICK_DEDUP_ORDER)
         emission_columns = rules.EMISSIONS_SCHEMA.column_names
-        all_emissions = self.read(emission_columns, *(source.folder for source in emissions))
+        start, end = day_bounds(day)
+        emitted = F.col("emitted_at")
+        of_day = (emitted >= F.lit(start)) & (emitted < F.lit(end))
+        # Staged emissions are key-bucket files (`key_buckets`): a round of buckets holds every
+        # row of its keys on D-1 and D, so rounds are deduplicated and joined one after the
+        # other, each shuffling only its own rows (memory of a round, not of both days).
+        rounds = emission_rounds([source.folder for source in emissions])
+        joined_folder.mkdir(parents=True, exist_ok=True)
+        totals: list[RoundTotals] = []
+        with tempfile.TemporaryDirectory(
+            dir=joined_folder.parent, prefix=f".{joined_folder.name.lstrip('.')}.rounds-"
+        ) as scratch_name:
+            scratch = Path(scratch_name)
+            if len(rounds) > 1:
+                # The deduplicated clicks once, by join round: each round reads its own.
+                deduplicated_clicks.withColumn(ROUND, join_round(len(rounds))).write.partitionBy(
+                    ROUND
+                ).parquet(str(scratch / "clicks"))
+            for number, files in enumerate(rounds):
+                round_clicks = deduplicated_clicks
+                if len(rounds) > 1:
+                    round_folder = scratch / "clicks" / f"{ROUND}={number}"
+                    round_clicks = self.read(
+                        rules.CLICKS_SCHEMA.column_names,
+                        *([round_folder] if round_folder.is_dir() else []),
+                    )
+                rows = self.read(emission_columns, *files)
+                totals.append(
+                    self._join_round(
+                        rows, round_clicks, of_day, start, scratch, number, joined_folder
+                    )
+                )
+            # Rows of D per (offer_id, placement) minus the dropped duplicates that fall on D
+            # (a key seen on D-1 keeps that day's row). D's rows come from D's folders, as in
+            # the Polars engine; staging keeps every row in its own day's folder.
+            day_folders = [source.folder for source in emissions if source.day == day]
+            day_rows = self.read(emission_columns, *day_folders)
+            dropped_folder = scratch / "dropped"
+            dropped = self.read(
+                (*rules.STATS_KEY, "emissions"),
+                *([dropped_folder] if dropped_folder.is_dir() else []),
+            )
+            counts = (
+                emissions_per_stats_key(day_rows.filter(of_day), 1)
+                .unionByName(dropped)
+                .groupBy(*rules.STATS_KEY)
+                .agg(F.sum("emissions").cast("long").alias("emissions"))
+                .filter(F.col("emissions") > 0)
+            )
+            counting = Observation()
+            counts = counts.observe(counting, F.sum("emissions").alias("of_day"))
+            self.write(counts, emission_counts_folder, rules.STATS_KEY, small=True)
+        emissions_in = self.read(
+            emission_columns, *(source.folder for source in emissions)
+        ).count()  # row counts from the Parquet footers
+        return JoinReport(
+            clicks_in=clicks.count(),
+            clicks_deduplicated=sum(part.clicks for part in totals),
+            emissions_in=emissions_in,
+            emissions_deduplicated=emissions_in - sum(part.dropped_rows for part in totals),
+            emissions_of_day=observed(counting)["of_day"],
+            matched_clicks=sum(part.matched for part in totals),
+            matched_previous_day=sum(part.previous_day for part in totals),
+        )
 
-        # A window over all emission rows of D-1 and D (a shuffle and sort of every column) is
-        # what made this step slow. Instead one pass over a 64-bit hash of each key finds the
-        # repeated hashes: a key whose hash occurs once occurs once, so its row is its own
-        # deduplicated row. Only the rows of repeated hashes and of the keys the clicks
-        # reference (a broadcast join on the hash) are deduplicated exactly, on the key columns;
-        # a hash collision can only add candidates, never change a result.
-        emissions_in = all_emissions.count()  # row counts from the Parquet footers
-        repeated = self._repeated_hashes(all_emissions, emissions_in)
+    def _join_round(
+        self,
+        all_emissions: DataFrame,
+        deduplicated_clicks: DataFrame,
+        of_day: Column,
+        start: object,
+        scratch: Path,
+        number: int,
+        joined_folder: Path,
+    ) -> RoundTotals:
+        """Deduplicate one round's emissions (every row of their keys), join the round's
+        clicks to them, and leave the round's joined clicks in `joined_folder` and its dropped
+        duplicates of the day (negative counts per stats key) in `scratch/dropped`."""
+        # A window over all emission rows (a shuffle and sort of every column) is what made
+        # this step slow. Instead one pass over a 64-bit hash of each key finds the repeated
+        # hashes: a key whose hash occurs once occurs once, so its row is its own deduplicated
+        # row. Only the rows of repeated hashes and of the keys the clicks reference (a
+        # broadcast join on the hash) are deduplicated exactly, on the key columns; a hash
+        # collision can only add candidates, never change a result.
+        rows = all_emissions.count()  # from the Parquet footers
+        repeated = self._repeated_hashes(all_emissions, rows)
         wanted = repeated.union(deduplicated_clicks.select(key_hash(rules.JOIN_KEY))).distinct()
         candidate_rows = all_emissions.withColumn(
             KEY_HASH, key_hash(rules.EMISSION_DEDUP_KEY)
@@ -297,25 +436,10 @@ class SparkEngine:
         try:
             dropped = candidates.filter(~F.col("_first"))
             dropped_rows = dropped.count()
-            start, end = day_bounds(day)
-            emitted = F.col("emitted_at")
-            of_day = (emitted >= F.lit(start)) & (emitted < F.lit(end))
-            # Rows of D per (offer_id, placement) minus the dropped duplicates that fall on D
-            # (a key seen on D-1 keeps that day's row). D's rows come from D's folders, as in
-            # the Polars engine; staging keeps every row in its own day's folder.
-            day_folders = [source.folder for source in emissions if source.day == day]
-            day_rows = self.read(emission_columns, *day_folders) if day_folders else all_emissions
-            counts = (
-                emissions_per_stats_key(day_rows.filter(of_day), 1)
-                .unionByName(emissions_per_stats_key(dropped.filter(of_day), -1))
-                .groupBy(*rules.STATS_KEY)
-                .agg(F.sum("emissions").cast("long").alias("emissions"))
-                .filter(F.col("emissions") > 0)
+            emissions_per_stats_key(dropped.filter(of_day), -1).write.mode("append").parquet(
+                str(scratch / "dropped")
             )
-            counting = Observation()
-            counts = counts.observe(counting, F.sum("emissions").alias("of_day"))
-            self.write(counts, emission_counts_folder, rules.STATS_KEY, small=True)
-
+            emitted = F.col("emitted_at")
             joined = deduplicated_clicks.join(
                 candidates.filter("_first").select(
                     *rules.JOIN_KEY, "placement", "click_cost_micros", "emitted_at"
@@ -330,18 +454,19 @@ class SparkEngine:
                 F.count(emitted).alias("matched"),
                 count_where(emitted < F.lit(start), "previous_day"),
             )
-            self.write(joined, joined_folder, ["click_id"])
+            written = scratch / f"joined-{number:03d}"
+            self.write(joined, written, ["click_id"])
+            move_parts(
+                written, joined_folder, lambda part: f"part-r{number:03d}-{part:05d}.parquet"
+            )
         finally:
             candidates.unpersist()
-        joined_totals = observed(joining)
-        return JoinReport(
-            clicks_in=clicks.count(),
-            clicks_deduplicated=joined_totals["clicks"],
-            emissions_in=emissions_in,
-            emissions_deduplicated=emissions_in - dropped_rows,
-            emissions_of_day=observed(counting)["of_day"],
-            matched_clicks=joined_totals["matched"],
-            matched_previous_day=joined_totals["previous_day"],
+        totals = observed(joining)
+        return RoundTotals(
+            dropped_rows=dropped_rows,
+            clicks=totals["clicks"],
+            matched=totals["matched"],
+            previous_day=totals["previous_day"],
         )
 
     def _repeated_hashes(self, emissions: DataFrame, rows: int) -> DataFrame:

@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 import pyarrow as pa
 
+from adrecon_assets.metadata.display import markdown_text
 from adrecon_assets.metadata.drift import (
     KEY_COLUMNS,
     MEASURES,
@@ -74,7 +75,8 @@ def largest_corrections_markdown(
     ]
     for row in largest.iter_rows(named=True):
         lines.append(
-            f"| {row['offer_id']} | {row['placement']} | {row['clicks' + PREVIOUS]:,} "
+            f"| {markdown_text(row['offer_id'])} | {markdown_text(row['placement'])} "
+            f"| {row['clicks' + PREVIOUS]:,} "
             f"| {row['clicks' + RECONCILED]:,} | {row['fraud_clicks' + RECONCILED]:,} "
             f"| {money(row['cost_micros' + PREVIOUS])} | {money(row['cost_micros' + RECONCILED])} "
             f"| {money(row['correction'])} |"

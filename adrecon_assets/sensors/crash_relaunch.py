@@ -36,8 +36,7 @@ import dagster as dg
 
 from adrecon_assets.jobs import RECONCILE_DAYS, RUN_CONFIG, reconcile_days
 from adrecon_assets.run_tags import (
-    ALERTED_CHECKS_TAG,
-    ALERTED_RUN_FAILURE_TAG,
+    ALERTED_KEYS_TAG,
     AUTO_RETRY_RUN_ID_TAG,
     BACKFILL_TAG,
     FAILURE_REASON_TAG,
@@ -57,7 +56,7 @@ from adrecon_assets.run_tags import (
 WORK_TAGS = (PARTITION_TAG, RANGE_START_TAG, RANGE_END_TAG, BACKFILL_TAG)
 CARRIED_SYSTEM_TAGS = (*WORK_TAGS, MAX_RETRIES_TAG)
 # Our tags that describe the failed run itself, not its work.
-NOT_CARRIED_TAGS = (ALERTED_RUN_FAILURE_TAG, ALERTED_CHECKS_TAG)
+NOT_CARRIED_TAGS = (ALERTED_KEYS_TAG,)
 STEP_FAILURE = "STEP_FAILURE"
 # What psycopg2/psycopg say when the server went away under a statement or a connect.
 CONNECTION_LOST = (

@@ -86,6 +86,13 @@ def days_of_tags(tags: dict[str, str]) -> set[date]:
     return set()
 
 
+def run_partition(tags: dict[str, str]) -> str | None:
+    """The one day a run covers (its partition, or a range of one day, as a backfill of one
+    day runs), else None."""
+    days = days_of_tags(tags)
+    return next(iter(days)).isoformat() if len(days) == 1 else None
+
+
 def live_run_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[date]:
     """Days among `days` with a queued or running run, one day or a range (one query: live
     runs are few)."""

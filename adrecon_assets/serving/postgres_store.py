@@ -13,13 +13,13 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pyarrow as pa
 
 from adrecon_assets import rules
 from adrecon_assets.clock import utc_now
+from adrecon_assets.secret_masking import mask_secrets, masked_url
 from adrecon_assets.serving.store import (
     DAY_LOCK_CLASS,
     NO_RUN_ID,
@@ -34,6 +34,7 @@ from adrecon_assets.serving.tables import (
     OFFLINE_SOURCE,
     TABLES,
     Dialect,
+    ServingTable,
 )
 
 # A one-argument (bigint) advisory key: another key space than the two-int day locks.
@@ -52,26 +53,36 @@ ON CONFLICT (date, offer_id, placement) DO UPDATE
   WHERE s.source = 'online'
 """
 
-MASK = "***"
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def masked_url(url: str) -> str:
-    """`url` with its password replaced by ***, safe for logs, metadata and messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = f"{parts.username}:{MASK}" if parts.username else MASK
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[-1]}"))
-
-
 def mask_secret(text: str, url: str) -> str:
-    """`text` (an error message) with the URL and its password masked wherever they appear."""
-    password = urlsplit(url).password
-    text = text.replace(url, masked_url(url))
-    return text.replace(password, MASK) if password else text
+    """`text` (an error message) with `url`, its password and every other secret masked."""
+    return mask_secrets(text, [url])
+
+
+def missing_tables(conn: psycopg.Connection[Any]) -> list[ServingTable]:
+    """The serving tables not visible on the connection's search path (one round trip)."""
+    rows = conn.execute(
+        "SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass(name) IS NULL",
+        ([table.name for table in TABLES],),
+    ).fetchall()
+    missing = {row[0] for row in rows}
+    return [table for table in TABLES if table.name in missing]
+
+
+def create_missing_tables(conn: psycopg.Connection[Any]) -> None:
+    """Create the serving tables that are missing, inside the caller's transaction.
+
+    Only missing ones: PostgreSQL checks the schema's CREATE privilege even for CREATE TABLE IF
+    NOT EXISTS of an existing table, and the least-privilege roles (contract 4.3) have none.
+    Serialised: concurrent CREATE TABLE IF NOT EXISTS can fail on PostgreSQL's catalog."""
+    if not missing_tables(conn):
+        return
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (CREATE_TABLES_LOCK,))
+    for table in missing_tables(conn):
+        conn.execute(table.ddl(Dialect.POSTGRES).encode())
 
 
 class ServingStoreError(RuntimeError):
@@ -173,11 +184,8 @@ class PostgresServingStore(ServingStore):
             self._connection = None
 
     def _create_tables(self, conn: psycopg.Connection[Any]) -> None:
-        # Serialised: concurrent CREATE TABLE IF NOT EXISTS can fail on PostgreSQL's catalog.
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (CREATE_TABLES_LOCK,))
-            for table in TABLES:
-                conn.execute(table.ddl(Dialect.POSTGRES).encode())
+            create_missing_tables(conn)
 
     def create_tables(self) -> None:
         self.in_transaction(lambda conn: None)
