@@ -93,6 +93,9 @@ class ServingStoreError(RuntimeError):
 # a server shutting down or starting up (a failover), too many clients, a deadlock or a
 # serialization failure. psycopg raises OperationalError (or a subclass) for all of them.
 TRANSIENT_ERRORS = (psycopg.OperationalError,)
+# ... except a refused log-in (28: wrong password or user) or a missing database (3D): wrong
+# settings, which waiting does not fix.
+NOT_TRANSIENT_SQLSTATE_CLASSES = ("28", "3D")
 
 
 def reconnect_waits(budget_seconds: float) -> Iterator[float]:
@@ -161,7 +164,11 @@ class PostgresServingStore(ServingStore):
             except psycopg.Error as error:
                 self.close()
                 message = mask_secret(f"{type(error).__name__}: {error}", self._url)
-                retried = isinstance(error, TRANSIENT_ERRORS) and (repeatable or not connected)
+                retried = (
+                    isinstance(error, TRANSIENT_ERRORS)
+                    and not (error.sqlstate or "").startswith(NOT_TRANSIENT_SQLSTATE_CLASSES)
+                    and (repeatable or not connected)
+                )
                 wait = next(waits, None) if retried else None
                 if wait is None:
                     if attempts > 1:
