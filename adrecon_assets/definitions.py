@@ -27,6 +27,7 @@ from adrecon_assets.resources.spark import SparkEngineResource
 from adrecon_assets.resources.storage import StorageResource
 from adrecon_assets.secret_masking import install_log_masking, secret_env
 from adrecon_assets.sensors.crash_relaunch import build_crash_relaunch_sensor
+from adrecon_assets.sensors.dead_run_workers import build_dead_run_worker_sensor
 from adrecon_assets.sensors.late_data import build_late_data_sensor
 from adrecon_assets.sensors.readiness import build_lake_readiness_sensor
 from adrecon_assets.sensors.sla import build_sla_sensor
@@ -79,6 +80,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         build_sla_sensor(interval),
         build_follow_sensor(interval),
         build_crash_relaunch_sensor(interval),
+        build_dead_run_worker_sensor(interval),
     ]
 
 

@@ -358,3 +358,10 @@ SENSOR_FAILING_PAGE_AFTER: Final = timedelta(minutes=10)
 DURATION_MEDIAN_FACTOR: Final = 3.0
 DURATION_HISTORY_DAYS: Final = 7
 DURATION_MIN_EXCESS_SECONDS: Final = 60.0
+
+
+# The serving store's reconnect (contract 2 and 4.2): waits between attempts double from the
+# first to the longest, within TRANSIENT_RETRY_BUDGET_SECONDS; a managed PostgreSQL failover
+# takes 60-120 s, so a wait never exceeds a few seconds past the server's return.
+SERVING_RECONNECT_FIRST_WAIT_SECONDS: Final = 1.0
+SERVING_RECONNECT_LONGEST_WAIT_SECONDS: Final = 10.0

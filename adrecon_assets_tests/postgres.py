@@ -18,7 +18,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -44,6 +44,8 @@ def free_port() -> int:
 class PostgresServer:
     root: Path
     port: int
+    # Server settings beyond the defaults, e.g. {"max_connections": "20"}.
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def data(self) -> Path:
@@ -65,7 +67,9 @@ class PostgresServer:
         )
 
     def start(self) -> None:
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off" + "".join(
+            f" -c {name}={value}" for name, value in self.settings.items()
+        )
         self._run(
             "pg_ctl",
             "-D",
@@ -99,13 +103,14 @@ class PostgresServer:
 
 
 @contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """A started server, stopped and removed afterwards (also when the block fails)."""
+def postgres_server(settings: dict[str, str] | None = None) -> Iterator[PostgresServer]:
+    """A started server (with `settings`), stopped and removed afterwards (also when the block
+    fails)."""
     root = Path(tempfile.mkdtemp(prefix="adrecon-pg-"))
     if os.geteuid() == 0:
         account = pwd.getpwnam(SERVER_USER)
         os.chown(root, account.pw_uid, account.pw_gid)
-    server = PostgresServer(root, free_port())
+    server = PostgresServer(root, free_port(), settings or {})
     try:
         password_file = root / "password"
         password_file.write_text(PASSWORD)

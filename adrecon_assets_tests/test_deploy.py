@@ -95,3 +95,15 @@ def test_operator_ui_binds_loopback_and_the_read_only_ui_starts_only_with_its_po
         "-p",
         "3001",
     ]
+
+
+def test_a_code_server_restart_signals_the_code_server_only() -> None:
+    """Run workers are in the code server's process group: a deploy's `supervisorctl restart
+    code_server` must not signal the group (it killed every running run); supervisor never gives
+    up restarting a process (its default gives up after 3 quick exits, as during an outage)."""
+    config = configparser.RawConfigParser()
+    config.read(PROJECT / "deploy" / "supervisord.conf")
+    assert config.get("program:code_server", "stopasgroup") == "false"
+    assert config.get("program:code_server", "killasgroup") == "false"
+    programs = [section for section in config.sections() if section.startswith("program:")]
+    assert all(int(config.get(program, "startretries")) >= 1000 for program in programs)

@@ -9,13 +9,15 @@ Credentials never leave this module: `location` and every error are masked.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 import pyarrow as pa
 
+from adrecon_assets import rules
 from adrecon_assets.clock import utc_now
 from adrecon_assets.secret_masking import mask_secrets, masked_url
 from adrecon_assets.serving.store import (
@@ -51,6 +53,9 @@ ON CONFLICT (date, offer_id, placement) DO UPDATE
   WHERE s.source = 'online'
 """
 
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+
 
 def mask_secret(text: str, url: str) -> str:
     """`text` (an error message) with `url`, its password and every other secret masked."""
@@ -84,39 +89,101 @@ class ServingStoreError(RuntimeError):
     """A PostgreSQL error, with the credentials of the URL masked."""
 
 
+# A fault of the connection or the server, not of the statement: refused or lost connections,
+# a server shutting down or starting up (a failover), too many clients, a deadlock or a
+# serialization failure. psycopg raises OperationalError (or a subclass) for all of them.
+TRANSIENT_ERRORS = (psycopg.OperationalError,)
+# ... except a refused log-in (28: wrong password or user) or a missing database (3D): wrong
+# settings, which waiting does not fix.
+NOT_TRANSIENT_SQLSTATE_CLASSES = ("28", "3D")
+
+
+def reconnect_waits(budget_seconds: float) -> Iterator[float]:
+    """The waits between attempts: doubling from the first to the longest wait, for as long as
+    they fit in `budget_seconds` in all."""
+    wait, waited = rules.SERVING_RECONNECT_FIRST_WAIT_SECONDS, 0.0
+    while waited + wait <= budget_seconds:
+        yield wait
+        waited += wait
+        wait = min(2 * wait, rules.SERVING_RECONNECT_LONGEST_WAIT_SECONDS)
+
+
 class PostgresServingStore(ServingStore):
     """The serving tables in the PostgreSQL database at `url`. One connection, opened on first
-    use and kept for the store's life (a writer's transactions then cost no log-in each); it is
-    dropped on any error, so the next call after a server restart reconnects. Use one store per
-    thread."""
+    use and kept for the store's life (a writer's transactions then cost no log-in each, and a
+    run holds one connection however many days it writes); it is dropped on any error.
+
+    A transient fault (`TRANSIENT_ERRORS`) is retried on a new connection for up to
+    `retry_budget_seconds` (contract 2: at least 5 minutes, longer than a managed failover):
+    a replace and a read are retried whole, since running them again gives the same result; an
+    online increment, which would count twice if its lost commit had happened, only while
+    connecting. Use one store per thread."""
 
     dialect = Dialect.POSTGRES
 
-    def __init__(self, url: str, connect_timeout_seconds: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        connect_timeout_seconds: int = 10,
+        retry_budget_seconds: float = rules.TRANSIENT_RETRY_BUDGET_SECONDS,
+    ) -> None:
         self._url = url
         self.connect_timeout_seconds = connect_timeout_seconds
+        self.retry_budget_seconds = retry_budget_seconds
         self._connection: psycopg.Connection[Any] | None = None
 
     @property
     def location(self) -> str:
         return masked_url(self._url)
 
-    @contextmanager
-    def connect(self) -> Iterator[psycopg.Connection[Any]]:
-        """The store's connection inside one transaction that commits when the block ends (rolls
-        back on error); psycopg errors are re-raised with the credentials masked."""
-        try:
-            if self._connection is None or self._connection.closed:
-                self._connection = psycopg.connect(
-                    self._url, autocommit=True, connect_timeout=self.connect_timeout_seconds
+    def _connected(self) -> psycopg.Connection[Any]:
+        if self._connection is None or self._connection.closed:
+            self._connection = psycopg.connect(
+                self._url, autocommit=True, connect_timeout=self.connect_timeout_seconds
+            )
+            self._create_tables(self._connection)
+        return self._connection
+
+    def in_transaction(
+        self, work: Callable[[psycopg.Connection[Any]], T], *, repeatable: bool = True
+    ) -> T:
+        """`work` on the store's connection inside one transaction that commits when it returns
+        (rolls back on error). Transient faults are retried as the class says (`repeatable`:
+        `work` may run again after a fault, even one at its commit); any other error, or a
+        transient one past the budget, is raised with the credentials masked."""
+        waits = reconnect_waits(self.retry_budget_seconds)
+        began, attempts = time.monotonic(), 0
+        while True:
+            attempts += 1
+            connected = False
+            try:
+                conn = self._connected()
+                connected = True
+                with conn.transaction():
+                    return work(conn)
+            except psycopg.Error as error:
+                self.close()
+                message = mask_secret(f"{type(error).__name__}: {error}", self._url)
+                retried = (
+                    isinstance(error, TRANSIENT_ERRORS)
+                    and not (error.sqlstate or "").startswith(NOT_TRANSIENT_SQLSTATE_CLASSES)
+                    and (repeatable or not connected)
                 )
-                self._create_tables(self._connection)
-            with self._connection.transaction():
-                yield self._connection
-        except psycopg.Error as error:
-            self.close()
-            message = mask_secret(f"{type(error).__name__}: {error}", self._url)
-            raise ServingStoreError(f"serving store {self.location}: {message}") from None
+                wait = next(waits, None) if retried else None
+                if wait is None:
+                    if attempts > 1:
+                        message += (
+                            f" (after {attempts} attempts in {time.monotonic() - began:.0f} s)"
+                        )
+                    raise ServingStoreError(f"serving store {self.location}: {message}") from None
+                LOG.warning(
+                    "serving store %s: %s; attempt %d again in %.0f s",
+                    self.location,
+                    message,
+                    attempts + 1,
+                    wait,
+                )
+                time.sleep(wait)
 
     def close(self) -> None:
         if self._connection is not None:
@@ -128,13 +195,13 @@ class PostgresServingStore(ServingStore):
             create_missing_tables(conn)
 
     def create_tables(self) -> None:
-        with self.connect():
-            pass
+        self.in_transaction(lambda conn: None)
 
     def replace_days(self, replaces: Sequence[DayReplace]) -> int:
         incoming = shaped_replaces(replaces, utc_now())
         locked = sorted({each.day for each in replaces if each.table == OFFER_PLACEMENT_STATS})
-        with self.connect() as conn:
+
+        def replace(conn: psycopg.Connection[Any]) -> None:
             # The exclusive day locks first, in ascending day order as the online increment takes
             # its shared ones (contract 4.2): neither writer can deadlock the other.
             for day in locked:
@@ -143,6 +210,8 @@ class PostgresServingStore(ServingStore):
                 )
             for shaped in incoming:
                 self._replace_in_transaction(conn, shaped.replace, shaped.rows, shaped.values)
+
+        self.in_transaction(replace)
         return sum(replace.rows.num_rows for replace in replaces)
 
     @staticmethod
@@ -173,7 +242,8 @@ class PostgresServingStore(ServingStore):
 
     def add_online(self, rows: pa.Table) -> int:
         increments = rows.select(list(ONLINE_COLUMNS)).to_pylist()
-        with self.connect() as conn:
+
+        def increment(conn: psycopg.Connection[Any]) -> None:
             # Shared day locks first, in ascending day order (contract 4.2): no deadlock with
             # another batch, and a replace of the day waits for this batch or runs before it.
             for day in sorted({row["date"] for row in increments}):
@@ -183,8 +253,10 @@ class PostgresServingStore(ServingStore):
                 )
             with conn.cursor() as cursor:
                 cursor.executemany(ONLINE_INCREMENT_SQL, increments)
+
+        self.in_transaction(increment, repeatable=False)
         return len(increments)
 
     def fetch(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        with self.connect() as conn:
-            return conn.execute(sql.replace("?", "%s").encode(), list(parameters)).fetchall()
+        query = sql.replace("?", "%s").encode()
+        return self.in_transaction(lambda conn: conn.execute(query, list(parameters)).fetchall())

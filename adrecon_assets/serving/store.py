@@ -136,6 +136,9 @@ class ServingStore(ABC):
     def create_tables(self) -> None:
         """Create every serving table that is missing."""
 
+    def close(self) -> None:  # noqa: B027 (a no-op for stores that keep no connection)
+        """Release the connection the store keeps, if any; the next call opens a new one."""
+
     def replace_day(
         self,
         table: ServingTable,

@@ -1,0 +1,88 @@
+"""Both PostgreSQL URLs accept the forms libpq accepts, `postgresql://` and `postgres://`,
+whatever starts the processes (contract 1): here a plain `dagster asset materialize` CLI run
+with deploy/dagster.yaml as its instance, no `make prod` rewriting the URL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy
+
+from adrecon_assets.partitions import first_day
+from adrecon_assets.resources.serving import ServingResource
+from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.postgres import PASSWORD, PostgresServer
+from adrecon_assets_tests.test_pipeline import expected_rows, serving_rows
+from adrecon_simulate import SimulationConfig, simulate
+
+PROJECT = Path(__file__).resolve().parents[1]
+SCHEMES = ("postgresql", "postgres")
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_both_url_forms_reach_dagster_postgres_through_psycopg2(scheme: str) -> None:
+    """dagster-postgres only works on psycopg2 (psycopg 3 fails its first event write)."""
+    engine = sqlalchemy.create_engine(f"{scheme}://user:secret@127.0.0.1:5432/dagster")
+    assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg2")
+
+
+@pytest.mark.slow  # two CLI runs of every asset over a small day: ~40 s
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_cli_run_with_bare_urls_on_the_production_instance(
+    scheme: str,
+    paths: Paths,
+    postgres: PostgresServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    day = first_day()
+    simulate(
+        SimulationConfig(
+            lake=paths.lake, serving_db=None, start=day, days=1, emissions_per_day=3_000, seed=5
+        )
+    )
+    scheme_url = {
+        name: postgres.url(postgres.create_database()).replace("postgresql://", f"{scheme}://", 1)
+        for name in ("instance", "serving")
+    }
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(PROJECT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "ADRECON_DAGSTER_PG_URL": scheme_url["instance"],
+        "ADRECON_SERVING_URL": scheme_url["serving"],
+        "ADRECON_WAREHOUSE": str(paths.warehouse),
+        "ADRECON_ENGINE": "polars",
+    }
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize"]
+        + ["-m", "adrecon_assets.definitions", "--select", "*", "--partition", day.isoformat()],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert PASSWORD not in completed.stdout + completed.stderr
+
+    # The run and its events are in Dagster's PostgreSQL storage, read with the same bare URL.
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("ADRECON_DAGSTER_PG_URL", scheme_url["instance"])
+    with dg.DagsterInstance.get() as instance:
+        [record] = instance.get_run_records()
+        assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        assert instance.get_records_for_run(
+            record.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ).records
+    store = ServingResource(url=scheme_url["serving"]).get_store()
+    assert serving_rows(store, day) == expected_rows(paths, day) != []
+    assert store.reconciled_days() == {day: record.dagster_run.run_id}
