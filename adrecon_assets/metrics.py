@@ -27,8 +27,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from enum import Enum
-from typing import Protocol
 
 import dagster as dg
 from prometheus_client import CollectorRegistry, start_http_server
@@ -39,7 +37,12 @@ from adrecon_assets.day_accounting import account_days, partition_days, reconcil
 from adrecon_assets.jobs import SLA_CHECK_KEY
 from adrecon_assets.lake import Lake, LakeNotFoundError
 from adrecon_assets.rules import DURATION_METADATA, METRICS_WINDOW_DAYS
-from adrecon_assets.sensors.instance_records import latest_materializations
+from adrecon_assets.sensors.instance_records import (
+    FAILED,
+    SUCCEEDED,
+    CheckExecution,
+    latest_materializations,
+)
 from adrecon_assets.settings import load_settings
 
 log = logging.getLogger("adrecon-metrics")
@@ -61,20 +64,6 @@ METRIC_NAMES = (
 SEVERITIES = ("ERROR", "WARN")
 # Evaluations read per check and scrape: 30 days of evaluations, reruns included.
 EVALUATIONS_READ = 300
-SUCCEEDED, FAILED = "SUCCEEDED", "FAILED"
-
-
-class CheckExecution(Protocol):
-    """What is read of a record of `get_asset_check_execution_history` (a private class)."""
-
-    @property
-    def partition(self) -> str | None: ...
-
-    @property
-    def status(self) -> Enum: ...
-
-    @property
-    def event(self) -> dg.EventLogEntry | None: ...
 
 
 def latest_verdicts(

@@ -8,8 +8,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from enum import Enum
-from typing import Protocol
 
 import dagster as dg
 
@@ -33,6 +31,10 @@ from adrecon_assets.lake import Lake
 from adrecon_assets.rules import DURATION_HISTORY_DAYS, DURATION_METADATA
 from adrecon_assets.run_tags import WILL_RETRY_TAG
 from adrecon_assets.sensors.instance_records import (
+    FAILED,
+    PLANNED,
+    SUCCEEDED,
+    CheckExecution,
     days_of_tags,
     latest_materializations,
     run_partition,
@@ -47,27 +49,6 @@ TICKS_PER_SENSOR = 100
 # Values of Dagster's (private) InstigatorType/InstigatorStatus and TickStatus, by name.
 SENSOR_TYPE, RUNNING_STATUSES = "SENSOR", {"RUNNING", "DECLARED_IN_CODE"}
 FAILED_TICK, STARTED_TICK = "FAILURE", "STARTED"
-PLANNED, FAILED, SUCCEEDED = "PLANNED", "FAILED", "SUCCEEDED"
-
-
-class CheckExecution(Protocol):
-    """What is read of a record of `get_asset_check_execution_history` (its class is private
-    to Dagster; its status is an enum whose values are PLANNED, SUCCEEDED, FAILED...)."""
-
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def run_id(self) -> str: ...
-
-    @property
-    def partition(self) -> str | None: ...
-
-    @property
-    def status(self) -> Enum: ...
-
-    @property
-    def event(self) -> dg.EventLogEntry | None: ...
 
 
 def _evaluation(record: CheckExecution) -> dg.AssetCheckEvaluation | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
+from enum import Enum
+from typing import Protocol
 
 import dagster as dg
 
@@ -98,3 +100,27 @@ def live_run_days(instance: dg.DagsterInstance, days: Sequence[date]) -> set[dat
     runs are few)."""
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=LIVE_RUN_STATUSES))
     return {day for run in runs for day in days_of_tags(dict(run.tags))} & set(days)
+
+
+# Values of the status enum of a check execution record, by name (the enum is private).
+PLANNED, FAILED, SUCCEEDED = "PLANNED", "FAILED", "SUCCEEDED"
+
+
+class CheckExecution(Protocol):
+    """What is read of a record of `get_asset_check_execution_history` (its class is private
+    to Dagster; its status is an enum whose values are PLANNED, SUCCEEDED, FAILED...)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def partition(self) -> str | None: ...
+
+    @property
+    def status(self) -> Enum: ...
+
+    @property
+    def event(self) -> dg.EventLogEntry | None: ...
