@@ -113,10 +113,12 @@ def tick_result(instance: dg.DagsterInstance, sensor_name: str) -> dg.SensorResu
     lake); evaluate_tick also resolves the requests' asset selections."""
     settings = load_settings()
     defs = build_definitions(settings)
-    context = dg.build_sensor_context(
+    # A context manager, as the daemon opens it: the serving resource closes its connection at
+    # teardown, which Dagster runs only for a context opened with `with`.
+    with dg.build_sensor_context(
         instance=instance, definitions=defs, resources=build_resources(settings)
-    )
-    data = defs.resolve_sensor_def(sensor_name).evaluate_tick(context)
+    ) as context:
+        data = defs.resolve_sensor_def(sensor_name).evaluate_tick(context)
     return dg.SensorResult(
         run_requests=data.run_requests,
         skip_reason=data.skip_message,
