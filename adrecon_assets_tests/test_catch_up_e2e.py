@@ -4,8 +4,6 @@ person, each day exactly once."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,8 +15,8 @@ import pytest
 from adrecon_assets.serving import read_with_retry
 from adrecon_assets_tests.sensor_lakes import days_ago, write_day
 from adrecon_assets_tests.test_dagster_dev_e2e import (
-    PROJECT,
     DagsterDev,
+    dagster_dev,
     graphql_up,
     materializations,
     wait_for,
@@ -31,30 +29,11 @@ DAYS = [days_ago(count) for count in range(30, 0, -1)]
 
 @pytest.fixture
 def dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterDev]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    # dagster.yaml reads DAGSTER_HOME; the test reads the same instance.
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
     for day in DAYS:  # one emission and its valid click a day, closed
         write_day(tmp_path / "lake", day)
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "ADRECON_LAKE_ROOT": str(tmp_path / "lake"),
-        "ADRECON_WAREHOUSE": str(tmp_path / "warehouse"),
-        "ADRECON_SERVING_DB": str(tmp_path / "serving.duckdb"),
-        "ADRECON_ENGINE": "polars",
-        "ADRECON_SENSOR_INTERVAL_SECONDS": "5",
-        "ADRECON_ALERT_WEBHOOK_URL": "",
-    }
-    env.pop("ADRECON_LATE_DATA_LOOKBACK_DAYS", None)  # the default, 14
-    server = DagsterDev(home, env, tmp_path / "dagster_dev.log")
-    try:
+    # The default lookback (14 days), whatever the environment says.
+    with dagster_dev(tmp_path, monkeypatch, {"ADRECON_LATE_DATA_LOOKBACK_DAYS": None}) as server:
         yield server
-    finally:
-        server.stop()
-        print((tmp_path / "dagster_dev.log").read_text()[-5000:])
 
 
 def test_thirty_closed_days_nobody_reconciled_are_all_reconciled(

@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -101,32 +102,47 @@ def wait_for(what: str, condition: Callable[[], bool], timeout: float, dev: Dags
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-@pytest.fixture
-def dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterDev]:
-    home = tmp_path / "dagster_home"
+@contextmanager
+def dagster_dev(
+    root: Path, monkeypatch: pytest.MonkeyPatch, settings: dict[str, str | None]
+) -> Iterator[DagsterDev]:
+    """`dagster dev` on the lake, warehouse and serving DB under `root`, with its own
+    DAGSTER_HOME (this project's dagster.yaml) that the test reads too; `settings` adds or, with
+    None, unsets variables. Stopped, with its log's end printed, when the block ends."""
+    home = root / "dagster_home"
     home.mkdir()
     # dagster.yaml reads DAGSTER_HOME; the test reads the same instance.
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
-    for day in DAYS:
-        write_open_day(tmp_path / "lake", day)
-    env = {
+    env: dict[str, str] = {
         **os.environ,
         "DAGSTER_HOME": str(home),
-        "ADRECON_LAKE_ROOT": str(tmp_path / "lake"),
-        "ADRECON_WAREHOUSE": str(tmp_path / "warehouse"),
-        "ADRECON_SERVING_DB": str(tmp_path / "serving.duckdb"),
+        "ADRECON_LAKE_ROOT": str(root / "lake"),
+        "ADRECON_WAREHOUSE": str(root / "warehouse"),
+        "ADRECON_SERVING_DB": str(root / "serving.duckdb"),
         "ADRECON_ENGINE": "polars",
-        "ADRECON_LATE_DATA_QUIET_SECONDS": "5",
         "ADRECON_SENSOR_INTERVAL_SECONDS": "5",
         "ADRECON_ALERT_WEBHOOK_URL": "",
     }
-    server = DagsterDev(home, env, tmp_path / "dagster_dev.log")
+    for name, value in settings.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    server = DagsterDev(home, env, root / "dagster_dev.log")
     try:
         yield server
     finally:
         server.stop()
-        print((tmp_path / "dagster_dev.log").read_text()[-5000:])
+        print((root / "dagster_dev.log").read_text()[-5000:])
+
+
+@pytest.fixture
+def dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterDev]:
+    for day in DAYS:
+        write_open_day(tmp_path / "lake", day)
+    with dagster_dev(tmp_path, monkeypatch, {"ADRECON_LATE_DATA_QUIET_SECONDS": "5"}) as server:
+        yield server
 
 
 def materializations(home: Path, asset: str) -> Counter[date]:
