@@ -365,3 +365,14 @@ DURATION_MIN_EXCESS_SECONDS: Final = 60.0
 # takes 60-120 s, so a wait never exceeds a few seconds past the server's return.
 SERVING_RECONNECT_FIRST_WAIT_SECONDS: Final = 1.0
 SERVING_RECONNECT_LONGEST_WAIT_SECONDS: Final = 10.0
+
+# --- Memory of a day's audit and serving write (issue 24: millions of keys a day) ---
+
+# reconciled_statistics' audit (totals_balance recount, drift and corrections metadata) runs in
+# an in-process DuckDB held to this much memory; beyond it DuckDB spills to the step's scratch
+# folder. A day of 6.6M (offer_id, placement) keys needs ~1 GB unbounded.
+AUDIT_MEMORY_LIMIT: Final = "512MB"
+AUDIT_THREADS: Final = 2
+# Rows per chunk of a serving write streamed from Parquet (PostgreSQL's COPY) or of the previous
+# rows exported from the store: ~10 MB of CSV each.
+SERVING_CHUNK_ROWS: Final = 100_000

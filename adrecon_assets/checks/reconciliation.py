@@ -7,15 +7,16 @@ a count that does not balance is a blocking ERROR (the numbers themselves are wr
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import polars as pl
-import pyarrow as pa
 
 from adrecon_assets import rules, serving
 from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
+from adrecon_assets.bounded_duckdb import Rows, bounded_connection, register_rows
 from adrecon_assets.checks.thresholds import CheckThresholds
 from adrecon_assets.engines.base import FlagReport, JoinReport
 from adrecon_assets.metadata.display import display_text
@@ -201,27 +202,28 @@ def statistics_check_specs() -> list[dg.AssetCheckSpec]:
     ]
 
 
-def recount_statistics(flagged_folder: Path, counts_folder: Path) -> pl.DataFrame:
-    """Rule 4 recounted from the written fraud_flags and emission_counts by DuckDB SQL, so the
-    audit shares no code or engine with the step it audits: one row per (offer_id, placement)
-    with every measure of offer_placement_stats."""
+def recount_sql(flagged: str, counts: str) -> str:
+    """Rule 4 recounted by DuckDB SQL from the relations `flagged` (fraud_flags) and `counts`
+    (emission_counts), so the audit shares no code or engine with the step it audits: one row
+    per (offer_id, placement) with every measure of offer_placement_stats. Takes the parameter
+    `$no_emission`."""
     key = ", ".join(rules.STATS_KEY)
     both = " AND ".join(f"e.{column} = c.{column}" for column in rules.STATS_KEY)
     key_of_either = ", ".join(f"coalesce(e.{c}, c.{c}) AS {c}" for c in rules.STATS_KEY)
     measures = ", ".join(f"coalesce({m}, 0)::BIGINT AS {m}" for m in serving.STATS_MEASURES)
-    sql = f"""
+    return f"""
         WITH clicks AS (
             SELECT {key},
                 count(*) FILTER (WHERE fraud_reason IS NULL) AS clicks,
                 sum(click_cost_micros) FILTER (WHERE fraud_reason IS NULL) AS cost_micros,
                 count(*) FILTER (WHERE fraud_reason IS NOT NULL) AS fraud_clicks,
                 sum(click_cost_micros) FILTER (WHERE fraud_reason IS NOT NULL) AS refund_micros
-            FROM read_parquet($flagged)
+            FROM {flagged}
             WHERE fraud_reason IS NULL OR fraud_reason <> $no_emission
             GROUP BY {key}
         ), emissions AS (
             SELECT {key}, sum(emissions) AS emissions
-            FROM read_parquet($counts)
+            FROM {counts}
             GROUP BY {key}
         ), both_sides AS (
             SELECT {key_of_either}, e.emissions, c.clicks, c.cost_micros, c.fraud_clicks,
@@ -230,70 +232,144 @@ def recount_statistics(flagged_folder: Path, counts_folder: Path) -> pl.DataFram
         )
         SELECT {key}, {measures} FROM both_sides
     """
-    parameters = {
-        "flagged": str(flagged_folder / "*.parquet"),
-        "counts": str(counts_folder / "*.parquet"),
-        "no_emission": rules.FraudReason.NO_EMISSION.value,
-    }
-    with duckdb.connect() as connection:
-        recount = pl.from_arrow(connection.sql(sql, params=parameters).to_arrow_table())
-    assert isinstance(recount, pl.DataFrame)
-    return recount
 
 
-def differing_keys(staged: pa.Table, recount: pl.DataFrame) -> list[str]:
-    """Each (offer_id, placement) whose staged row is missing, extra, repeated or off in a
-    measure, described as `offer/placement: measure staged (recount N)`."""
-    frame = pl.from_arrow(staged.select([*rules.STATS_KEY, *serving.STATS_MEASURES]))
-    assert isinstance(frame, pl.DataFrame)
-    repeated = frame.group_by(rules.STATS_KEY).len().filter(pl.col("len") > 1)
-    found = [
-        f"{display_text(o)}/{display_text(p)}: {n} staged rows" for o, p, n in repeated.iter_rows()
-    ]
-    joined = frame.unique(rules.STATS_KEY).join(
-        recount, on=rules.STATS_KEY, how="full", coalesce=True, suffix="_recount"
-    )
-    # Only the keys that differ become Python rows (a day has hundreds of thousands of keys).
-    differing = joined.filter(
-        pl.any_horizontal(
-            pl.col(measure).ne_missing(pl.col(measure + "_recount"))
-            for measure in serving.STATS_MEASURES
+def compared_sql() -> str:
+    """Each key of `staged` or `recount` that is repeated in `staged` or differs in a measure:
+    the staged row count, the staged measures (of any one of its rows) and `<measure>_recount`
+    (all null on the side that lacks the key)."""
+    key = ", ".join(rules.STATS_KEY)
+    same_key = " AND ".join(f"s.{column} = r.{column}" for column in rules.STATS_KEY)
+    measures = serving.STATS_MEASURES
+    differs = " OR ".join(f"s.{m} IS DISTINCT FROM r.{m}" for m in measures)
+    return f"""
+        WITH staged_keys AS (
+            SELECT {key}, count(*) AS staged_rows,
+                {", ".join(f"any_value({m}) AS {m}" for m in measures)}
+            FROM staged GROUP BY {key}
         )
+        SELECT {", ".join(f"coalesce(s.{c}, r.{c}) AS {c}" for c in rules.STATS_KEY)},
+            coalesce(s.staged_rows, 0) AS staged_rows,
+            {", ".join(f"s.{m}" for m in measures)},
+            {", ".join(f"r.{m} AS {m}_recount" for m in measures)},
+            ({differs}) AS differs
+        FROM staged_keys s FULL JOIN recount r ON {same_key}
+        WHERE s.staged_rows > 1 OR {differs}
+    """
+
+
+def difference_count_sql() -> str:
+    """How many entries `differing_keys` lists in all: one per repeated key, and per differing
+    key one (missing or extra) or one per differing measure."""
+    per_measure = " + ".join(
+        f"(emissions IS NOT NULL AND emissions_recount IS NOT NULL "
+        f"AND {m} IS DISTINCT FROM {m}_recount)::INT"
+        for m in serving.STATS_MEASURES
     )
-    for row in differing.sort(rules.STATS_KEY).iter_rows(named=True):
-        key = f"{display_text(row['offer_id'])}/{display_text(row['placement'])}"
+    return f"""
+        SELECT coalesce(sum((staged_rows > 1)::INT), 0) + coalesce(sum(CASE WHEN NOT differs
+            THEN 0 WHEN emissions IS NULL OR emissions_recount IS NULL THEN 1
+            ELSE {per_measure} END), 0)
+        FROM compared
+    """
+
+
+def differing_keys(connection: duckdb.DuckDBPyConnection, limit: int) -> list[str]:
+    """The first `limit` differences between the staged rows and the recount (the table
+    `compared`), described as `offer/placement: measure staged (recount N)`: repeated keys
+    first, then each key that is missing, extra or off in a measure, in key order."""
+    key = ", ".join(rules.STATS_KEY)
+    repeated = connection.execute(
+        f"SELECT {key}, staged_rows FROM compared WHERE staged_rows > 1 ORDER BY {key} LIMIT ?",
+        [limit],
+    ).fetchall()
+    found = [f"{display_text(o)}/{display_text(p)}: {n} staged rows" for o, p, n in repeated]
+    # Only the keys listed become Python rows (a day has millions of keys).
+    differing = connection.execute(
+        f"SELECT * FROM compared WHERE differs ORDER BY {key} LIMIT ?", [limit]
+    )
+    names = [column[0] for column in differing.description]
+    for values in differing.fetchall():
+        row = dict(zip(names, values, strict=True))
+        key_text = f"{display_text(row['offer_id'])}/{display_text(row['placement'])}"
         if row["emissions"] is None:
-            found.append(f"{key}: missing from the staged rows")
+            found.append(f"{key_text}: missing from the staged rows")
         elif row["emissions_recount"] is None:
-            found.append(f"{key}: staged but not in the recount")
+            found.append(f"{key_text}: staged but not in the recount")
         else:
             found.extend(
-                f"{key}: {measure} {row[measure]} (recount {row[measure + '_recount']})"
+                f"{key_text}: {measure} {row[measure]} (recount {row[measure + '_recount']})"
                 for measure in serving.STATS_MEASURES
                 if row[measure] != row[measure + "_recount"]
             )
-    return found
+    return found[:limit]
 
 
-def statistics_totals(rows: pa.Table | pl.DataFrame) -> dict[str, int]:
-    frame = rows if isinstance(rows, pl.DataFrame) else pl.from_arrow(rows)
-    assert isinstance(frame, pl.DataFrame)
-    return {name: int(frame[name].sum() or 0) for name in serving.STATS_MEASURES}
+def relation_totals(
+    connection: duckdb.DuckDBPyConnection, relation: str
+) -> tuple[int, dict[str, int]]:
+    """Rows and the sum of each measure of `relation`."""
+    sums = ", ".join(f"coalesce(sum({name}), 0)" for name in serving.STATS_MEASURES)
+    row = connection.execute(f"SELECT count(*), {sums} FROM {relation}").fetchone()
+    assert row is not None
+    return int(row[0]), {
+        name: int(value) for name, value in zip(serving.STATS_MEASURES, row[1:], strict=True)
+    }
+
+
+@dataclass(frozen=True)
+class StatisticsAudit:
+    """The staged rows against the recount: totals of both sides and the differences."""
+
+    staged_rows: int
+    recount_rows: int
+    staged_totals: dict[str, int]
+    recount_totals: dict[str, int]
+    differences: int
+    listed: list[str]
+
+
+def audit_statistics(
+    staged: Rows, flagged_folder: Path, counts_folder: Path, spill_folder: Path | None = None
+) -> StatisticsAudit:
+    """Recount rule 4 and compare it with the staged rows key by key, in a DuckDB held to
+    `rules.AUDIT_MEMORY_LIMIT` (spilling under `spill_folder`)."""
+    with bounded_connection(spill_folder) as connection:
+        register_rows(connection, "staged", staged)
+        register_rows(connection, "flagged", flagged_folder)
+        register_rows(connection, "counts", counts_folder)
+        connection.execute(
+            f"CREATE TABLE recount AS {recount_sql('flagged', 'counts')}",
+            {"no_emission": rules.FraudReason.NO_EMISSION.value},
+        )
+        connection.execute(f"CREATE TABLE compared AS {compared_sql()}")
+        count = connection.execute(difference_count_sql()).fetchone()
+        assert count is not None
+        staged_rows, staged_totals = relation_totals(connection, "staged")
+        recount_rows, recount_totals = relation_totals(connection, "recount")
+        return StatisticsAudit(
+            staged_rows=staged_rows,
+            recount_rows=recount_rows,
+            staged_totals=staged_totals,
+            recount_totals=recount_totals,
+            differences=int(count[0]),
+            listed=differing_keys(connection, MAX_LISTED),
+        )
 
 
 def statistics_check_results(
-    staged: pa.Table,
+    staged: Rows,
     previous: DayTotals,
     flagged_folder: Path,
     counts_folder: Path,
     thresholds: CheckThresholds,
     publish_empty_day: bool = False,
+    spill_folder: Path | None = None,
 ) -> list[dg.AssetCheckResult]:
-    """Audit the staged rows of offer_placement_stats before they are published."""
-    recount = recount_statistics(flagged_folder, counts_folder)
-    differences = differing_keys(staged, recount)
-    totals = statistics_totals(staged)
-    recounted = statistics_totals(recount)
+    """Audit the staged rows of offer_placement_stats before they are published (in bounded
+    memory: see `audit_statistics`)."""
+    audit = audit_statistics(staged, flagged_folder, counts_folder, spill_folder)
+    totals = audit.staged_totals
     reconciled_clicks = totals["clicks"] + totals["fraud_clicks"]
     online = previous.source == serving.ONLINE_SOURCE
     drift = rate(abs(previous.clicks - reconciled_clicks), reconciled_clicks) if online else 0.0
@@ -301,20 +377,20 @@ def statistics_check_results(
     return [
         dg.AssetCheckResult(
             check_name=TOTALS_BALANCE,
-            passed=not differences,
+            passed=not audit.differences,
             severity=ERROR,
             description=(
                 None
-                if not differences
-                else f"{len(differences)} differences between the staged rows and the recount "
-                f"of fraud_flags: {'; '.join(differences[:MAX_LISTED])}"
+                if not audit.differences
+                else f"{audit.differences} differences between the staged rows and the recount "
+                f"of fraud_flags: {'; '.join(audit.listed)}"
             ),
             metadata={
-                "staged_rows": staged.num_rows,
-                "recount_rows": recount.height,
-                "differences": len(differences),
+                "staged_rows": audit.staged_rows,
+                "recount_rows": audit.recount_rows,
+                "differences": audit.differences,
                 **{f"staged_{name}": value for name, value in totals.items()},
-                **{f"recount_{name}": value for name, value in recounted.items()},
+                **{f"recount_{name}": value for name, value in audit.recount_totals.items()},
             },
         ),
         dg.AssetCheckResult(

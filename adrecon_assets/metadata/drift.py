@@ -1,19 +1,23 @@
 """What the previous (online) rows of a day got wrong against the reconciled ones.
 
-Pure functions over Arrow tables (or hand-written mappings in tests), vectorised with Polars:
-a day has ~100k (offer_id, placement) rows, too many for a Python loop per materialization.
+Pure functions over Parquet or Arrow tables (or hand-written mappings in tests), in SQL on a
+DuckDB held to a memory limit (`bounded_duckdb`): a day has up to millions of (offer_id,
+placement) rows, too many for a Python loop, or even a Polars frame, per materialization.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeAlias
 
-import polars as pl
+import duckdb
 import pyarrow as pa
 
 from adrecon_assets import rules
+from adrecon_assets.bounded_duckdb import Rows, bounded_connection, register_rows
 
 Key = tuple[str, str]
 KEY_COLUMNS = rules.STATS_KEY
@@ -40,42 +44,67 @@ class KeyTotals:
         return self.cost_micros + self.refund_micros
 
 
-# Measures per (offer_id, placement): serving rows as an Arrow table (other columns ignored) or,
-# in hand-computed tests, a mapping. Both go through the same vectorised comparison.
-Totals: TypeAlias = "pa.Table | Mapping[Key, KeyTotals]"
+# Measures per (offer_id, placement): serving rows as Parquet or an Arrow table (other columns
+# ignored) or, in hand-computed tests, a mapping. All go through the same SQL comparison.
+Totals: TypeAlias = "Rows | Mapping[Key, KeyTotals]"
+# The relations `register_totals` creates and `COMPARED_SQL` reads.
+PREVIOUS_ROWS, RECONCILED_ROWS = "previous_rows", "reconciled_rows"
 
 
-def totals_frame(totals: Totals) -> pl.DataFrame:
-    """The key and measure columns of `totals`, typed alike whichever side they come from."""
-    if isinstance(totals, pa.Table):
-        frame = pl.DataFrame(pl.from_arrow(totals.select([*KEY_COLUMNS, *MEASURES])))
-    else:
-        frame = pl.DataFrame(
-            [(*key, *(getattr(row, m) for m in MEASURES)) for key, row in totals.items()],
-            schema=[*KEY_COLUMNS, *MEASURES],
-            orient="row",
-        )
-    return frame.select(pl.col(KEY_COLUMNS).cast(pl.String), pl.col(MEASURES).cast(pl.Int64))
-
-
-def compare_keys(previous: Totals, reconciled: Totals) -> pl.DataFrame:
-    """One row per key of either side with `<measure>_previous` and `<measure>_reconciled`;
-    a key missing on one side has zeros there (as if its row held nothing)."""
-    old = totals_frame(previous).rename({m: m + PREVIOUS for m in MEASURES})
-    new = totals_frame(reconciled).rename({m: m + RECONCILED for m in MEASURES})
-    return old.join(new, on=KEY_COLUMNS, how="full", coalesce=True).fill_null(0)
-
-
-def _billed(side: str) -> tuple[pl.Expr, pl.Expr]:
-    """Clicks and micros the online layer should have billed: valid plus (refundable) fraud."""
-    return (
-        pl.col("clicks" + side) + pl.col("fraud_clicks" + side),
-        pl.col("cost_micros" + side) + pl.col("refund_micros" + side),
+def register_totals(connection: duckdb.DuckDBPyConnection, name: str, totals: Totals) -> None:
+    """Make `totals` queryable as `name`, whichever form it comes in."""
+    if isinstance(totals, pa.Table | Path):
+        register_rows(connection, name, totals)
+        return
+    schema = pa.schema(
+        [(column, pa.string()) for column in KEY_COLUMNS] + [(m, pa.int64()) for m in MEASURES]
     )
+    rows = [
+        {**dict(zip(KEY_COLUMNS, key, strict=True)), **{m: getattr(row, m) for m in MEASURES}}
+        for key, row in totals.items()
+    ]
+    register_rows(connection, name, pa.Table.from_pylist(rows, schema=schema))
 
 
-def _positive_sum(difference: pl.Expr, name: str) -> pl.Expr:
-    return difference.clip(lower_bound=0).sum().alias(name)
+def _side(relation: str, suffix: str) -> str:
+    """The key and measure columns of `relation`, typed alike whichever side they come from."""
+    keys = ", ".join(f"{column}::VARCHAR AS {column}" for column in KEY_COLUMNS)
+    measures = ", ".join(f"{m}::BIGINT AS {m}{suffix}" for m in MEASURES)
+    return f"SELECT {keys}, {measures} FROM {relation}"
+
+
+# One row per key of either side with `<measure>_previous` and `<measure>_reconciled`; a key
+# missing on one side has zeros there (as if its row held nothing).
+COMPARED_SQL = f"""
+    SELECT {", ".join(f"coalesce(o.{c}, n.{c}) AS {c}" for c in KEY_COLUMNS)},
+        {", ".join(f"coalesce(o.{m}{PREVIOUS}, 0) AS {m}{PREVIOUS}" for m in MEASURES)},
+        {", ".join(f"coalesce(n.{m}{RECONCILED}, 0) AS {m}{RECONCILED}" for m in MEASURES)}
+    FROM ({_side(PREVIOUS_ROWS, PREVIOUS)}) o
+    FULL JOIN ({_side(RECONCILED_ROWS, RECONCILED)}) n
+        ON {" AND ".join(f"o.{c} = n.{c}" for c in KEY_COLUMNS)}
+"""
+
+
+@contextmanager
+def compared_keys(
+    previous: Totals, reconciled: Totals, spill_folder: Path | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A bounded DuckDB connection on which the view `compared` holds `COMPARED_SQL` of
+    `previous` and `reconciled`."""
+    with bounded_connection(spill_folder) as connection:
+        register_totals(connection, PREVIOUS_ROWS, previous)
+        register_totals(connection, RECONCILED_ROWS, reconciled)
+        connection.execute(f"CREATE TEMP VIEW compared AS {COMPARED_SQL}")
+        yield connection
+
+
+def _billed(side: str) -> tuple[str, str]:
+    """Clicks and micros the online layer should have billed: valid plus (refundable) fraud."""
+    return f"(clicks{side} + fraud_clicks{side})", f"(cost_micros{side} + refund_micros{side})"
+
+
+def _positive_sum(difference: str, name: str) -> str:
+    return f"coalesce(sum(greatest({difference}, 0)), 0) AS {name}"
 
 
 @dataclass(frozen=True)
@@ -95,21 +124,29 @@ class Drift:
     billed_fraud_micros: int
 
 
-def drift(previous: Totals, reconciled: Totals) -> Drift:
+def drift(previous: Totals, reconciled: Totals, spill_folder: Path | None = None) -> Drift:
     """Per key, an online count below the reconciled billable clicks means lost clicks, above
     it double counting (message duplicates); fraud the previous rows did not refund was billed."""
+    with compared_keys(previous, reconciled, spill_folder) as connection:
+        return compared_drift(connection)
+
+
+def compared_drift(connection: duckdb.DuckDBPyConnection) -> Drift:
+    """`drift` of the view `compared` (see `compared_keys`)."""
     (old_clicks, old_micros), (new_clicks, new_micros) = _billed(PREVIOUS), _billed(RECONCILED)
-    sums = (
-        compare_keys(previous, reconciled)
-        .select(
-            *(pl.col(m + side).sum() for side in (PREVIOUS, RECONCILED) for m in MEASURES),
-            _positive_sum(new_clicks - old_clicks, "lost_clicks"),
-            _positive_sum(new_micros - old_micros, "lost_micros"),
-            _positive_sum(old_clicks - new_clicks, "double_counted_clicks"),
-            _positive_sum(old_micros - new_micros, "double_counted_micros"),
-        )
-        .row(0, named=True)
+    names = [m + side for side in (PREVIOUS, RECONCILED) for m in MEASURES]
+    sums_sql = ", ".join(f"coalesce(sum({name}), 0) AS {name}" for name in names)
+    query = connection.execute(
+        f"SELECT {sums_sql}, "
+        f"{_positive_sum(f'{new_clicks} - {old_clicks}', 'lost_clicks')}, "
+        f"{_positive_sum(f'{new_micros} - {old_micros}', 'lost_micros')}, "
+        f"{_positive_sum(f'{old_clicks} - {new_clicks}', 'double_counted_clicks')}, "
+        f"{_positive_sum(f'{old_micros} - {new_micros}', 'double_counted_micros')} "
+        "FROM compared"
     )
+    row = query.fetchone()
+    assert row is not None
+    sums = {column[0]: int(value) for column, value in zip(query.description, row, strict=True)}
     old, new = (KeyTotals(*(sums[m + side] for m in MEASURES)) for side in (PREVIOUS, RECONCILED))
     return Drift(
         previous=old,

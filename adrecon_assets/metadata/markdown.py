@@ -3,11 +3,11 @@ corrections, and the metadata entries that carry them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import polars as pl
-import pyarrow as pa
+import duckdb
 
 from adrecon_assets.metadata.display import markdown_text
 from adrecon_assets.metadata.drift import (
@@ -17,8 +17,8 @@ from adrecon_assets.metadata.drift import (
     RECONCILED,
     Drift,
     Totals,
-    compare_keys,
-    drift,
+    compared_drift,
+    compared_keys,
     drift_metadata,
 )
 
@@ -56,24 +56,32 @@ def largest_corrections_markdown(
     previous: Totals, reconciled: Totals, limit: int = PREVIEW_ROWS
 ) -> str:
     """The keys whose billed money changed most (by absolute correction), largest first."""
-    changed = (
-        compare_keys(previous, reconciled)
-        .filter(pl.any_horizontal(pl.col(m + PREVIOUS) != pl.col(m + RECONCILED) for m in MEASURES))
-        .with_columns(
-            correction=pl.col("cost_micros" + RECONCILED) - pl.col("cost_micros" + PREVIOUS)
-        )
-    )
-    if changed.is_empty():
+    with compared_keys(previous, reconciled) as connection:
+        return compared_corrections_markdown(connection, limit)
+
+
+def compared_corrections_markdown(connection: duckdb.DuckDBPyConnection, limit: int) -> str:
+    """`largest_corrections_markdown` of the view `compared` (see `compared_keys`): a top-N
+    query, so only `limit` keys become Python rows."""
+    changed = " OR ".join(f"{m}{PREVIOUS} <> {m}{RECONCILED}" for m in MEASURES)
+    correction = f"cost_micros{RECONCILED} - cost_micros{PREVIOUS}"
+    count = connection.execute(f"SELECT count(*) FROM compared WHERE {changed}").fetchone()
+    assert count is not None
+    if count[0] == 0:
         return "No (offer_id, placement) changed."
-    largest = changed.sort(
-        pl.col("correction").abs(), *KEY_COLUMNS, descending=[True, False, False]
-    ).head(limit)
+    largest = connection.execute(
+        f"SELECT *, {correction} AS correction FROM compared WHERE {changed} "
+        f"ORDER BY abs({correction}) DESC, {', '.join(KEY_COLUMNS)} LIMIT ?",
+        [limit],
+    )
+    names = [column[0] for column in largest.description]
     lines = [
         "| offer_id | placement | previous clicks | reconciled clicks | fraud clicks "
         "| previous cost | reconciled cost | correction |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for row in largest.iter_rows(named=True):
+    for values in largest.fetchall():
+        row = dict(zip(names, values, strict=True))
         lines.append(
             f"| {markdown_text(row['offer_id'])} | {markdown_text(row['placement'])} "
             f"| {row['clicks' + PREVIOUS]:,} "
@@ -81,20 +89,24 @@ def largest_corrections_markdown(
             f"| {money(row['cost_micros' + PREVIOUS])} | {money(row['cost_micros' + RECONCILED])} "
             f"| {money(row['correction'])} |"
         )
-    if changed.height > limit:
-        lines.append(f"\n{changed.height - limit} more keys changed.")
+    if count[0] > limit:
+        lines.append(f"\n{count[0] - limit} more keys changed.")
     return "\n".join(lines)
 
 
 def corrections_metadata(
-    previous_rows: pa.Table, reconciled_rows: pa.Table, previous_source: str | None
+    previous_rows: Totals,
+    reconciled_rows: Totals,
+    previous_source: str | None,
+    spill_folder: Path | None = None,
 ) -> dict[str, Any]:
-    """reconciled_statistics' metadata on what replacing the day's previous rows corrected."""
-    result = drift(previous_rows, reconciled_rows)
+    """reconciled_statistics' metadata on what replacing the day's previous rows corrected
+    (one bounded DuckDB comparison of the two days, spilling under `spill_folder`)."""
+    with compared_keys(previous_rows, reconciled_rows, spill_folder) as connection:
+        result = compared_drift(connection)
+        largest = compared_corrections_markdown(connection, PREVIEW_ROWS)
     return {
         "online_drift": dg.MetadataValue.md(drift_markdown(result, previous_source)),
         **drift_metadata(result),
-        "largest_corrections": dg.MetadataValue.md(
-            largest_corrections_markdown(previous_rows, reconciled_rows)
-        ),
+        "largest_corrections": dg.MetadataValue.md(largest),
     }

@@ -15,14 +15,18 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
+from adrecon_assets.bounded_duckdb import Rows, register_rows, sql_text
 from adrecon_assets.clock import utc_now
 from adrecon_assets.serving.store import (
     DAY_ROWS_SCHEMA,
+    DAY_ROWS_SELECT,
     DAY_ROWS_SQL,
     NO_RUN_ID,
     ONLINE_COLUMNS,
     DayReplace,
     ServingStore,
+    ShapedReplace,
+    row_count,
     shaped_replaces,
 )
 from adrecon_assets.serving.tables import (
@@ -68,7 +72,7 @@ def replace_day(
     connection: duckdb.DuckDBPyConnection,
     table: ServingTable,
     day: date,
-    rows: pa.Table,
+    rows: Rows,
     constants: dict[str, object] | None = None,
     run_id: str | None = None,
     updated_at: object | None = None,
@@ -89,20 +93,46 @@ def replace_days(
     create_tables(connection)
     # Registered outside the transaction: an aborted transaction refuses to unregister.
     names = [f"incoming_rows_{index}" for index in range(len(incoming))]
-    for name, shaped in zip(names, incoming, strict=True):
-        connection.register(name, shaped.rows)
     try:
-        connection.execute("BEGIN TRANSACTION")
         for name, shaped in zip(names, incoming, strict=True):
-            replace_in_transaction(connection, shaped.replace, name, shaped.values)
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
+            register_incoming(connection, name, shaped)
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            for name, shaped in zip(names, incoming, strict=True):
+                replace_in_transaction(connection, shaped.replace, name, shaped.values)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
     finally:
         for name in names:
-            connection.unregister(name)
-    return sum(replace.rows.num_rows for replace in replaces)
+            unregister_incoming(connection, name)
+    return sum(row_count(replace.rows) for replace in replaces)
+
+
+def register_incoming(
+    connection: duckdb.DuckDBPyConnection, name: str, shaped: ShapedReplace
+) -> None:
+    """The view `name`: the shaped rows of a replace with every column of its table. Parquet
+    rows are scanned by the statements that read the view (streamed, never loaded whole); the
+    constant columns come from a one-row table joined to every row."""
+    register_rows(connection, f"{name}_given", shaped.replace.rows)
+    connection.register(f"{name}_constants", shaped.constants())
+    columns = ", ".join(
+        f"{'i' if column in shaped.row_columns else 'c'}.{column}"
+        for column in shaped.replace.table.column_names
+    )
+    connection.execute(
+        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {columns} "
+        f"FROM {name}_given i CROSS JOIN {name}_constants c"
+    )
+
+
+def unregister_incoming(connection: duckdb.DuckDBPyConnection, name: str) -> None:
+    connection.execute(f"DROP VIEW IF EXISTS {name}")
+    connection.execute(f"DROP VIEW IF EXISTS {name}_given")
+    for registered in (f"{name}_given", f"{name}_constants"):
+        connection.unregister(registered)
 
 
 def replace_in_transaction(
@@ -259,6 +289,14 @@ class DuckDBServingStore(ServingStore):
         with self.connect_with_tables() as connection:
             table: pa.Table = connection.sql(DAY_ROWS_SQL, params=[day]).to_arrow_table()
         return table.cast(DAY_ROWS_SCHEMA)
+
+    def export_day_rows(self, day: date, path: Path) -> None:
+        with self.connect_with_tables() as connection:
+            # COPY takes no parameters: the day is a date, its literal cannot inject anything.
+            connection.execute(
+                f"COPY ({DAY_ROWS_SELECT.replace('?', f'DATE {sql_text(day.isoformat())}')}) "
+                f"TO {sql_text(str(path))} (FORMAT parquet)"
+            )
 
     def fetch(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self.connect_with_tables() as connection:

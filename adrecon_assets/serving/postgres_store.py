@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
@@ -20,13 +22,18 @@ import pyarrow as pa
 from adrecon_assets import rules
 from adrecon_assets.clock import utc_now
 from adrecon_assets.secret_masking import mask_secrets, masked_url
+from adrecon_assets.serving.postgres_copy import copy_out, copy_rows, csv_to_parquet
 from adrecon_assets.serving.store import (
     DAY_LOCK_CLASS,
+    DAY_ROWS_SCHEMA,
+    DAY_ROWS_SELECT,
     NO_RUN_ID,
     ONLINE_COLUMNS,
     DayReplace,
     ServingStore,
+    ShapedReplace,
     day_number,
+    row_count,
     shaped_replaces,
 )
 from adrecon_assets.serving.tables import (
@@ -209,26 +216,18 @@ class PostgresServingStore(ServingStore):
                     "SELECT pg_advisory_xact_lock(%s, %s)", (DAY_LOCK_CLASS, day_number(day))
                 )
             for shaped in incoming:
-                self._replace_in_transaction(conn, shaped.replace, shaped.rows, shaped.values)
+                self._replace_in_transaction(conn, shaped)
 
         self.in_transaction(replace)
-        return sum(replace.rows.num_rows for replace in replaces)
+        return sum(row_count(replace.rows) for replace in replaces)
 
     @staticmethod
-    def _replace_in_transaction(
-        conn: psycopg.Connection[Any],
-        replace: DayReplace,
-        rows: pa.Table,
-        values: dict[str, object],
-    ) -> None:
+    def _replace_in_transaction(conn: psycopg.Connection[Any], shaped: ShapedReplace) -> None:
         """One day's DELETE + COPY (+ reconciled_days upsert) inside the open transaction."""
+        replace, values = shaped.replace, shaped.values
         table, day = replace.table, replace.day
-        columns = ", ".join(table.column_names)
         conn.execute(f"DELETE FROM {table.name} WHERE date = %s".encode(), (day,))
-        with conn.cursor().copy(f"COPY {table.name} ({columns}) FROM STDIN".encode()) as copy:
-            for batch in rows.to_batches():
-                for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
-                    copy.write_row(row)
+        copy_rows(conn, table, shaped.batches())
         if table == OFFER_PLACEMENT_STATS:
             if values.get("source") == OFFLINE_SOURCE:
                 conn.execute(
@@ -256,6 +255,20 @@ class PostgresServingStore(ServingStore):
 
         self.in_transaction(increment, repeatable=False)
         return len(increments)
+
+    def export_day_rows(self, day: date, path: Path) -> None:
+        csv_path = path.with_name(path.name + ".csv")
+
+        def export(conn: psycopg.Connection[Any]) -> None:
+            # Written afresh by each attempt: a retried export never appends to a torn one.
+            with csv_path.open("wb") as csv_file:
+                copy_out(conn, DAY_ROWS_SELECT.replace("?", "%s"), (day,), csv_file)
+
+        try:
+            self.in_transaction(export)
+            csv_to_parquet(csv_path, DAY_ROWS_SCHEMA, path)
+        finally:
+            csv_path.unlink(missing_ok=True)
 
     def fetch(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         query = sql.replace("?", "%s").encode()

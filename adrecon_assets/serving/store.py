@@ -4,14 +4,18 @@ serving tables, whichever database holds them (DuckDB file or PostgreSQL)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
+from adrecon_assets import rules
+from adrecon_assets.bounded_duckdb import Rows, bounded_connection, register_rows
 from adrecon_assets.serving.tables import (
     OFFER_PLACEMENT_STATS,
     ONLINE_MEASURES,
@@ -44,14 +48,23 @@ class DayTotals:
     refund_micros: int
 
 
-def totals_of(rows: pa.Table) -> DayTotals:
-    """`ServingStore.day_totals` of rows read by `ServingStore.day_rows` (no second query)."""
-    sources = sorted(source for source in pc.unique(rows["source"]).to_pylist() if source)
-    return DayTotals(
-        "+".join(sources) or None,
-        rows.num_rows,
-        *(int(pc.sum(rows[name]).as_py() or 0) for name in STATS_MEASURES),
+def totals_sql(relation: str) -> str:
+    """The `DayTotals` columns of the offer_placement_stats rows in `relation`."""
+    return (
+        "SELECT string_agg(DISTINCT source, '+' ORDER BY source), count(*), "
+        + ", ".join(f"coalesce(sum({name}), 0)" for name in STATS_MEASURES)
+        + f" FROM {relation}"
     )
+
+
+def totals_of(rows: Rows) -> DayTotals:
+    """`ServingStore.day_totals` of rows read by `ServingStore.day_rows` or exported by
+    `ServingStore.export_day_rows` (no second query of the store)."""
+    with bounded_connection() as connection:
+        register_rows(connection, "day_rows", rows)
+        row = connection.execute(totals_sql("day_rows")).fetchone()
+    assert row is not None
+    return DayTotals(row[0], *(int(value) for value in row[1:]))
 
 
 DAY_ROWS_SCHEMA = pa.schema(
@@ -60,64 +73,111 @@ DAY_ROWS_SCHEMA = pa.schema(
     + [("source", pa.string())]
 )
 
-DAY_ROWS_SQL = (
-    f"SELECT {', '.join(DAY_ROWS_SCHEMA.names)} FROM {OFFER_PLACEMENT_STATS.name} "
-    "WHERE date = ? ORDER BY offer_id, placement"
+# The rows of a day (parameter: the date), unordered (an export needs no sort of the day).
+DAY_ROWS_SELECT = (
+    f"SELECT {', '.join(DAY_ROWS_SCHEMA.names)} FROM {OFFER_PLACEMENT_STATS.name} WHERE date = ?"
 )
+DAY_ROWS_SQL = f"{DAY_ROWS_SELECT} ORDER BY offer_id, placement"
 
 ONLINE_COLUMNS = ("date", "offer_id", "placement", *ONLINE_MEASURES)
 
 
-def day_rows_with_constants(
-    table: ServingTable, day: date, rows: pa.Table, values: dict[str, object]
-) -> pa.Table:
-    """`rows` with every column of `table`, in its order; the columns `rows` lacks (source,
-    updated_at) take one value from `values`. Rows of another day are refused: deleting only
-    `day` but inserting another day's rows would touch that day (contract 4)."""
-    other_days = sorted(str(d) for d in pc.unique(rows["date"]).to_pylist() if d != day)
-    if other_days:
-        raise ValueError(
-            f"replace_day({table.name}, {day}) got rows of other days: {', '.join(other_days)}"
-        )
-    columns = {}
-    for name in table.column_names:
-        if name in rows.column_names:
-            columns[name] = rows[name]
-        else:
-            columns[name] = pa.array([values[name]] * rows.num_rows)
-    return pa.table(columns)
+def row_dataset(rows: Path) -> ds.Dataset:
+    """The Parquet files of `rows` (a file, or a folder's visible `*.parquet` files)."""
+    return ds.dataset(str(rows), format="parquet")
+
+
+def row_count(rows: Rows) -> int:
+    """Rows of an Arrow table, or of Parquet files from their footers."""
+    return rows.num_rows if isinstance(rows, pa.Table) else row_dataset(rows).count_rows()
+
+
+def row_batches(
+    rows: Rows, columns: Sequence[str] | None = None, batch_rows: int = rules.SERVING_CHUNK_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """`rows` (only `columns`, if given) in record batches of at most `batch_rows` rows: Parquet
+    is read batch by batch, never whole."""
+    if isinstance(rows, pa.Table):
+        yield from (rows if columns is None else rows.select(list(columns))).to_batches(batch_rows)
+        return
+    yield from row_dataset(rows).to_batches(
+        columns=None if columns is None else list(columns), batch_size=batch_rows
+    )
 
 
 @dataclass(frozen=True)
 class DayReplace:
-    """One day's replace of a serving table (see `ServingStore.replace_day`)."""
+    """One day's replace of a serving table (see `ServingStore.replace_day`): its rows as an
+    Arrow table or as Parquet (a published day's staged folder, streamed by the stores)."""
 
     table: ServingTable
     day: date
-    rows: pa.Table
+    rows: Rows
     constants: dict[str, object] | None = None
     run_id: str | None = None
 
 
 @dataclass(frozen=True)
 class ShapedReplace:
-    """A `DayReplace` checked and shaped for writing: its rows with every column of its table,
-    and the constant values (updated_at, source) they took."""
+    """A `DayReplace` checked for writing: which columns of its table its rows hold, and the
+    values of the write (`updated_at`, the constants): each other column takes one of them."""
 
     replace: DayReplace
-    rows: pa.Table
+    row_columns: list[str]
     values: dict[str, object]
+
+    @property
+    def constant_columns(self) -> list[str]:
+        """The table's columns the rows lack: each takes its one value from `values`."""
+        return [name for name in self.replace.table.column_names if name not in self.row_columns]
+
+    def constants(self) -> pa.Table:
+        """One row of the constant columns' values (a DuckDB store cross-joins it)."""
+        return pa.table({name: [self.values[name]] for name in self.constant_columns})
+
+    def batches(self, batch_rows: int = rules.SERVING_CHUNK_ROWS) -> Iterator[pa.RecordBatch]:
+        """The rows with every column of the table, in its order, batch by batch."""
+        names = self.replace.table.column_names
+        for batch in row_batches(self.replace.rows, self.row_columns, batch_rows):
+            yield pa.RecordBatch.from_arrays(
+                [
+                    batch.column(name)
+                    if name in self.row_columns
+                    else pa.repeat(pa.scalar(self.values[name]), batch.num_rows)
+                    for name in names
+                ],
+                names=names,
+            )
+
+
+def shaped_replace(replace: DayReplace, values: dict[str, object]) -> ShapedReplace:
+    """`replace` checked: rows of another day are refused (deleting only its day but inserting
+    another day's rows would touch that day, contract 4); the columns its rows lack take one
+    value from `values`. Reads only the date column, batch by batch."""
+    table, day = replace.table, replace.day
+    present = set(
+        replace.rows.column_names
+        if isinstance(replace.rows, pa.Table)
+        else row_dataset(replace.rows).schema.names
+    )
+    other_days: set[date] = set()
+    for batch in row_batches(replace.rows, ["date"]):
+        other_days.update(d for d in pc.unique(batch.column(0)).to_pylist() if d != day)
+    if other_days:
+        raise ValueError(
+            f"replace_day({table.name}, {day}) got rows of other days: "
+            + ", ".join(str(d) for d in sorted(other_days))
+        )
+    return ShapedReplace(replace, [name for name in table.column_names if name in present], values)
 
 
 def shaped_replaces(replaces: Sequence[DayReplace], now: object) -> list[ShapedReplace]:
     """Every day of a `replace_days` call checked and shaped before its transaction starts, all
     stamped `updated_at = now`."""
-    shaped = []
-    for replace in replaces:
-        values = {"updated_at": now, **(replace.constants or {})}
-        rows = day_rows_with_constants(replace.table, replace.day, replace.rows, values)
-        shaped.append(ShapedReplace(replace, rows, values))
-    return shaped
+    return [
+        shaped_replace(replace, {"updated_at": now, **(replace.constants or {})})
+        for replace in replaces
+    ]
 
 
 class ServingStore(ABC):
@@ -143,7 +203,7 @@ class ServingStore(ABC):
         self,
         table: ServingTable,
         day: date,
-        rows: pa.Table,
+        rows: Rows,
         constants: dict[str, object] | None = None,
         run_id: str | None = None,
     ) -> int:
@@ -172,13 +232,13 @@ class ServingStore(ABC):
         """Rows of a read-only query written with `?` placeholders (runs on both stores)."""
 
     def day_totals(self, day: date) -> DayTotals:
-        (row,) = self.fetch(
-            "SELECT string_agg(DISTINCT source, '+' ORDER BY source), count(*), "
-            + ", ".join(f"coalesce(sum({name}), 0)" for name in STATS_MEASURES)
-            + f" FROM {OFFER_PLACEMENT_STATS.name} WHERE date = ?",
-            [day],
-        )
+        (row,) = self.fetch(f"{totals_sql(OFFER_PLACEMENT_STATS.name)} WHERE date = ?", [day])
         return DayTotals(row[0], *(int(value) for value in row[1:]))
+
+    @abstractmethod
+    def export_day_rows(self, day: date, path: Path) -> None:
+        """Write the rows `day_rows` would return (unordered) to the Parquet file `path`,
+        streamed: a day of millions of keys never becomes Python rows or one Arrow table."""
 
     def day_rows(self, day: date) -> pa.Table:
         """The rows a day of offer_placement_stats holds now, per (offer_id, placement) with their
