@@ -1,7 +1,9 @@
 """The serving writes of a ranged step: each audited day queued, then all of them published in
 one transaction per store once every day of the step is done (one day's replace each, oldest
 first). A day that failed is left out; a failed transaction publishes none of them. A day's
-staged warehouse version (`reconciled_statistics`') is swapped in after its serving write."""
+staged warehouse version (`reconciled_statistics`') is swapped in after its serving write.
+A queued day holds its rows as that staged Parquet folder, not in memory: the transaction
+streams each day from its files, so a long range costs no more memory than one day."""
 
 from __future__ import annotations
 
@@ -37,10 +39,8 @@ def publish_day(
             staged.hold()
         context.publications.append(Publication(store, replace, staged))
         return
-    store.replace_days([replace])
-    context.log.info(
-        f"published {replace.day} to {replace.table.name}: {replace.rows.num_rows} audited rows"
-    )
+    rows = store.replace_days([replace])
+    context.log.info(f"published {replace.day} to {replace.table.name}: {rows} audited rows")
 
 
 def publish_queued(context: dg.AssetExecutionContext, queued: Sequence[Publication]) -> None:

@@ -6,7 +6,6 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import pyarrow.parquet as pq
 from pydantic import Field
 
 from adrecon_assets import serving
@@ -282,33 +281,53 @@ def reconciled_statistics(
     day = parse_day(context.partition_key)
     warehouse = storage.warehouse
     compute = engine.get_engine()
+    output = warehouse.folder(Dataset.RECONCILED_STATISTICS, day)
     with (
         reading(
             require_output(warehouse, Dataset.FRAUD_FLAGS, day),
             require_output(warehouse, Dataset.EMISSION_COUNTS, day),
         ) as (flagged, counts),
-        staged_version(warehouse.folder(Dataset.RECONCILED_STATISTICS, day)) as staged,
+        staged_version(output) as staged,
+        # The previous rows and what the audit spills; named after the output, so the next
+        # write of this day removes it after a crash.
+        tempfile.TemporaryDirectory(
+            dir=output.parent, prefix=f".{output.name}.staging-"
+        ) as scratch_name,
     ):
+        scratch = Path(scratch_name)
         report, seconds = run_engine_step(
             lambda: compute.aggregate(day, flagged, counts, staged.path), outputs=(staged.path,)
         )
-        rows = pq.read_table(staged.path)
         store = serving_db.get_store()
-        previous_rows = store.day_rows(day)
+        # The day's rows as the store holds them now, as Parquet: the audit and the drift read
+        # the day from files in bounded memory, never as Python rows (millions of keys).
+        previous_rows = scratch / "previous_rows.parquet"
+        store.export_day_rows(day, previous_rows)
         previous = serving.totals_of(previous_rows)
         checks = statistics_check_results(
-            rows, previous, flagged, counts, check_thresholds, config.publish_empty_day
+            staged.path,
+            previous,
+            flagged,
+            counts,
+            check_thresholds,
+            config.publish_empty_day,
+            spill_folder=scratch,
         )
         yield from audit_before_publish(context, day, STATISTICS_CHECK_SPECS, checks)
+        corrections = corrections_metadata(
+            previous_rows, staged.path, previous.source, spill_folder=scratch
+        )
         # The serving store first, then the warehouse folder (when this block ends, or after a
         # ranged run's one serving transaction): a publish that fails leaves both as they were.
+        # The rows go as the staged Parquet folder, streamed by the store (a ranged run keeps
+        # only the folder of each day until its one transaction).
         publish_day(
             context,
             store,
             serving.DayReplace(
                 serving.OFFER_PLACEMENT_STATS,
                 day,
-                rows,
+                staged.path,
                 {"source": serving.OFFLINE_SOURCE},
                 run_id=context.run.run_id,
             ),
@@ -326,7 +345,7 @@ def reconciled_statistics(
             "previous_source": previous.source or "none",
             "previous_clicks": previous.clicks,
             "previous_cost_micros": previous.cost_micros,
-            **corrections_metadata(previous_rows, rows, previous.source),
+            **corrections,
             "rows_in": rows_in,
             "rows_out": report.rows,
             "input_fingerprint": lake_input_fingerprint(storage.lake, day),
