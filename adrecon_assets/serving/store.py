@@ -93,10 +93,11 @@ def row_count(rows: Rows) -> int:
 
 
 def row_batches(
-    rows: Rows, columns: Sequence[str] | None = None, batch_rows: int = rules.SERVING_CHUNK_ROWS
+    rows: Rows, columns: Sequence[str] | None = None, batch_rows: int | None = None
 ) -> Iterator[pa.RecordBatch]:
-    """`rows` (only `columns`, if given) in record batches of at most `batch_rows` rows: Parquet
-    is read batch by batch, never whole."""
+    """`rows` (only `columns`, if given) in record batches of at most `batch_rows` rows
+    (`rules.SERVING_CHUNK_ROWS`): Parquet is read batch by batch, never whole."""
+    batch_rows = batch_rows or rules.SERVING_CHUNK_ROWS
     if isinstance(rows, pa.Table):
         yield from (rows if columns is None else rows.select(list(columns))).to_batches(batch_rows)
         return
@@ -135,7 +136,7 @@ class ShapedReplace:
         """One row of the constant columns' values (a DuckDB store cross-joins it)."""
         return pa.table({name: [self.values[name]] for name in self.constant_columns})
 
-    def batches(self, batch_rows: int = rules.SERVING_CHUNK_ROWS) -> Iterator[pa.RecordBatch]:
+    def batches(self, batch_rows: int | None = None) -> Iterator[pa.RecordBatch]:
         """The rows with every column of the table, in its order, batch by batch."""
         names = self.replace.table.column_names
         for batch in row_batches(self.replace.rows, self.row_columns, batch_rows):
