@@ -76,7 +76,14 @@ def measure_store(lake: Path, work: Path, day: date, store: str) -> dict[str, ob
         # Each store in a fresh child of its own: RUSAGE_CHILDREN is the largest child's peak.
         return json.loads(
             subprocess.run(
-                [sys.executable, "-m", "benchmarks.reconcile_step", "--measure", str(work), str(day)],
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.reconcile_step",
+                    "--measure",
+                    str(work),
+                    str(day),
+                ],
                 env=environment,
                 cwd=REPO_ROOT,
                 capture_output=True,

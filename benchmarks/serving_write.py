@@ -1,7 +1,8 @@
 """Issue 24: the serving write of a day with millions of keys, PostgreSQL next to the DuckDB file.
 
 The day's rows (as the DuckDB reference served them) are written with the serving store's own
-`replace_day` (one transaction: delete the day, insert its rows, mark it reconciled) into a fresh
+`replace_day` (one transaction: delete the day, insert its rows, mark it reconciled), streamed
+from their Parquet file as reconciled_statistics streams its staged folder, into a fresh
 DuckDB file and into a throwaway local PostgreSQL server (Debian's binaries, as the tests start
 them), each twice: the first write of a day, then its replacement over the first."""
 
@@ -12,9 +13,10 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    from adrecon_assets.bounded_duckdb import Rows
 
 STORES = ("duckdb", "postgresql")
 WRITES = ("first", "replace")
@@ -33,8 +35,9 @@ class ServingWrite:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def timed_writes(store: object, day: date, rows: pa.Table, name: str) -> list[ServingWrite]:
+def timed_writes(store: object, day: date, rows: Rows, name: str) -> list[ServingWrite]:
     from adrecon_assets import serving
+    from adrecon_assets.serving.store import row_count
 
     writes = []
     store.create_tables()  # type: ignore[attr-defined]
@@ -43,7 +46,7 @@ def timed_writes(store: object, day: date, rows: pa.Table, name: str) -> list[Se
         store.replace_day(  # type: ignore[attr-defined]
             serving.OFFER_PLACEMENT_STATS, day, rows, {"source": serving.OFFLINE_SOURCE}
         )
-        writes.append(ServingWrite(name, write, rows.num_rows, time.perf_counter() - started))
+        writes.append(ServingWrite(name, write, row_count(rows), time.perf_counter() - started))
     return writes
 
 
@@ -53,7 +56,7 @@ def measure_serving_writes(statistics: Path, day: date) -> list[ServingWrite]:
     from adrecon_assets.serving.postgres_store import PostgresServingStore
     from adrecon_assets_tests.postgres import postgres_server
 
-    rows = pq.read_table(statistics)
+    rows = statistics
     with tempfile.TemporaryDirectory(prefix="adrecon-serving-write-") as scratch:
         duckdb_store = DuckDBServingStore(str(Path(scratch) / "serving.duckdb"))
         writes = timed_writes(duckdb_store, day, rows, "duckdb")
