@@ -1,6 +1,7 @@
 """The serving layer (DATA_CONTRACT.md section 4): every serving table (`tables.py`), one store
 interface (`store.py`) with two implementations, a DuckDB file (`duckdb_store.py`, the embedded
-default) and PostgreSQL shared with the online layer (`postgres_store.py`), chosen in one place
+default) and PostgreSQL shared with the online layer (`postgres_store.py`, bulk rows through
+`postgres_copy.py`), chosen in one place
 (`resources/serving.py`), and the online layer's write (`online.py`)."""
 
 from adrecon_assets.serving.duckdb_store import (
