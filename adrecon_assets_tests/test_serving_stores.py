@@ -134,6 +134,14 @@ def test_credentials_never_appear_in_location_or_errors(postgres: PostgresServer
         PostgresServingStore(wrong).day_totals(DAY)
     assert PASSWORD not in str(failure.value)
     assert "password authentication failed" in str(failure.value)
+    # Wrong settings are not retried (libpq gives a refused log-in no SQLSTATE).
+    assert "attempts" not in str(failure.value)
+    missing = url.rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(
+        ServingStoreError, match='database "no_such_database" does not exist'
+    ) as failure:
+        PostgresServingStore(missing).day_totals(DAY)
+    assert "attempts" not in str(failure.value)
     unreachable = f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/postgres"
     with pytest.raises(ServingStoreError) as failure:
         PostgresServingStore(

@@ -103,6 +103,26 @@ TRANSIENT_ERRORS = (psycopg.OperationalError,)
 # ... except a refused log-in (28: wrong password or user) or a missing database (3D): wrong
 # settings, which waiting does not fix.
 NOT_TRANSIENT_SQLSTATE_CLASSES = ("28", "3D")
+# libpq reports a refused log-in without its SQLSTATE (only the server's text), so a failed
+# connect is matched on that text too: waiting 5 minutes on a wrong password helps nobody.
+NOT_TRANSIENT_CONNECT_MESSAGES = (
+    "password authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",  # role "..." / database "..."
+)
+
+
+def is_transient(error: psycopg.Error) -> bool:
+    """Whether waiting and reconnecting may cure `error` (a failover, a restart, a network
+    fault), as opposed to wrong settings."""
+    if not isinstance(error, TRANSIENT_ERRORS):
+        return False
+    if (error.sqlstate or "").startswith(NOT_TRANSIENT_SQLSTATE_CLASSES):
+        return False
+    return not (
+        error.sqlstate is None
+        and any(text in str(error) for text in NOT_TRANSIENT_CONNECT_MESSAGES)
+    )
 
 
 def reconnect_waits(budget_seconds: float) -> Iterator[float]:
@@ -171,11 +191,7 @@ class PostgresServingStore(ServingStore):
             except psycopg.Error as error:
                 self.close()
                 message = mask_secret(f"{type(error).__name__}: {error}", self._url)
-                retried = (
-                    isinstance(error, TRANSIENT_ERRORS)
-                    and not (error.sqlstate or "").startswith(NOT_TRANSIENT_SQLSTATE_CLASSES)
-                    and (repeatable or not connected)
-                )
+                retried = is_transient(error) and (repeatable or not connected)
                 wait = next(waits, None) if retried else None
                 if wait is None:
                     if attempts > 1:
