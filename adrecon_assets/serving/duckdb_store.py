@@ -117,15 +117,15 @@ def register_incoming(
     rows are scanned by the statements that read the view (streamed, never loaded whole); the
     constant columns come from a one-row table joined to every row."""
     register_rows(connection, f"{name}_given", shaped.replace.rows)
-    connection.register(f"{name}_constants", shaped.constants())
     columns = ", ".join(
         f"{'i' if column in shaped.row_columns else 'c'}.{column}"
         for column in shaped.replace.table.column_names
     )
-    connection.execute(
-        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {columns} "
-        f"FROM {name}_given i CROSS JOIN {name}_constants c"
-    )
+    source = f"{name}_given i"
+    if shaped.constant_columns:
+        connection.register(f"{name}_constants", shaped.constants())
+        source += f" CROSS JOIN {name}_constants c"
+    connection.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {columns} FROM {source}")
 
 
 def unregister_incoming(connection: duckdb.DuckDBPyConnection, name: str) -> None:
