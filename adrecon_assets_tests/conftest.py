@@ -75,6 +75,11 @@ def lake_kind(request: pytest.FixtureRequest, paths: Paths) -> Iterator[str]:
 @pytest.fixture
 def polars_resources(paths: Paths) -> dict[str, object]:
     """Resources for `dagster.materialize` on the Polars engine, pointed at the temp paths."""
+    return polars_resources_for(paths)
+
+
+def polars_resources_for(paths: Paths) -> dict[str, object]:
+    """`polars_resources` for any paths (module-scoped fixtures build theirs with it)."""
     return {
         "storage": StorageResource(lake_root=str(paths.lake), warehouse_root=str(paths.warehouse)),
         "serving_db": ServingResource(database=str(paths.serving_db)),
