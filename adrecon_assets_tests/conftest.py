@@ -75,6 +75,11 @@ def lake_kind(request: pytest.FixtureRequest, paths: Paths) -> Iterator[str]:
 @pytest.fixture
 def polars_resources(paths: Paths) -> dict[str, object]:
     """Resources for `dagster.materialize` on the Polars engine, pointed at the temp paths."""
+    return polars_resources_for(paths)
+
+
+def polars_resources_for(paths: Paths) -> dict[str, object]:
+    """`polars_resources` for any paths (module-scoped fixtures build theirs with it)."""
     return {
         "storage": StorageResource(lake_root=str(paths.lake), warehouse_root=str(paths.warehouse)),
         "serving_db": ServingResource(database=str(paths.serving_db)),
@@ -129,7 +134,18 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ServingStore:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses the Spark session is a `spark` test even if nobody marked it, so
-    `make test-fast` (-m "not spark") never starts a JVM."""
+    `make test-fast` (-m "not spark") never starts a JVM.
+
+    Files holding a `slow` or `spark` test run first, each file kept whole and in its order:
+    with `--no-loadscope-reorder` (pyproject's addopts) pytest-xdist hands out whole files in
+    this order, so the long ones start early and the many quick files fill both workers in at
+    the end (its default order, most tests first, started the 2-minute dagster dev test last)."""
     for item in items:
         if "spark" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.spark)
+    heavy = {
+        item.path
+        for item in items
+        if item.get_closest_marker("slow") or item.get_closest_marker("spark")
+    }
+    items.sort(key=lambda item: item.path not in heavy)  # stable: files stay whole

@@ -88,7 +88,7 @@ def test_a_bad_day_pages_once_survives_a_restart_and_resolves_on_the_fixed_rerun
             "ADRECON_SERVING_DB": str(tmp_path / "serving.duckdb"),
             "ADRECON_START_DATE": DAY.isoformat(),
             "ADRECON_ENGINE": "polars",
-            "ADRECON_SENSOR_INTERVAL_SECONDS": "5",
+            "ADRECON_SENSOR_INTERVAL_SECONDS": "2",
             # Yesterday's SLA falls due at 23:00 UTC today, not during this test (see below).
             "ADRECON_SLA_HOUR_UTC": "23",
             "ADRECON_ALERT_WEBHOOK_URL": webhook.url,

@@ -31,7 +31,8 @@ from adrecon_simulate.runner import simulate
 DAY = date(2026, 1, 2)
 RATE = 500.0  # increments per second the writer must hold
 BATCH_SIZE = 10
-WRITE_SECONDS = 60.0
+# Long enough for every reconciled day to be rerun twice while the writer holds its rate.
+WRITE_SECONDS = 10.0
 
 
 def test_split_evenly_sums_exactly() -> None:
@@ -113,7 +114,7 @@ def test_online_writer_and_reconciliation_share_postgres_without_losing_incremen
     paths: Paths, polars_resources: dict[str, object], logins: Logins
 ) -> None:
     """Days 0-2 are reconciled and rerun in a loop while the online layer writes increments to
-    them and to day 3 (never reconciled) for a minute at a steady rate, each as its own login
+    them and to day 3 (never reconciled) for WRITE_SECONDS at a steady rate, each as its own login
     of contract 4.3 (adrecon_offline, adrecon_online). Neither side errors, reconciled days
     equal the independent reference exactly, day 3 holds every increment."""
     config = simulated_online_layer(paths.lake.parent, days=4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from adrecon_assets.metadata.drift import KeyTotals, drift
 from adrecon_assets.metadata.markdown import drift_markdown, largest_corrections_markdown
 from adrecon_assets.rules import Topic
 from adrecon_assets.warehouse import Dataset, Warehouse
-from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.conftest import Paths, create_empty_lake, polars_resources_for
 from adrecon_assets_tests.lakes import click, emission, write_denylist, write_topic
 
 DAY1 = date(2026, 1, 1)
@@ -154,13 +155,30 @@ def serving_rows(paths: Paths, sql: str) -> list[tuple[Any, ...]]:
         return connection.execute(sql).fetchall()
 
 
-@pytest.fixture
-def two_days(paths: Paths, polars_resources: dict[str, object]) -> dict[date, Any]:
-    write_lake(paths)
-    write_online_rows(paths)
-    results = {day: materialize(polars_resources, day) for day in (DAY1, DAY2)}
+@pytest.fixture(scope="module")
+def two_days_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Paths, dict[date, Any]]:
+    """The small lake's two days materialized once for the module (8 tests read them)."""
+    root = tmp_path_factory.mktemp("two_days")
+    template = Paths(root / "lake", root / "warehouse", root / "serving.duckdb")
+    create_empty_lake(template.lake)
+    write_lake(template)
+    write_online_rows(template)
+    resources = polars_resources_for(template)
+    results = {day: materialize(resources, day) for day in (DAY1, DAY2)}
     for result in results.values():
         assert result.success
+    return template, results
+
+
+@pytest.fixture
+def two_days(paths: Paths, two_days_once: tuple[Paths, dict[date, Any]]) -> dict[date, Any]:
+    """A copy of the materialized days in this test's paths: tests that corrupt a table change
+    their copy only."""
+    template, results = two_days_once
+    shutil.copytree(template.lake, paths.lake, dirs_exist_ok=True)
+    shutil.copytree(template.warehouse, paths.warehouse)
+    for database in template.serving_db.parent.glob(f"{template.serving_db.name}*"):
+        shutil.copy(database, paths.serving_db.parent / database.name)
     return results
 
 

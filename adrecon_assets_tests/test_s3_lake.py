@@ -101,27 +101,33 @@ def test_cli_materializes_a_day_from_s3(
     mirror = LakeMirror(s3_env, simulated_lake, s3_env.new_bucket())
     mirror.sync()
     day = first_day() + timedelta(days=1)
-    for kind, root in (("disk", str(simulated_lake)), ("s3", mirror.url)):
-        (tmp_path / kind / "home").mkdir(parents=True)
-        env = {
-            **os.environ,
-            "DAGSTER_HOME": str(tmp_path / kind / "home"),
-            "ADRECON_LAKE_ROOT": root,
-            "ADRECON_WAREHOUSE": str(tmp_path / kind / "warehouse"),
-            "ADRECON_SERVING_DB": str(tmp_path / kind / "serving.duckdb"),
-            "ADRECON_ENGINE": "polars",
-        }
-        dagster = Path(sys.executable).parent / "dagster"
-        completed = subprocess.run(
-            [str(dagster), "asset", "materialize", "-m", "adrecon_assets.definitions"]
-            + ["--select", "*", "--partition", day.isoformat()],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert completed.returncode == 0, completed.stderr[-4000:]
+    # The expected rows: the same day from the lake on disk, in process (the CLI is the S3 run's).
+    on_disk_run = dg.materialize(
+        ASSETS,
+        partition_key=day.isoformat(),
+        resources=resources(str(simulated_lake), tmp_path / "disk"),
+    )
+    assert on_disk_run.success
+    (tmp_path / "s3" / "home").mkdir(parents=True)
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "s3" / "home"),
+        "ADRECON_LAKE_ROOT": mirror.url,
+        "ADRECON_WAREHOUSE": str(tmp_path / "s3" / "warehouse"),
+        "ADRECON_SERVING_DB": str(tmp_path / "s3" / "serving.duckdb"),
+        "ADRECON_ENGINE": "polars",
+    }
+    dagster = Path(sys.executable).parent / "dagster"
+    completed = subprocess.run(
+        [str(dagster), "asset", "materialize", "-m", "adrecon_assets.definitions"]
+        + ["--select", "*", "--partition", day.isoformat()],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
     on_disk = serving_rows(tmp_path / "disk" / "serving.duckdb", day)
     assert on_disk != []
     assert serving_rows(tmp_path / "s3" / "serving.duckdb", day) == on_disk

@@ -23,7 +23,7 @@ from adrecon_assets.warehouse import Dataset, Warehouse
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.reference import reference_day
 from adrecon_assets_tests.test_pipeline import expected_rows, serving_rows
-from adrecon_simulate import FaultRates, SimulationConfig, generate_day, simulate
+from adrecon_simulate import FaultRates, SimulationConfig, cli, generate_day, simulate
 from adrecon_simulate.catalogue import build_catalogue
 from adrecon_simulate.emission_copies import (
     bill_winning_terms,
@@ -358,7 +358,11 @@ def test_bot_bursts_have_four_or_more_clicks_within_minutes(tmp_path: Path) -> N
     assert bursts["span"].max() < timedelta(minutes=10)
 
 
-def test_cli_rejects_bad_arguments_with_clear_messages(tmp_path: Path) -> None:
+def test_cli_rejects_bad_arguments_with_clear_messages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In process (argparse's exit 2 and its message on stderr); the entry point itself runs as a
+    process in the next test."""
     base = ["--serving-db", str(tmp_path / "s.duckdb"), "--days", "1", "--seed", "1"]
     cases = {
         "expected a date YYYY-MM-DD": ["--lake", str(tmp_path / "l"), "--start", "2026-02-30"],
@@ -390,14 +394,11 @@ def test_cli_rejects_bad_arguments_with_clear_messages(tmp_path: Path) -> None:
     for message, arguments in cases.items():
         if "--emissions-per-day" not in arguments:
             arguments = [*arguments, "--emissions-per-day", "10"]
-        completed = subprocess.run(
-            [sys.executable, "-m", "adrecon_simulate.cli", *base, *arguments],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert completed.returncode == 2, completed.stderr
-        assert message in completed.stderr
+        with pytest.raises(SystemExit) as exited:
+            cli.main([*base, *arguments])
+        stderr = capsys.readouterr().err
+        assert exited.value.code == 2, stderr
+        assert message in stderr
     assert not (tmp_path / "l").exists()
 
 
