@@ -35,10 +35,10 @@ def parquet_glob(rows: Path) -> str:
 
 @contextmanager
 def bounded_connection(spill_folder: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB database of its own in a temporary folder (under `spill_folder` if given):
-    its tables and what its queries spill live there and go with it."""
+    """An in-memory DuckDB that spills its tables and its queries' state beyond the limit to a
+    temporary folder (under `spill_folder` if given), removed with it."""
     with tempfile.TemporaryDirectory(dir=spill_folder, prefix="bounded-duckdb-") as scratch:
-        connection = duckdb.connect(str(Path(scratch) / "work.duckdb"))
+        connection = duckdb.connect()
         try:
             connection.execute(f"SET memory_limit = {sql_text(rules.AUDIT_MEMORY_LIMIT)}")
             connection.execute(f"SET threads = {int(rules.AUDIT_THREADS)}")
