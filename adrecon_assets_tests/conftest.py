@@ -18,12 +18,13 @@ from adrecon_assets.rules import Topic
 from adrecon_assets.serving import ServingStore
 from adrecon_assets.settings import Settings
 from adrecon_assets_tests import sensor_lakes
+from adrecon_assets_tests.make_demo import make_demo
 from adrecon_assets_tests.postgres import PostgresServer, postgres_server
 from adrecon_assets_tests.s3_server import LakeMirror, s3_env, s3_server
 from adrecon_assets_tests.serving_logins import logins
 
-# Fixtures of s3_server.py and serving_logins.py, shared by the whole suite.
-__all__ = ["logins", "s3_env", "s3_server"]
+# Fixtures of s3_server.py, serving_logins.py and make_demo.py, shared by the whole suite.
+__all__ = ["logins", "make_demo", "s3_env", "s3_server"]
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -149,3 +150,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.get_closest_marker("slow") or item.get_closest_marker("spark")
     }
     items.sort(key=lambda item: item.path not in heavy)  # stable: files stay whole
+    run_demo_users_last(items)
+
+
+def run_demo_users_last(items: list[pytest.Item]) -> None:
+    """The modules using the session's `make demo` run last, in their order, so that the demo
+    (a `dagster dev` whose sensors keep ticking) is torn down at once after its last user and
+    never loads the machine under the other (timing-sensitive) serial tests."""
+    demo_modules = {i.path for i in items if "make_demo" in getattr(i, "fixturenames", ())}
+    if demo_modules:
+        items.sort(key=lambda item: item.path in demo_modules)  # stable: keeps each order

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +14,7 @@ from playwright.sync_api import Page, expect
 
 from adrecon_assets_tests.browser.conftest import ARTIFACTS, REPO
 from adrecon_assets_tests.browser.test_dagster_ui import dismiss_welcome
-from adrecon_assets_tests.test_make_run import (
-    RECONCILED_WITHIN_SECONDS,
-    STARTUP_SECONDS,
-    MakeRun,
-    demo_days,
-    unreconciled,
-)
+from adrecon_assets_tests.make_demo import DemoCatchUp, MakeRun, demo_days
 
 pytestmark = [
     pytest.mark.browser,
@@ -40,23 +32,11 @@ LAUNCH = """mutation($params: LaunchBackfillParams!) {
     __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
-    """`make demo` with every demo day reconciled by the sensors' catch-up."""
-    server = MakeRun(tmp_path_factory.mktemp("readme"))
-    try:
-        started = time.monotonic()
-        while not server.answers():
-            assert time.monotonic() - started < STARTUP_SECONDS, "the UI never answered"
-            time.sleep(1)
-        answered = time.monotonic()
-        with server.instance() as instance:
-            while unreconciled(instance, demo_days()):
-                assert time.monotonic() - answered < 2 * RECONCILED_WITHIN_SECONDS
-                time.sleep(3)
-        yield server
-    finally:
-        server.stop()
+@pytest.fixture
+def demo(make_demo: DemoCatchUp) -> MakeRun:
+    """The session's `make demo` (make_demo.py) with every demo day reconciled."""
+    assert make_demo.missing == {}, f"the demo's catch-up never finished: {make_demo.missing}"
+    return make_demo.server
 
 
 def shoot(page: Page, name: str) -> None:
