@@ -31,6 +31,25 @@ DAYS = 4
 OUTSIDE_DAY = date(2026, 2, 1)  # a day the runs must never touch
 
 
+def materialize_day_cli(
+    day: date, env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """`dagster asset materialize --select '*' --partition DAY`, as an operator runs it from the
+    shell (the installed entry point, the code location by module); asserts it succeeded."""
+    dagster = Path(sys.executable).parent / "dagster"
+    completed = subprocess.run(
+        [str(dagster), "asset", "materialize", "-m", "adrecon_assets.definitions"]
+        + ["--select", "*", "--partition", day.isoformat()],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return completed
+
+
 def serving_rows(store: ServingStore | Path, day: date) -> list[tuple[object, ...]]:
     """The day's offer_placement_stats rows with their source (updated_at left out)."""
     if isinstance(store, Path):
@@ -148,17 +167,7 @@ def test_cli_materializes_every_asset_of_a_day(
         "ADRECON_SERVING_URL": serving_resource.url,
         "ADRECON_ENGINE": "polars",
     }
-    dagster = Path(sys.executable).parent / "dagster"
-    command = [str(dagster), "asset", "materialize", "-m", "adrecon_assets.definitions"]
-    completed = subprocess.run(
-        [*command, "--select", "*", "--partition", day.isoformat()],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    completed = materialize_day_cli(day, env, tmp_path)
     assert PASSWORD not in completed.stdout + completed.stderr
     # The chosen store took every write: no DuckDB file appears beside a PostgreSQL store.
     assert paths.serving_db.exists() == (serving_resource.url == "")

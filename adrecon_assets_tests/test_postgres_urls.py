@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -18,7 +16,7 @@ from adrecon_assets.partitions import first_day
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.postgres import PASSWORD, PostgresServer
-from adrecon_assets_tests.test_pipeline import expected_rows, serving_rows
+from adrecon_assets_tests.test_pipeline import expected_rows, materialize_day_cli, serving_rows
 from adrecon_simulate import SimulationConfig, simulate
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -62,16 +60,7 @@ def test_cli_run_with_bare_urls_on_the_production_instance(
         "ADRECON_WAREHOUSE": str(paths.warehouse),
         "ADRECON_ENGINE": "polars",
     }
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize"]
-        + ["-m", "adrecon_assets.definitions", "--select", "*", "--partition", day.isoformat()],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    completed = materialize_day_cli(day, env, tmp_path)
     assert PASSWORD not in completed.stdout + completed.stderr
 
     # The run and its events are in Dagster's PostgreSQL storage, read with the same bare URL.

@@ -6,8 +6,6 @@ topic, an unsupported scheme) fails the run without touching the serving store (
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -42,7 +40,7 @@ from adrecon_assets_tests.test_bad_input import (
     run_day,
     stats_of_day,
 )
-from adrecon_assets_tests.test_pipeline import serving_rows
+from adrecon_assets_tests.test_pipeline import materialize_day_cli, serving_rows
 from adrecon_simulate import SimulationConfig, simulate
 
 DAYS = 3
@@ -117,17 +115,7 @@ def test_cli_materializes_a_day_from_s3(
         "ADRECON_SERVING_DB": str(tmp_path / "s3" / "serving.duckdb"),
         "ADRECON_ENGINE": "polars",
     }
-    dagster = Path(sys.executable).parent / "dagster"
-    completed = subprocess.run(
-        [str(dagster), "asset", "materialize", "-m", "adrecon_assets.definitions"]
-        + ["--select", "*", "--partition", day.isoformat()],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    materialize_day_cli(day, env, tmp_path)
     on_disk = serving_rows(tmp_path / "disk" / "serving.duckdb", day)
     assert on_disk != []
     assert serving_rows(tmp_path / "s3" / "serving.duckdb", day) == on_disk
