@@ -17,7 +17,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -25,26 +24,7 @@ from pathlib import Path
 
 from benchmarks.dataset import FIRST_DAY
 from benchmarks.measure import REPO_ROOT
-from benchmarks.workload import step_seconds
-
-
-def materialize(selection: str, day: date, environment: dict[str, str], log: Path) -> float:
-    """Seconds of one CLI run of `selection` for `day`; fails naming its log."""
-    dagster = Path(sys.executable).parent / "dagster"
-    command = [str(dagster), "asset", "materialize", "-m", "adrecon_assets.definitions"]
-    started = time.perf_counter()
-    with log.open("w") as output:
-        result = subprocess.run(
-            [*command, "--select", selection, "--partition", day.isoformat()],
-            cwd=REPO_ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    if result.returncode != 0:
-        raise RuntimeError(f"dagster CLI run failed, see {log}")
-    return time.perf_counter() - started
+from benchmarks.workload import step_seconds, timed_cli_run
 
 
 @contextmanager
@@ -72,7 +52,7 @@ def measure_store(lake: Path, work: Path, day: date, store: str) -> dict[str, ob
             **serving,
         }
         environment.pop("ADRECON_SERVING_URL" if store == "duckdb" else "ADRECON_SERVING_DB", None)
-        materialize("*", day, environment, work / "first.log")
+        timed_cli_run("*", day, environment, work / "first.log", REPO_ROOT)
         # Each store in a fresh child of its own: RUSAGE_CHILDREN is the largest child's peak.
         return json.loads(
             subprocess.run(
@@ -96,7 +76,7 @@ def measure_store(lake: Path, work: Path, day: date, store: str) -> dict[str, ob
 def measured_rerun(work: Path, day: date) -> dict[str, object]:
     """The measured rerun of reconciled_statistics, in this (fresh) process's only child."""
     log = work / "rerun.log"
-    seconds = materialize("reconciled_statistics", day, dict(os.environ), log)
+    seconds = timed_cli_run("reconciled_statistics", day, dict(os.environ), log, REPO_ROOT)
     steps = step_seconds(log.read_text(errors="replace"))
     return {
         "step_seconds": steps.get("reconciled_statistics"),

@@ -173,21 +173,30 @@ def cli_workload(lake: Path, work: Path, day: date) -> dict[str, float]:
     process: its memory counts in the measured process tree), in a fresh DAGSTER_HOME."""
     (work / "dagster_home").mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, "DAGSTER_HOME": str(work / "dagster_home")}
+    seconds = round(timed_cli_run("*", day, environment, work / "cli.log"), 3)
+    return {"cli_run": seconds, **step_seconds((work / "cli.log").read_text(errors="replace"))}
+
+
+def timed_cli_run(
+    selection: str, day: date, environment: dict[str, str], log: Path, cwd: Path | None = None
+) -> float:
+    """Seconds of one `dagster asset materialize` CLI run of `selection` for `day`, its output
+    in `log`; fails naming the log."""
     dagster = Path(sys.executable).parent / "dagster"
     command = [str(dagster), "asset", "materialize", "-m", "adrecon_assets.definitions"]
     started = time.perf_counter()
-    with (work / "cli.log").open("w") as log:
+    with log.open("w") as output:
         result = subprocess.run(
-            [*command, "--select", "*", "--partition", day.isoformat()],
+            [*command, "--select", selection, "--partition", day.isoformat()],
+            cwd=cwd,
             env=environment,
-            stdout=log,
+            stdout=output,
             stderr=subprocess.STDOUT,
             check=False,
         )
     if result.returncode != 0:
-        raise RuntimeError(f"dagster CLI run failed, see {work / 'cli.log'}")
-    seconds = round(time.perf_counter() - started, 3)
-    return {"cli_run": seconds, **step_seconds((work / "cli.log").read_text(errors="replace"))}
+        raise RuntimeError(f"dagster CLI run failed, see {log}")
+    return time.perf_counter() - started
 
 
 # Dagster's durations: 533ms, 5.6s, 4m52s (format_duration).
