@@ -47,6 +47,11 @@ class DayTotals:
     fraud_clicks: int
     refund_micros: int
 
+    @classmethod
+    def of_row(cls, row: Sequence[Any]) -> DayTotals:
+        """The totals of one row of `totals_sql`."""
+        return cls(row[0], *(int(value) for value in row[1:]))
+
 
 def totals_sql(relation: str) -> str:
     """The `DayTotals` columns of the offer_placement_stats rows in `relation`."""
@@ -64,7 +69,7 @@ def totals_of(rows: Rows) -> DayTotals:
         register_rows(connection, "day_rows", rows)
         row = connection.execute(totals_sql("day_rows")).fetchone()
     assert row is not None
-    return DayTotals(row[0], *(int(value) for value in row[1:]))
+    return DayTotals.of_row(row)
 
 
 DAY_ROWS_SCHEMA = pa.schema(
@@ -234,7 +239,7 @@ class ServingStore(ABC):
 
     def day_totals(self, day: date) -> DayTotals:
         (row,) = self.fetch(f"{totals_sql(OFFER_PLACEMENT_STATS.name)} WHERE date = ?", [day])
-        return DayTotals(row[0], *(int(value) for value in row[1:]))
+        return DayTotals.of_row(row)
 
     @abstractmethod
     def export_day_rows(self, day: date, path: Path) -> None:
