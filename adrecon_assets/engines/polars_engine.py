@@ -47,6 +47,9 @@ CLICKS_PER_CHUNK: Final = 2_000_000
 # 3.5x faster than zstd (benchmarks/RESULTS.md) for files about 1.5x larger.
 WAREHOUSE_COMPRESSION: Final = "lz4"
 TIMESTAMP = pl.Datetime("us", "UTC")
+EMISSION_COUNT_SCHEMA = pl.Schema(
+    {**dict.fromkeys(rules.STATS_KEY, pl.String()), "emissions": pl.Int64()}
+)
 POLARS_TYPES: dict[ColumnKind, pl.DataType] = {
     ColumnKind.STRING: pl.String(),
     ColumnKind.INT64: pl.Int64(),
@@ -262,6 +265,69 @@ class DedupRound:
     dropped_rows: int
 
 
+def counts_file(scratch: Path, part: int, number: int) -> Path:
+    return scratch / f"counts-{part:03d}-round-{number:03d}.parquet"
+
+
+def write_partial_counts(
+    day_files: list[Path],
+    summary: DedupRound,
+    of_day: pl.Expr,
+    parts: int,
+    scratch: Path,
+    number: int,
+) -> None:
+    """One round's emissions of D per (offer_id, placement): its rows of D, minus the rows of
+    its repeated keys, plus their deduplicated rows that fall on D (a key seen on D-1 keeps
+    that row). Written to scratch split by a hash of the key, so the day's counts are summed
+    part by part: millions of keys never sit in one hash table (issue 24)."""
+    rows = (
+        pl.scan_parquet(day_files)
+        if day_files
+        else pl.LazyFrame(schema=polars_schema(rules.EMISSIONS_SCHEMA))
+    )
+    partial = (
+        pl.concat(
+            [
+                emissions_per_stats_key(rows.filter(of_day)),
+                summary.dropped_rows_of_day.lazy().with_columns(-pl.col("emissions")),
+                summary.survivors_of_day.lazy(),
+            ]
+        )
+        .group_by(rules.STATS_KEY)
+        .agg(pl.col("emissions").sum())
+        .with_columns((key_hash(rules.STATS_KEY) % parts).alias("_part"))
+        .collect(engine="streaming")
+    )
+    for (part,), frame in partial.partition_by("_part", as_dict=True, include_key=False).items():
+        frame.write_parquet(
+            counts_file(scratch, int(part), number), compression=WAREHOUSE_COMPRESSION
+        )
+
+
+def sum_partial_counts(parts: int, scratch: Path, counts_folder: Path) -> int:
+    """The rounds' partial counts summed part by part into `counts_folder` (keys with no
+    emission of D left out); returns the day's deduplicated emissions."""
+    emissions_of_day = 0
+    for part in range(parts):
+        files = sorted(scratch.glob(f"counts-{part:03d}-round-*.parquet"))
+        if not files:
+            continue
+        counts = (
+            pl.scan_parquet(files)
+            .group_by(rules.STATS_KEY)
+            .agg(pl.col("emissions").sum())
+            .filter(pl.col("emissions") > 0)
+            .sort(rules.STATS_KEY)
+            .collect(engine="streaming")
+        )
+        counts.write_parquet(chunk_file(counts_folder, part), compression=WAREHOUSE_COMPRESSION)
+        emissions_of_day += int(counts["emissions"].sum())
+    if not any(counts_folder.glob("*.parquet")):  # no emission of D: one empty file
+        write(pl.DataFrame(schema=EMISSION_COUNT_SCHEMA), counts_folder)
+    return emissions_of_day
+
+
 class PolarsEngine:
     name = "polars"
 
@@ -343,8 +409,15 @@ class PolarsEngine:
         # At least as many rounds as click chunks: a round holds about one chunk of clicks.
         rounds = emission_rounds([source.folder for source in emissions], at_least=chunks)
         clear_parquet(joined_folder)
-        summaries: list[DedupRound] = []
+        clear_parquet(emission_counts_folder)
+        day_files = {
+            path
+            for source in emissions
+            if source.day == day
+            for path in parquet_files(source.folder)
+        }
         clicks_deduplicated = matched = matched_previous_day = 0
+        emissions_in = emissions_dropped = 0
         with tempfile.TemporaryDirectory(
             dir=joined_folder.parent, prefix=scratch_prefix(joined_folder)
         ) as scratch:
@@ -353,6 +426,14 @@ class PolarsEngine:
                 round_clicks = read_clicks_of_round(Path(scratch), number)
                 click_hashes = round_clicks.select(key_hash(rules.JOIN_KEY)).to_series().unique()
                 summary, matches = self._dedup_round(files, click_hashes, of_day)
+                write_partial_counts(
+                    [path for path in files if path in day_files],
+                    summary,
+                    of_day,
+                    len(rounds),
+                    Path(scratch),
+                    number,
+                )
                 joined = (
                     round_clicks.join(matches, on=list(rules.JOIN_KEY), how="left")
                     .select(rules.JOINED_COLUMNS)
@@ -361,49 +442,21 @@ class PolarsEngine:
                 joined.write_parquet(
                     chunk_file(joined_folder, number), compression=WAREHOUSE_COMPRESSION
                 )
-                summaries.append(summary)
+                emissions_in += summary.rows
+                emissions_dropped += summary.dropped_rows
                 clicks_deduplicated += joined.height
                 matched += joined.filter(emitted.is_not_null()).height
                 matched_previous_day += joined.filter(emitted < start).height
-                del round_clicks, click_hashes, matches, joined
-
-        # Rows of D per (offer_id, placement), minus the rows of repeated keys, plus the
-        # deduplicated rows of those keys that fall on D (a key seen on D-1 keeps that row).
-        day_files = [
-            path
-            for source in emissions
-            if source.day == day
-            for path in parquet_files(source.folder)
-        ]
-        day_rows = (
-            pl.scan_parquet(day_files)
-            if day_files
-            else pl.LazyFrame(schema=polars_schema(rules.EMISSIONS_SCHEMA))
-        )
-        corrections = [
-            frame.lazy()
-            for part in summaries
-            for frame in (
-                part.dropped_rows_of_day.with_columns(-pl.col("emissions")),
-                part.survivors_of_day,
+                del round_clicks, click_hashes, summary, matches, joined
+            emissions_of_day = sum_partial_counts(
+                len(rounds), Path(scratch), emission_counts_folder
             )
-        ]
-        counts = (
-            pl.concat([emissions_per_stats_key(day_rows.filter(of_day)), *corrections])
-            .group_by(rules.STATS_KEY)
-            .agg(pl.col("emissions").sum())
-            .filter(pl.col("emissions") > 0)
-            .sort(rules.STATS_KEY)
-            .collect(engine="streaming")
-        )
-        write(counts, emission_counts_folder)
-        emissions_in = sum(part.rows for part in summaries)
         return JoinReport(
             clicks_in=clicks_in,
             clicks_deduplicated=clicks_deduplicated,
             emissions_in=emissions_in,
-            emissions_deduplicated=emissions_in - sum(part.dropped_rows for part in summaries),
-            emissions_of_day=int(counts["emissions"].sum()),
+            emissions_deduplicated=emissions_in - emissions_dropped,
+            emissions_of_day=emissions_of_day,
             matched_clicks=matched,
             matched_previous_day=matched_previous_day,
         )
