@@ -22,9 +22,15 @@ from adrecon_assets_tests.make_demo import make_demo
 from adrecon_assets_tests.postgres import PostgresServer, postgres_server
 from adrecon_assets_tests.s3_server import LakeMirror, s3_env, s3_server
 from adrecon_assets_tests.serving_logins import logins
+from adrecon_assets_tests.spark_worker import (
+    names_spark,
+    pytest_xdist_make_scheduler,
+    unnamed_spark_tests,
+)
 
-# Fixtures of s3_server.py, serving_logins.py and make_demo.py, shared by the whole suite.
-__all__ = ["logins", "make_demo", "s3_env", "s3_server"]
+# Fixtures of s3_server.py, serving_logins.py and make_demo.py, shared by the whole suite, and
+# spark_worker.py's scheduler for pytest-xdist.
+__all__ = ["logins", "make_demo", "pytest_xdist_make_scheduler", "s3_env", "s3_server"]
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -140,16 +146,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     Files holding a `slow` or `spark` test run first, each file kept whole and in its order:
     with `--no-loadscope-reorder` (pyproject's addopts) pytest-xdist hands out whole files in
     this order, so the long ones start early and the many quick files fill both workers in at
-    the end (its default order, most tests first, started the 2-minute dagster dev test last)."""
+    the end (its default order, most tests first, started the 2-minute dagster dev test last).
+    The tests naming Spark go before all of them: on `make test`'s Spark worker (one unit of
+    work, spark_worker.py) they are the longest unit."""
     for item in items:
         if "spark" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.spark)
+    unnamed = unnamed_spark_tests(items)
+    if unnamed:
+        raise pytest.UsageError(
+            "tests using Spark must name it in their id (file, name or parameter) so that "
+            f"`make test` runs them on its Spark worker (spark_worker.py): {unnamed}"
+        )
     heavy = {
         item.path
         for item in items
         if item.get_closest_marker("slow") or item.get_closest_marker("spark")
     }
     items.sort(key=lambda item: item.path not in heavy)  # stable: files stay whole
+    # The Spark tests first, together (one worker's unit, spark_worker.py): the longest unit.
+    items.sort(key=lambda item: not names_spark(item.nodeid))
     run_demo_users_last(items)
 
 
