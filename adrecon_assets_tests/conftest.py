@@ -22,6 +22,7 @@ from adrecon_assets_tests.make_demo import make_demo
 from adrecon_assets_tests.postgres import PostgresServer, postgres_server
 from adrecon_assets_tests.s3_server import LakeMirror, s3_env, s3_server
 from adrecon_assets_tests.serving_logins import logins
+from adrecon_assets_tests.spark_jvm import SHORT_LIVED_JVM_OPTIONS
 from adrecon_assets_tests.spark_worker import (
     names_spark,
     pytest_xdist_make_scheduler,
@@ -98,7 +99,8 @@ def polars_resources_for(paths: Paths) -> dict[str, object]:
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    """One local Spark session for the whole suite (JVM start-up costs ~10 s); no UI port.
+    """One local Spark session for the whole suite (JVM start-up costs ~10 s); no UI port; the
+    JIT settings of a short-lived JVM (spark_jvm.py).
     Imported lazily so that Polars-only test runs never load PySpark."""
     from dagster_pyspark.resources import spark_session_from_config
 
@@ -109,6 +111,7 @@ def spark() -> Iterator[SparkSession]:
         "spark.default.parallelism": "2",
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.extraJavaOptions": SHORT_LIVED_JVM_OPTIONS,
     }
     session = spark_session_from_config(spark_config("local[2]", "adrecon-tests", False, overrides))
     yield session
