@@ -91,9 +91,10 @@ demo: demo-lake
 		set -o pipefail; $(BIN)/dg dev --no-check-yaml --log-level warning -h $(HOST) -p $(PORT) 2>&1 \
 		| grep --line-buffered -v -e "$(FIRST_START_NOTICE)" -e "$(COPIED_YAML_NOTICE)"
 
-# The README's "First ten minutes" pictures, taken by the browser tests on a fresh `make demo`.
+# The README's "First ten minutes" pictures, taken by the browser tests: three on a fresh
+# `make demo`, the backfill by the UI tests' own backfill.
 screenshots: install chromium
-	ADRECON_README_SCREENSHOTS=1 $(BIN)/pytest -q adrecon_assets_tests/browser/test_readme_screenshots.py
+	ADRECON_README_SCREENSHOTS=1 $(BIN)/pytest -q adrecon_assets_tests/browser
 
 # The whole suite in two pytest runs: first every test not marked `serial` on both cores
 # (pytest-xdist; --dist loadfile keeps a file's tests and module fixtures on one worker), then
