@@ -175,9 +175,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def run_demo_users_last(items: list[pytest.Item]) -> None:
-    """The modules using the session's `make demo` run last, in their order, so that the demo
-    (a `dagster dev` whose sensors keep ticking) is torn down at once after its last user and
-    never loads the machine under the other (timing-sensitive) serial tests."""
+    """The modules using the session's `make demo` are marked `demo` (`make test` runs them alone,
+    last: the demo's catch-up is timed) and run last, in their order, so that the demo (a
+    `dagster dev` whose sensors keep ticking) is torn down at once after its last user."""
     demo_modules = {i.path for i in items if "make_demo" in getattr(i, "fixturenames", ())}
+    for item in items:
+        if item.path in demo_modules:
+            item.add_marker(pytest.mark.demo)
     if demo_modules:
         items.sort(key=lambda item: item.path in demo_modules)  # stable: keeps each order
