@@ -57,12 +57,15 @@ class Run:
     lines: list[str] = field(default_factory=list)
     first_step: threading.Event = field(default_factory=threading.Event)
     publishing: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    startup_seconds: float = 0.0  # process start to its first STEP_START (imports, loading)
 
     def read(self) -> None:
         assert self.process.stderr is not None
         for line in self.process.stderr:
             self.lines.append(line)
-            if "STEP_START" in line:
+            if "STEP_START" in line and not self.first_step.is_set():
+                self.startup_seconds = time.monotonic() - self.started
                 self.first_step.set()
             if PUBLISHING_MARK in line:
                 self.publishing.set()
@@ -178,6 +181,10 @@ def test_sigkill_at_random_points_never_tears_a_day(
     old_run = run_to_end(environment)
     old = snapshot(warehouse, database)
     step_seconds = steps_duration(old_run)
+    print(
+        f"\nold version: {old_run.startup_seconds:.1f} s to the first step,"
+        f" steps {step_seconds:.1f} s"
+    )
     # The late files arrive: every kill below interrupts the run that publishes the new version.
     for topic_folder in held_back.iterdir():
         for late in topic_folder.iterdir():
@@ -205,7 +212,12 @@ def test_sigkill_at_random_points_never_tears_a_day(
         run.process.send_signal(signal.SIGKILL)
         run.process.wait(timeout=30)
         reader.join(timeout=30)
-        phases[phase_of(run.lines)] += 1
+        phase = phase_of(run.lines)
+        print(
+            f"kill {kill}: {time.monotonic() - run.started:.1f} s after the start"
+            f" ({run.startup_seconds:.1f} s to the first step), {phase}"
+        )
+        phases[phase] += 1
         seen.append(snapshot(warehouse, database))
 
     new_run = run_to_end(environment)
