@@ -38,15 +38,17 @@ from adrecon_assets.warehouse import Dataset, Warehouse, leftovers
 from adrecon_assets_tests.reference import reference_day
 
 DAY = date(2026, 1, 1)
-# Each kill is a whole CLI start (~8 s on 2 cores): one aimed at each of the 6 publications
-# (fired when a step logs its audit passed), the other 6 at a uniformly random instant of the
-# run's steps (staging, audits, between steps). Was 20 kills (8 aimed): 169 s.
-KILLS = 12
-AIMED_SHARE = 0.5
+# Each kill is a whole CLI start (~8 s on 2 cores, over half of it the start before the first
+# step): one aimed at each of the 6 publications (fired when a step logs its audit passed), then
+# 3 at a uniformly random instant of the run's steps (staging, audits, between steps). Was 20
+# kills (8 aimed): 169 s; then 12 (6 random): 117 s.
 PUBLICATIONS = 6
+RANDOM_KILLS = 3
+KILLS = PUBLICATIONS + RANDOM_KILLS
 SERVING_TABLES = [OFFER_PLACEMENT_STATS, PLACEMENT_ANOMALIES, PLACEMENT_PERFORMANCE, REFUND_LEDGER]
 
-pytestmark = [pytest.mark.slow, pytest.mark.serial]
+# A generous limit: on a loaded machine (load average 35 on 2 cores) 12 kills outlasted 600 s.
+pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(1800)]
 
 
 @dataclass
@@ -197,15 +199,15 @@ def test_sigkill_at_random_points_never_tears_a_day(
     for kill in range(KILLS):
         run, reader = start_run(environment)
         assert run.first_step.wait(timeout=120), "".join(run.lines[-30:])
-        if kill < AIMED_SHARE * KILLS:
+        if kill < PUBLICATIONS:
             run.publishing.clear()
             # Each of the 6 publications in turn (raw_clicks, raw_emissions,
             # reconciled_statistics, anomaly_metrics and the two reports): skip the ones before
             # it, then kill 0-40 ms into it.
             for _ in range(kill % PUBLICATIONS):
-                run.publishing.wait(timeout=60)
+                run.publishing.wait(timeout=300)
                 run.publishing.clear()
-            run.publishing.wait(timeout=60)
+            run.publishing.wait(timeout=300)
             time.sleep(randomness.uniform(0, 0.04))
         else:
             time.sleep(randomness.uniform(0, 0.9 * step_seconds))
