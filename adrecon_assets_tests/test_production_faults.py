@@ -4,7 +4,9 @@ URLs bare `postgresql://`) while a `reconcile_days` backfill of 12 days runs (on
 all in ONE backfill: restart PostgreSQL while the run is submitted; SIGKILL the run's worker
 (Dagster's run retry); SIGKILL the daemon; SIGKILL the code server, then restart it as a deploy
 does (`supervisorctl restart code_server`): the run goes on; a worker crash while the code
-server is down (Dagster drops its retry, crash_relaunch_sensor relaunches the days); stop
+server is down (Dagster drops its retry, crash_relaunch_sensor relaunches the days; or, when no
+process was left to record the crash, dead_run_worker_sensor fails the run once the code server
+is back and Dagster retries it); stop
 PostgreSQL for OUTAGE_SECONDS (a managed failover) while the relaunch works, then start it.
 Each recovery time is printed; in the end the backfill's last run succeeded, every day is exact
 and no day ran twice at once."""
@@ -22,7 +24,7 @@ import pytest
 
 from adrecon_assets.partitions import first_day
 from adrecon_assets.resources.serving import ServingResource
-from adrecon_assets.run_tags import RELAUNCHED_FROM_TAG
+from adrecon_assets.run_tags import AUTO_RETRY_RUN_ID_TAG, RELAUNCHED_FROM_TAG, WILL_RETRY_TAG
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.postgres import PASSWORD, PostgresServer
 from adrecon_assets_tests.production import ProductionStack, wait_for
@@ -42,6 +44,9 @@ BACKFILL_ENDED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED"
 # the daemon and the gRPC server all lose the database, as in a 120 s failover (measured in
 # session 5: same outcome); a longer outage only adds waiting.
 OUTAGE_SECONDS = 30
+# The longest the code server is held down after the crash (Dagster drops its retry within
+# seconds on a quiet machine).
+HOLD_SECONDS = 60
 
 
 @pytest.fixture
@@ -151,6 +156,11 @@ class Backfill:
             and newest.dagster_run.status == dg.DagsterRunStatus.SUCCESS
             and self.status() in BACKFILL_ENDED
         )
+
+
+def retry_dropped(run_id: str) -> bool:
+    """Dagster gave up retrying the failed run `run_id` (it could not create the retry)."""
+    return run_tags(run_id).get(WILL_RETRY_TAG) == "false"
 
 
 def run_tags(run_id: str) -> dict[str, str]:
@@ -289,29 +299,38 @@ def test_backfill_survives_process_and_database_faults(
         assert {worker.pid for worker in stack.orphaned_run_workers()} == workers
 
         # A crash while the code server is down (held down here, as by a slow or crash-looping
-        # start): the daemon's retry of the failed run cannot load the job and Dagster drops it
-        # ("Failed to retry run"); crash_relaunch_sensor relaunches the days once the code
-        # server is back.
+        # start, for at most HOLD_SECONDS). Usually the gRPC server that spawned the worker
+        # records the crash, the daemon's retry cannot load the job and Dagster drops it ("Failed
+        # to retry run"), and crash_relaunch_sensor relaunches the days once the code server is
+        # back. At load average 20-30 two other outcomes were seen: the daemon had not handled
+        # the failure after 300 s, or no process was left to record it (the gRPC server, its code
+        # server gone, exited with its last run): then, once the code server is back, Dagster's
+        # retry (after dead_run_worker_sensor failed the run, in the second case) takes it up.
+        retry_id = retry.dagster_run.run_id
         stack.ctl("stop", "code_server")
         moment = time.time()
         for worker in stack.orphaned_run_workers():
             worker.kill()
         wait_for(
-            "Dagster to drop the retry of the crashed run",
-            lambda: run_tags(retry.dagster_run.run_id).get("dagster/will_retry") == "false",
-            300,
+            f"Dagster to drop the retry of the crashed run (or {HOLD_SECONDS} s)",
+            lambda: retry_dropped(retry_id) or time.time() - moment > HOLD_SECONDS,
+            HOLD_SECONDS + 60,
             1,
         )
         held = time.time() - moment
         stack.ctl("start", "code_server")
         back = time.time()
-        wait_for("the relaunch executing its steps", executing_after(moment), 300, 0.5)
+        wait_for("the days taken up again", executing_after(moment), 300, 0.5)
+        [relaunch] = executing(moment)
+        if relaunch.dagster_run.tags.get(RELAUNCHED_FROM_TAG) == retry_id:
+            taken_up = "crash_relaunch_sensor's relaunch"
+        else:
+            assert run_tags(retry_id).get(AUTO_RETRY_RUN_ID_TAG) == relaunch.dagster_run.run_id
+            taken_up = "Dagster's retry"
         recoveries[
-            f"crash while the code server is down for {held:.0f} s (relaunch executing after"
+            f"crash while the code server is down for {held:.0f} s ({taken_up} executing after"
             " the code server is back)"
         ] = time.time() - back
-        [relaunch] = executing(moment)
-        assert relaunch.dagster_run.tags.get(RELAUNCHED_FROM_TAG) == retry.dagster_run.run_id
 
         # A managed failover: both stores' server gone while the relaunch works.
         relaunch_id = relaunch.dagster_run.run_id
