@@ -25,12 +25,16 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 .PHONY: install java chromium postgresql nginx run demo demo-lake screenshots test test-fast lint bench bench-catch-up clean prod prod-status prod-stop
 
+# uv installs the same pyproject.toml as pip would, from its cache when the cache holds every
+# package the ranges allow (seconds; pip re-resolved against PyPI and rebuilt nothing faster
+# than ~2 min), else from PyPI (a fresh machine: ~1-2 min, PySpark is built from its sdist).
+UV := $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"
 $(STAMP): pyproject.toml
 	@echo "==> creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	@echo "==> installing adrecon and its dependencies (Dagster, Polars, PySpark, ...): a few minutes on a fresh machine"
-	$(BIN)/pip install --quiet --progress-bar off -e ".[dev]"
+	$(BIN)/pip install --quiet --progress-bar off "uv>=0.9,<1"
+	@echo "==> installing adrecon and its dependencies (Dagster, Polars, PySpark, ...) with uv"
+	$(UV) --offline 2>/dev/null || $(UV)
 	@echo "==> installed"
 	touch $(STAMP)
 

@@ -25,6 +25,8 @@ from adrecon_assets_tests.serving_logins import logins
 
 # Fixtures of s3_server.py, serving_logins.py and make_demo.py, shared by the whole suite.
 __all__ = ["logins", "make_demo", "s3_env", "s3_server"]
+# CPU seconds per test when ADRECON_TEST_CPU_LOG is set (docs/developing.md).
+pytest_plugins = ["adrecon_assets_tests.cpu_profile"]
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
