@@ -187,6 +187,8 @@ def outage_outcome(stack: ProductionStack, run_id: str) -> str:
     assert run is not None
     if run.status == dg.DagsterRunStatus.SUCCESS:
         return "the run rode it out"
+    if run.status == dg.DagsterRunStatus.STARTED:
+        return "the run was still running, its days published"
     logs = (stack.root / "prod" / "code_server.log").read_text(errors="replace")
     if f"dead_run_worker_sensor - run {run_id}" in logs:
         return "its worker died; dead_run_worker_sensor failed the run, a retry took the days up"
