@@ -91,19 +91,29 @@ demo: demo-lake
 		set -o pipefail; $(BIN)/dg dev --no-check-yaml --log-level warning -h $(HOST) -p $(PORT) 2>&1 \
 		| grep --line-buffered -v -e "$(FIRST_START_NOTICE)" -e "$(COPIED_YAML_NOTICE)"
 
-# The README's "First ten minutes" pictures, taken by the browser tests on a fresh `make demo`.
+# The README's "First ten minutes" pictures, taken by the browser tests: three on a fresh
+# `make demo`, the backfill by the UI tests' own backfill.
 screenshots: install chromium
-	ADRECON_README_SCREENSHOTS=1 $(BIN)/pytest -q adrecon_assets_tests/browser/test_readme_screenshots.py
+	ADRECON_README_SCREENSHOTS=1 $(BIN)/pytest -q adrecon_assets_tests/browser
 
-# The whole suite in two pytest runs: first every test not marked `serial` on both cores
-# (pytest-xdist; --dist loadfile keeps a file's tests and module fixtures on one worker), then
-# the `serial` ones alone (production faults, timing-sensitive dagster dev runs, Spark
-# clusters: they must not share the machine). Each run must pass: pytest's exit 5 (no test
-# collected) fails the target too, so a marker that selects nothing cannot turn CI green.
+# The whole suite in three pytest runs, each on two pytest-xdist workers (--dist loadfile keeps a
+# file's tests and module fixtures on one worker, spark_worker.py puts every Spark test on one):
+# the tests marked `serial` (production faults, dagster dev runs, Spark clusters: they mostly
+# wait on daemons and servers, so they share no worker, only the machine) beside every other
+# test (CPU-bound), then the `demo` tests alone (`make demo`'s catch-up is timed: 3 minutes).
+# Each run must pass: pytest's exit 5 (no test collected) fails the target too, so a marker
+# that selects nothing cannot turn CI green. The serial run's report follows the parallel one's.
 PARALLEL := -n 2 --dist loadfile
+SERIAL_LOG := test-artifacts/serial-tests.log
 test: install chromium postgresql nginx
-	$(BIN)/pytest -q $(PARALLEL) -m "not serial" $(PYTEST_ARGS)
-	$(BIN)/pytest -q -m serial $(PYTEST_ARGS)
+	@mkdir -p $(dir $(SERIAL_LOG))
+	@echo "==> the serial tests run beside the others, two at a time; their report follows ($(SERIAL_LOG))"
+	@$(BIN)/pytest -q $(PARALLEL) -m "serial and not demo" $(PYTEST_ARGS) > $(SERIAL_LOG) 2>&1 & serial=$$!; \
+	$(BIN)/pytest -q $(PARALLEL) -m "not serial and not demo" $(PYTEST_ARGS); parallel=$$?; \
+	wait $$serial; serial=$$?; echo "==> the serial tests:"; cat $(SERIAL_LOG); \
+	test $$parallel -eq 0 && test $$serial -eq 0
+	@echo "==> the demo tests, alone"
+	$(BIN)/pytest -q -m demo $(PYTEST_ARGS)
 
 # Production (docs/production.md): code server, daemon, webserver and adrecon-metrics (and, with
 # ADRECON_READONLY_WEBSERVER_PORT, a read-only webserver) as separate processes under

@@ -22,9 +22,16 @@ from adrecon_assets_tests.make_demo import make_demo
 from adrecon_assets_tests.postgres import PostgresServer, postgres_server
 from adrecon_assets_tests.s3_server import LakeMirror, s3_env, s3_server
 from adrecon_assets_tests.serving_logins import logins
+from adrecon_assets_tests.spark_jvm import SHORT_LIVED_JVM_OPTIONS
+from adrecon_assets_tests.spark_worker import (
+    names_spark,
+    pytest_xdist_make_scheduler,
+    unnamed_spark_tests,
+)
 
-# Fixtures of s3_server.py, serving_logins.py and make_demo.py, shared by the whole suite.
-__all__ = ["logins", "make_demo", "s3_env", "s3_server"]
+# Fixtures of s3_server.py, serving_logins.py and make_demo.py, shared by the whole suite, and
+# spark_worker.py's scheduler for pytest-xdist.
+__all__ = ["logins", "make_demo", "pytest_xdist_make_scheduler", "s3_env", "s3_server"]
 # CPU seconds per test when ADRECON_TEST_CPU_LOG is set (docs/developing.md).
 pytest_plugins = ["adrecon_assets_tests.cpu_profile"]
 
@@ -94,7 +101,8 @@ def polars_resources_for(paths: Paths) -> dict[str, object]:
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    """One local Spark session for the whole suite (JVM start-up costs ~10 s); no UI port.
+    """One local Spark session for the whole suite (JVM start-up costs ~10 s); no UI port; the
+    JIT settings of a short-lived JVM (spark_jvm.py).
     Imported lazily so that Polars-only test runs never load PySpark."""
     from dagster_pyspark.resources import spark_session_from_config
 
@@ -105,6 +113,7 @@ def spark() -> Iterator[SparkSession]:
         "spark.default.parallelism": "2",
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.extraJavaOptions": SHORT_LIVED_JVM_OPTIONS,
     }
     session = spark_session_from_config(spark_config("local[2]", "adrecon-tests", False, overrides))
     yield session
@@ -142,23 +151,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     Files holding a `slow` or `spark` test run first, each file kept whole and in its order:
     with `--no-loadscope-reorder` (pyproject's addopts) pytest-xdist hands out whole files in
     this order, so the long ones start early and the many quick files fill both workers in at
-    the end (its default order, most tests first, started the 2-minute dagster dev test last)."""
+    the end (its default order, most tests first, started the 2-minute dagster dev test last).
+    The tests naming Spark go before all of them: on `make test`'s Spark worker (one unit of
+    work, spark_worker.py) they are the longest unit."""
     for item in items:
         if "spark" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.spark)
+    unnamed = unnamed_spark_tests(items)
+    if unnamed:
+        raise pytest.UsageError(
+            "tests using Spark must name it in their id (file, name or parameter) so that "
+            f"`make test` runs them on its Spark worker (spark_worker.py): {unnamed}"
+        )
     heavy = {
         item.path
         for item in items
         if item.get_closest_marker("slow") or item.get_closest_marker("spark")
     }
     items.sort(key=lambda item: item.path not in heavy)  # stable: files stay whole
+    # The Spark tests first, together (one worker's unit, spark_worker.py): the longest unit.
+    items.sort(key=lambda item: not names_spark(item.nodeid))
     run_demo_users_last(items)
 
 
 def run_demo_users_last(items: list[pytest.Item]) -> None:
-    """The modules using the session's `make demo` run last, in their order, so that the demo
-    (a `dagster dev` whose sensors keep ticking) is torn down at once after its last user and
-    never loads the machine under the other (timing-sensitive) serial tests."""
+    """The modules using the session's `make demo` are marked `demo` (`make test` runs them alone,
+    last: the demo's catch-up is timed) and run last, in their order, so that the demo (a
+    `dagster dev` whose sensors keep ticking) is torn down at once after its last user."""
     demo_modules = {i.path for i in items if "make_demo" in getattr(i, "fixturenames", ())}
+    for item in items:
+        if item.path in demo_modules:
+            item.add_marker(pytest.mark.demo)
     if demo_modules:
         items.sort(key=lambda item: item.path in demo_modules)  # stable: keeps each order

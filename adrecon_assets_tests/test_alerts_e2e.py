@@ -7,7 +7,6 @@ the UI's resource config, the logs or the instance's storage."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -15,15 +14,15 @@ import pytest
 
 from adrecon_assets.rules import Topic
 from adrecon_assets.run_tags import ALERTED_KEYS_TAG
+from adrecon_assets_tests.dev_instance import write_dev_instance
 from adrecon_assets_tests.lakes import click, emission, write_topic
 from adrecon_assets_tests.sensor_lakes import days_ago
 from adrecon_assets_tests.smtp_sink import HOST, smtp_server
 from adrecon_assets_tests.test_dagster_dev_e2e import (
-    PROJECT,
     DagsterDev,
-    backfill_done,
     graphql_up,
-    launch_asset_backfill,
+    launch_day_run,
+    run_done,
     wait_for,
 )
 from adrecon_assets_tests.webhook import webhook_server
@@ -70,9 +69,8 @@ def test_a_bad_day_pages_once_survives_a_restart_and_resolves_on_the_fixed_rerun
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = tmp_path / "dagster_home"
-    home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
+    write_dev_instance(home)
     lake = tmp_path / "lake"
     write_day(lake, click_cost=-5)
     with (
@@ -146,8 +144,8 @@ def test_a_bad_day_pages_once_survives_a_restart_and_resolves_on_the_fixed_rerun
             # 3. The fixed day's rerun: the page resolves on both channels with its key, and
             # the day's WARN (its one click is no fraud) goes to the e-mail digest only.
             write_day(lake, click_cost=100)
-            backfill = launch_asset_backfill(dev, [DAY])
-            wait_for("the rerun", lambda: backfill_done(dev, backfill), 300, dev)
+            rerun = launch_day_run(dev, DAY)
+            wait_for("the rerun", lambda: run_done(dev, rerun), 300, dev)
             wait_for("the resolution", lambda: len(pagerduty_keys()) == 2, 120, dev)
             wait_for("the digest", lambda: bool(smtp.messages), 120, dev)
             assert page_keys() == [("firing", KEY), ("resolved", KEY)]

@@ -23,6 +23,7 @@ from adrecon_assets.serving.duckdb_store import DuckDBServingStore
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.engine_runs import table_rows
 from adrecon_assets_tests.reference import reference_day
+from adrecon_assets_tests.spark_jvm import JVM_OPTIONS_VARIABLE, SHORT_LIVED_JVM_OPTIONS
 from adrecon_assets_tests.test_polars_engine_join_rounds import DAY, write_lake
 from benchmarks.dataset import HIGH_CARDINALITY, SIMULATED
 from benchmarks.measure import record_tree_cpu
@@ -60,8 +61,9 @@ def test_quick_benchmark_runs_every_polars_workload_and_they_agree_with_duckdb(
 @pytest.mark.slow
 @pytest.mark.spark
 def test_quick_benchmark_runs_the_spark_sql_jobs_and_connect_on_a_high_cardinality_day(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv(JVM_OPTIONS_VARIABLE, SHORT_LIVED_JVM_OPTIONS)  # the Connect server's JVM
     run = run_benchmark(
         sizes=[TINY_SIZE],
         repeats=1,

@@ -15,12 +15,15 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import requests
 
 from adrecon_assets import code_versions
 from adrecon_assets.assets.staging import raw_clicks
 from adrecon_assets.code_versions import PACKAGE, RULE_SOURCES, source_code_version
+from adrecon_assets.definitions import build_resources
+from adrecon_assets.settings import Settings
 from adrecon_assets_tests.postgres import free_port
 from adrecon_assets_tests.sensor_lakes import write_day
 
@@ -90,6 +93,20 @@ class Project:
             [str(BIN / "dagster"), "asset", "materialize", "-m", "adrecon_assets.definitions"]
             + ["--select", "raw_clicks", "--partition-range", f"{first}...{last}"],
         )
+
+    def materialize_in_process(self, days: list[date]) -> None:
+        """raw_clicks of `days` with the code as it is, in this process: the same code versions
+        as the CLI records, without a Dagster CLI start-up (the CLI is tested below)."""
+        resources = build_resources(Settings.from_env(self.env))
+        with dg.DagsterInstance.from_config(str(self.home)) as instance:
+            for day in days:
+                result = dg.materialize(
+                    [raw_clicks],
+                    partition_key=day.isoformat(),
+                    instance=instance,
+                    resources=resources,
+                )
+                assert result.success
 
     def run(self, source: Path, command: list[str]) -> None:
         result = subprocess.run(
@@ -175,7 +192,7 @@ def test_days_computed_before_a_rule_change_are_stale_until_backfilled(
 ) -> None:
     project, changed, url = webserver
     # D1 and D2 computed by the current rules, D3 only after the threshold changed.
-    project.materialize(ROOT, D1, D2)
+    project.materialize_in_process([D1, D2])
     project.materialize(changed, D3, D3)
     before = stale_days(url)
     # The UI's "code version changed": Dagster's cause of category CODE.

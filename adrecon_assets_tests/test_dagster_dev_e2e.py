@@ -6,7 +6,6 @@ target Dagster widens to the reconciled days after it."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,8 +23,10 @@ import pytest
 import requests
 
 from adrecon_assets.assets import CONTRACT_ASSET_NAMES
+from adrecon_assets.jobs import RECONCILE_DAYS
 from adrecon_assets.rules import Topic
 from adrecon_assets.serving import read_with_retry
+from adrecon_assets_tests.dev_instance import write_dev_instance
 from adrecon_assets_tests.lakes import click, emission, write_topic
 from adrecon_assets_tests.sensor_lakes import days_ago
 
@@ -35,6 +36,7 @@ LATE_DAY = DAYS[1]
 CONTRACT_ASSETS = list(CONTRACT_ASSET_NAMES)
 DONE_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS"}
 FAILED_BACKFILL = {"FAILED", "COMPLETED_FAILED", "CANCELED"}
+LATE_DATA_SENSOR = "late_data_sensor"
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(1800)]
 
@@ -61,6 +63,7 @@ class DagsterDev:
         self.home = home
         self.url = f"http://127.0.0.1:{free_port()}/graphql"
         port = self.url.split(":")[2].split("/")[0]
+        self.log_path = log
         self.log = log.open("w")
         self.process = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster"), "dev"]
@@ -92,6 +95,11 @@ class DagsterDev:
         self.log.close()
 
 
+def sensor_ticks(dev: DagsterDev, sensor: str) -> int:
+    """How many ticks of `sensor` the daemon has started so far (its log says so at each)."""
+    return dev.log_path.read_text().count(f"Checking for new runs for sensor: {sensor}")
+
+
 def wait_for(what: str, condition: Callable[[], bool], timeout: float, dev: DagsterDev) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -107,13 +115,13 @@ def dagster_dev(
     root: Path, monkeypatch: pytest.MonkeyPatch, settings: dict[str, str | None]
 ) -> Iterator[DagsterDev]:
     """`dagster dev` on the lake, warehouse and serving DB under `root`, with its own
-    DAGSTER_HOME (this project's dagster.yaml) that the test reads too; `settings` adds or, with
-    None, unsets variables. Stopped, with its log's end printed, when the block ends."""
+    DAGSTER_HOME (the project's dagster.yaml as dev_instance.py writes it) that the test reads
+    too; `settings` adds or, with None, unsets variables. Stopped, with its log's end printed,
+    when the block ends."""
     home = root / "dagster_home"
-    home.mkdir()
     # dagster.yaml reads DAGSTER_HOME; the test reads the same instance.
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
+    write_dev_instance(home)
     env: dict[str, str] = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -187,6 +195,40 @@ def launch_asset_backfill(dev: DagsterDev, days: list[date]) -> str:
     return str(launched["backfillId"])
 
 
+def launch_day_run(dev: DagsterDev, day: date) -> str:
+    """One run of the day job for `day`, as the job's launchpad starts one: it goes through the
+    run queue only, not the backfill daemon (whose loop sleeps 30 s between iterations)."""
+    (entry,) = dev.query("{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")[
+        "workspaceOrError"
+    ]["locationEntries"]
+    launched = dev.query(
+        "mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {"
+        " __typename ... on LaunchRunSuccess { run { runId } } ... on Error { message } } }",
+        {
+            "params": {
+                "selector": {
+                    "repositoryLocationName": entry["name"],
+                    "repositoryName": "__repository__",
+                    "jobName": RECONCILE_DAYS,
+                },
+                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": str(day)}]},
+            }
+        },
+    )["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return str(launched["run"]["runId"])
+
+
+def run_done(dev: DagsterDev, run_id: str) -> bool:
+    """Whether the run succeeded; a failed or canceled one fails the test at once."""
+    data = dev.query(
+        "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": run_id}
+    )
+    status = str(data["runOrError"]["status"])
+    assert status not in ("FAILURE", "CANCELED"), status
+    return status == "SUCCESS"
+
+
 def late_data_runs(dev: DagsterDev) -> list[tuple[str, str, str]]:
     """(partition, status, batch) of every run the late-data sensor requested."""
     data = dev.query(
@@ -252,8 +294,9 @@ def test_backfill_then_late_clicks_rerun_exactly_the_affected_partitions(
     # anomaly_metrics of the day after reads LATE_DAY in its trailing window, so it follows.
     assert materializations(home, "anomaly_metrics") == Counter(DAYS + [LATE_DAY, DAYS[2]])
 
-    # A few more sensor ticks: the rerun recorded the new fingerprint, nothing more is asked.
-    time.sleep(20)
+    # Three more sensor ticks: the rerun recorded the new fingerprint, nothing more is asked.
+    ticks = sensor_ticks(dev, LATE_DATA_SENSOR)
+    wait_for("3 more ticks", lambda: sensor_ticks(dev, LATE_DATA_SENSOR) > ticks + 3, 120, dev)
     assert [day for day, _, _ in late_data_runs(dev)] == rerun_days
     assert materializations(home, "reconciled_statistics") == Counter(DAYS + [LATE_DAY])
 

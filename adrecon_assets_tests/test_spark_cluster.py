@@ -21,6 +21,7 @@ import pytest
 
 from adrecon_assets.definitions import ASSETS
 from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.spark_jvm import JVM_OPTIONS_VARIABLE, SHORT_LIVED_JVM_OPTIONS
 from adrecon_assets_tests.test_engine_parity import DAY, FIRST_DAY, SECOND, serving_rows, write_lake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.serial]
@@ -80,6 +81,7 @@ def standalone_cluster(work: Path) -> Iterator[str]:
         "SPARK_LOCAL_IP": "127.0.0.1",
         "SPARK_LOG_DIR": str(work),
         "SPARK_WORKER_DIR": str(work / "worker"),
+        JVM_OPTIONS_VARIABLE: SHORT_LIVED_JVM_OPTIONS,  # master, worker and its executors
     }
     port, ui_port = free_port(), free_port()
     master_url = f"spark://127.0.0.1:{port}"
@@ -148,6 +150,7 @@ def test_partition_on_standalone_cluster_serves_the_polars_rows(
             "ADRECON_WAREHOUSE": str(tmp_path / "cluster_warehouse"),
             "ADRECON_SERVING_DB": str(spark_db),
             "SPARK_LOCAL_IP": "127.0.0.1",
+            JVM_OPTIONS_VARIABLE: SHORT_LIVED_JVM_OPTIONS,  # the run's driver
         }
         command = [
             str(Path(sys.executable).parent / "dagster"),

@@ -17,6 +17,7 @@ import pytest
 from adrecon_assets.definitions import ASSETS
 from adrecon_assets.engines.spark_connect_server import local_connect_server
 from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.spark_jvm import JVM_OPTIONS_VARIABLE, SHORT_LIVED_JVM_OPTIONS
 from adrecon_assets_tests.test_engine_parity import DAY, SECOND, serving_rows, write_lake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.serial]
@@ -28,7 +29,10 @@ ATTACHED = re.compile(r"attached to Spark Connect in ([0-9.]+) s")
 
 
 def test_partition_on_spark_connect_serves_the_polars_rows(
-    paths: Paths, polars_resources: dict[str, object], tmp_path: Path
+    paths: Paths,
+    polars_resources: dict[str, object],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     emissions = [
         ("e1", "o1", "p1", 100, -SECOND),  # D-1, clicked after midnight
@@ -52,6 +56,7 @@ def test_partition_on_spark_connect_serves_the_polars_rows(
     connect_db = tmp_path / "connect_serving.duckdb"
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
+    monkeypatch.setenv(JVM_OPTIONS_VARIABLE, SHORT_LIVED_JVM_OPTIONS)  # the server's JVM
     with local_connect_server(tmp_path / "connect-server.log") as remote:
         env = {
             **os.environ,

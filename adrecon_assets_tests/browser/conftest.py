@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from adrecon_assets.warehouse import Warehouse
 from adrecon_assets_tests.browser.browser_lake import FIRST_DAY, write_browser_lake
+from adrecon_assets_tests.dev_instance import write_dev_instance
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -35,6 +36,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = REPO / "test-artifacts"
+# The README's pictures: `make screenshots` writes them to docs/screenshots/ (committed),
+# otherwise they go to test-artifacts/.
+SCREENSHOTS = (
+    REPO / "docs" / "screenshots" if os.environ.get("ADRECON_README_SCREENSHOTS") else ARTIFACTS
+)
 SERVER_START_SECONDS = 180
 # A full-HD screen: the lineage graph of all eleven assets fits it at a zoom where Dagster draws
 # whole nodes (names untruncated, check counts); on a smaller screen it draws name-only minimal
@@ -79,6 +85,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         pass
 
 
+def shoot(page: Page, name: str) -> Path:
+    """A README picture of the page, once its charts and markdown have rendered."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(1_500)  # charts and markdown render after the data arrives
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
 @dataclass(frozen=True)
 class DagsterServer:
     url: str
@@ -101,8 +116,7 @@ class DagsterServer:
 def dagster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterServer]:
     root = tmp_path_factory.mktemp("dagster_dev")
     home = root / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    write_dev_instance(home)
     write_browser_lake(root / "lake")
     env = {
         **os.environ,

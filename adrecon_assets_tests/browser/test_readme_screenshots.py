@@ -1,18 +1,17 @@
 """The README's "First ten minutes", taken as a newcomer sees it: `make demo` on a fresh demo lake,
-the sensors' catch-up, then the pages the README walks through. `make screenshots` writes them to
-docs/screenshots/ (committed); otherwise they go to test-artifacts/."""
+the sensors' catch-up, then the pages the README walks through (its fourth picture, a backfill,
+is taken by test_dagster_ui's backfill). `make screenshots` writes them to docs/screenshots/
+(committed); otherwise they go to test-artifacts/."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
-import requests
 from playwright.sync_api import Page, expect
 
-from adrecon_assets_tests.browser.conftest import ARTIFACTS, REPO
+from adrecon_assets_tests.browser.conftest import SCREENSHOTS, shoot
 from adrecon_assets_tests.browser.test_dagster_ui import dismiss_welcome
 from adrecon_assets_tests.make_demo import DemoCatchUp, MakeRun, demo_days
 
@@ -23,26 +22,12 @@ pytestmark = [
     pytest.mark.timeout(1200),
 ]
 
-SCREENSHOTS = (
-    REPO / "docs" / "screenshots" if os.environ.get("ADRECON_README_SCREENSHOTS") else ARTIFACTS
-)
-BACKFILL_DAYS = 3
-LAUNCH = """mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
-
 
 @pytest.fixture
 def demo(make_demo: DemoCatchUp) -> MakeRun:
     """The session's `make demo` (make_demo.py) with every demo day reconciled."""
     assert make_demo.missing == {}, f"the demo's catch-up never finished: {make_demo.missing}"
     return make_demo.server
-
-
-def shoot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(1_500)  # charts and markdown render after the data arrives
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
 def test_asset_graph(page: Page, demo: MakeRun) -> None:
@@ -82,40 +67,11 @@ def test_anomaly_chart(page: Page, demo: MakeRun) -> None:
     shoot(page, "3_anomaly_chart")
 
 
-def test_a_backfill(page: Page, demo: MakeRun) -> None:
-    days = [day.isoformat() for day in demo_days()[-BACKFILL_DAYS:]]
-    launched = requests.post(
-        f"{demo.url}/graphql",
-        json={
-            "query": LAUNCH,
-            "variables": {
-                "params": {
-                    "selector": {
-                        "partitionSetName": "reconcile_days_partition_set",
-                        "repositorySelector": {
-                            "repositoryLocationName": "adrecon",
-                            "repositoryName": "__repository__",
-                        },
-                    },
-                    "partitionNames": days,
-                }
-            },
-        },
-        timeout=30,
-    ).json()["data"]["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    page.goto(f"{demo.url}/runs/b/{launched['backfillId']}")
-    dismiss_welcome(page)
-    expect(page.get_by_text("100% completed")).to_be_visible(timeout=300_000)
-    shoot(page, "4_backfill")
-
-
 def test_screenshots_are_written() -> None:
-    names = sorted(path.name for path in SCREENSHOTS.glob("[1-4]_*.png"))
+    names = sorted(path.name for path in SCREENSHOTS.glob("[1-3]_*.png"))
     assert names == [
         "1_asset_graph.png",
         "2_drift_table.png",
         "3_anomaly_chart.png",
-        "4_backfill.png",
     ]
     assert all(Path(SCREENSHOTS / name).stat().st_size > 10_000 for name in names)
