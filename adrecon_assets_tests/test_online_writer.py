@@ -31,9 +31,8 @@ from adrecon_simulate.runner import simulate
 DAY = date(2026, 1, 2)
 RATE = 500.0  # increments per second the writer must hold
 BATCH_SIZE = 10
-# The writer holds its rate at least this long, and on until every reconciled day was rerun
-# twice (the loop below): the six day runs alone take about that long on 2 cores (was 10 s).
-WRITE_SECONDS = 5.0
+# Long enough for every reconciled day to be rerun twice while the writer holds its rate.
+WRITE_SECONDS = 10.0
 
 
 def test_split_evenly_sums_exactly() -> None:
