@@ -182,10 +182,13 @@ class ProductionStack:
 
 
 def wait_for(what: str, condition: Callable[[], bool], timeout: float, step: float = 1.0) -> float:
-    """Seconds until `condition` held; fails after `timeout`."""
+    """Seconds until `condition` held (printed with the time of day: the fault tests' timeline,
+    shown by `pytest -s`); fails after `timeout`."""
     began = time.monotonic()
     while time.monotonic() - began < timeout:
         if condition():
-            return time.monotonic() - began
+            waited = time.monotonic() - began
+            print(f"{time.strftime('%H:%M:%S')} {what}: {waited:.1f} s", flush=True)
+            return waited
         time.sleep(step)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -7,8 +7,8 @@ from typing import Final
 
 # C1 only (no C2 recompiles of hot methods) and the serial collector (no parallel GC threads):
 # the Spark session's test files took 157 CPU s instead of 231 (spark_engine, join rounds and
-# engine parity), the benchmark harness's Connect test 79 instead of 126 (same results). Production keeps the JVM's defaults: long runs
-# on day-sized batches gain from C2.
+# engine parity), the benchmark harness's Connect test 79 instead of 126 (same results).
+# Production keeps the JVM's defaults: long runs on day-sized batches gain from C2.
 SHORT_LIVED_JVM_OPTIONS: Final = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 # For JVMs a test starts through a script (Spark Connect server, standalone master and worker,
 # a `dagster` CLI run's driver and executors): every JVM reads this variable.

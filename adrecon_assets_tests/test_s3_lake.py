@@ -55,10 +55,13 @@ def resources(lake_root: str, work: Path) -> dict[str, object]:
     }
 
 
-@pytest.fixture
-def simulated_lake(tmp_path: Path) -> Path:
-    """Three simulated days (duplicates, late files, fraud) from the first partition on."""
-    lake = tmp_path / "simulated" / "lake"
+@pytest.fixture(scope="module")
+def reconciled_on_disk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Three simulated days (duplicates, late files, fraud) from the first partition on, and
+    their serving file from the lake on disk: computed once, the expected rows of both S3
+    tests (in process and the CLI)."""
+    root = tmp_path_factory.mktemp("on_disk")
+    lake = root / "lake"
     simulate(
         SimulationConfig(
             lake=lake,
@@ -70,42 +73,42 @@ def simulated_lake(tmp_path: Path) -> Path:
             files_per_day=3,
         )
     )
-    return lake
+    for offset in range(DAYS):
+        day = first_day() + timedelta(days=offset)
+        result = dg.materialize(
+            ASSETS, partition_key=day.isoformat(), resources=resources(str(lake), root / "disk")
+        )
+        assert result.success, day
+    return lake, root / "disk" / "serving.duckdb"
 
 
-@pytest.mark.slow  # 6 runs of every asset: 15 s on an idle machine, a minute when shared
+@pytest.mark.slow  # 3 runs of every asset: ~8 s on an idle machine, more when shared
 def test_s3_lake_reconciles_to_the_rows_of_the_same_lake_on_disk(
-    s3_env: S3Server, simulated_lake: Path, tmp_path: Path
+    s3_env: S3Server, reconciled_on_disk: tuple[Path, Path], tmp_path: Path
 ) -> None:
+    simulated_lake, on_disk_db = reconciled_on_disk
     mirror = LakeMirror(s3_env, simulated_lake, s3_env.new_bucket())
     mirror.sync()
     days = [first_day() + timedelta(days=offset) for offset in range(DAYS)]
-    for kind, root in (("disk", str(simulated_lake)), ("s3", mirror.url)):
-        for day in days:
-            result = dg.materialize(
-                ASSETS, partition_key=day.isoformat(), resources=resources(root, tmp_path / kind)
-            )
-            assert result.success, (kind, day)
     for day in days:
-        on_disk = serving_rows(tmp_path / "disk" / "serving.duckdb", day)
+        result = dg.materialize(
+            ASSETS, partition_key=day.isoformat(), resources=resources(mirror.url, tmp_path / "s3")
+        )
+        assert result.success, day
+    for day in days:
+        on_disk = serving_rows(on_disk_db, day)
         assert on_disk != [], day
         assert serving_rows(tmp_path / "s3" / "serving.duckdb", day) == on_disk, day
 
 
 @pytest.mark.slow
 def test_cli_materializes_a_day_from_s3(
-    s3_env: S3Server, simulated_lake: Path, tmp_path: Path
+    s3_env: S3Server, reconciled_on_disk: tuple[Path, Path], tmp_path: Path
 ) -> None:
+    simulated_lake, on_disk_db = reconciled_on_disk
     mirror = LakeMirror(s3_env, simulated_lake, s3_env.new_bucket())
     mirror.sync()
     day = first_day() + timedelta(days=1)
-    # The expected rows: the same day from the lake on disk, in process (the CLI is the S3 run's).
-    on_disk_run = dg.materialize(
-        ASSETS,
-        partition_key=day.isoformat(),
-        resources=resources(str(simulated_lake), tmp_path / "disk"),
-    )
-    assert on_disk_run.success
     (tmp_path / "s3" / "home").mkdir(parents=True)
     env = {
         **os.environ,
@@ -116,7 +119,8 @@ def test_cli_materializes_a_day_from_s3(
         "ADRECON_ENGINE": "polars",
     }
     materialize_day_cli(day, env, tmp_path)
-    on_disk = serving_rows(tmp_path / "disk" / "serving.duckdb", day)
+    # The expected rows: the same day from the lake on disk, in process (computed once above).
+    on_disk = serving_rows(on_disk_db, day)
     assert on_disk != []
     assert serving_rows(tmp_path / "s3" / "serving.duckdb", day) == on_disk
 
