@@ -258,7 +258,7 @@ def test_backfill_survives_process_and_database_faults(
         marker.unlink()
     print(time.strftime("%H:%M:%S"), "lake simulated", flush=True)
     reference = ExpectedRows(paths, days)
-    wait_for("the production processes", stack.ready, 180)
+    wait_for("the production processes", stack.ready, 600)
     backfill = Backfill(stack, launch_backfill(stack, days))
     recoveries: dict[str, float] = {}
 
@@ -284,7 +284,7 @@ def test_backfill_survives_process_and_database_faults(
         # daemon and the backfill carry on.
         postgres.restart()
         recoveries["restart PostgreSQL while the run is submitted (webserver answering)"] = (
-            wait_for("the webserver reading PostgreSQL", lambda: bool(backfill.status()), 180, 1)
+            wait_for("the webserver reading PostgreSQL", lambda: bool(backfill.status()), 600, 1)
         )
         wait_for("the backfill's run executing its steps", executing_after(0), 300, 0.5)
 
@@ -298,7 +298,7 @@ def test_backfill_survives_process_and_database_faults(
         moment = time.time()
         stack.kill("daemon")
         recoveries["SIGKILL daemon (every daemon heartbeating again)"] = wait_for(
-            "the daemon's heartbeats", lambda: daemon_heartbeat_after(moment + 1), 180, 1
+            "the daemon's heartbeats", lambda: daemon_heartbeat_after(moment + 1), 600, 1
         )
 
         # The code server: its run workers are children of its gRPC server process, which
@@ -307,9 +307,9 @@ def test_backfill_survives_process_and_database_faults(
         workers = {worker.pid for worker in stack.orphaned_run_workers()}
         stack.kill("code_server")
         recoveries["SIGKILL code server (the new one serving the location)"] = wait_for(
-            "the code server", stack.code_server_serving, 180, 0.5
+            "the code server", stack.code_server_serving, 600, 0.5
         )
-        wait_for("the code location in the webserver", stack.ready, 180, 1)
+        wait_for("the code location in the webserver", stack.ready, 600, 1)
         assert [r.dagster_run.run_id for r in executing(0)] == [retry.dagster_run.run_id]
         assert {worker.pid for worker in stack.orphaned_run_workers()} == workers
 
@@ -318,9 +318,9 @@ def test_backfill_survives_process_and_database_faults(
         moment = time.time()
         stack.ctl("restart", "code_server")
         recoveries["supervisorctl restart code_server (the new one serving the location)"] = (
-            time.time() - moment + wait_for("the code server", stack.code_server_serving, 180, 0.5)
+            time.time() - moment + wait_for("the code server", stack.code_server_serving, 600, 0.5)
         )
-        wait_for("the code location in the webserver", stack.ready, 180, 1)
+        wait_for("the code location in the webserver", stack.ready, 600, 1)
         assert [r.dagster_run.run_id for r in executing(0)] == [retry.dagster_run.run_id]
         assert {worker.pid for worker in stack.orphaned_run_workers()} == workers
 
