@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,12 +38,16 @@ class ProductionStack:
         self.home = root / "dagster_home"
         self.home.mkdir(parents=True)
         shutil.copy(DEPLOY / "dagster.yaml", self.home / "dagster.yaml")
-        (root / "prod").mkdir()
+        # supervisord binds its socket in ADRECON_PROD_DIR under a temporary name (the path plus
+        # `.pid`): under pytest-xdist's `popen-gwN/` a tmp_path is too long for a Unix socket's
+        # 107 bytes, and supervisord exits at once. So the folder is short, root/prod links to it.
+        self.prod_dir = Path(tempfile.mkdtemp(prefix="adrecon-prod-"))
+        (root / "prod").symlink_to(self.prod_dir)
         self.port = free_port()
         self.env = {
             **env,
             "DAGSTER_HOME": str(self.home),
-            "ADRECON_PROD_DIR": str(root / "prod"),
+            "ADRECON_PROD_DIR": str(self.prod_dir),
             "ADRECON_BIN": str(BIN),
             "ADRECON_DEPLOY": str(DEPLOY),
             "ADRECON_CODE_SERVER_PORT": str(free_port()),
@@ -63,7 +68,7 @@ class ProductionStack:
             env=self.env,
             cwd=PROJECT,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=(self.root / "supervisord.err").open("wb"),
             start_new_session=True,
         )
 
@@ -135,6 +140,9 @@ class ProductionStack:
         return dict(body["data"])
 
     def ready(self) -> bool:
+        if self.supervisord is not None and self.supervisord.poll() is not None:
+            error = (self.root / "supervisord.err").read_text(errors="replace")
+            raise AssertionError(f"supervisord exited ({self.supervisord.returncode}): {error}")
         try:
             data = self.query(
                 "{ workspaceOrError { ... on Workspace { locationEntries {"
@@ -179,6 +187,12 @@ class ProductionStack:
         for process in self.ours():  # orphaned run workers of a killed code server
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
+        # The logs stay with the test's tmp_path (root/prod-logs) for a post-mortem.
+        (self.root / "prod").unlink()
+        (self.root / "prod-logs").mkdir()
+        for log in self.prod_dir.glob("*.log"):
+            shutil.copy(log, self.root / "prod-logs" / log.name)
+        shutil.rmtree(self.prod_dir, ignore_errors=True)
 
 
 def wait_for(what: str, condition: Callable[[], bool], timeout: float, step: float = 1.0) -> float:
