@@ -8,11 +8,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from adrecon_assets import rules
 from adrecon_assets.bounded_duckdb import Rows, bounded_connection, register_rows
@@ -23,6 +22,9 @@ from adrecon_assets.serving.tables import (
     Dialect,
     ServingTable,
 )
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 # reconciled_days.run_id when no Dagster run is behind a write (simulator, benchmarks).
 NO_RUN_ID = "outside-dagster"
@@ -89,6 +91,10 @@ ONLINE_COLUMNS = ("date", "offer_id", "placement", *ONLINE_MEASURES)
 
 def row_dataset(rows: Path) -> ds.Dataset:
     """The Parquet files of `rows` (a file, or a folder's visible `*.parquet` files)."""
+    # Imported here: pyarrow.dataset imports pandas, a third of the definitions' load (~1 CPU s
+    # in every code server, CLI command and run start) that only a serving write needs.
+    import pyarrow.dataset as ds
+
     return ds.dataset(str(rows), format="parquet")
 
 
