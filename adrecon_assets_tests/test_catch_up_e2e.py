@@ -35,8 +35,14 @@ def dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterDev]
     for day in DAYS:  # one emission and its valid click a day, closed
         write_day(tmp_path / "lake", day)
     # Whatever the environment says, the lookback is LOOKBACK_DAYS: the lake is over twice that.
-    lookback = {"ADRECON_LATE_DATA_LOOKBACK_DAYS": str(LOOKBACK_DAYS)}
-    with dagster_dev(tmp_path, monkeypatch, lookback) as server:
+    # The sensors tick at the shipped interval (30 s), not the e2e tests' 5 s: the readiness
+    # sensor's first tick, at the daemon's start, launches the catch-up, and fewer ticks of the
+    # other sensors while it runs save CPU.
+    settings = {
+        "ADRECON_LATE_DATA_LOOKBACK_DAYS": str(LOOKBACK_DAYS),
+        "ADRECON_SENSOR_INTERVAL_SECONDS": None,
+    }
+    with dagster_dev(tmp_path, monkeypatch, settings) as server:
         yield server
 
 
