@@ -251,7 +251,8 @@ def test_backfill_survives_process_and_database_faults(
         )
     )
     # The days stay open (no `_SUCCESS`), so lake_readiness_sensor launches no catch-up run of
-    # its own for them (it does not count an operator's backfill as an attempt): the backfill's
+    # its own for them (it counts a requested backfill's days as busy, but Dagster's daemon may
+    # end the backfill between a crash and crash_relaunch_sensor's relaunch): the backfill's
     # runs are the only ones, the faults hit them, and no second run computes the same 12 days
     # on the 2 cores meanwhile (it did, and made every recovery slower).
     for marker in paths.lake.glob("*/date_partition=*/_SUCCESS"):
