@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pytest
 
+from adrecon_assets.rules import Topic
 from adrecon_assets.run_tags import (
     BACKFILL_TAG,
     FAILURE_REASON_TAG,
@@ -24,7 +25,14 @@ from adrecon_assets.sensors.busy_days import backfill_days, busy_days
 from adrecon_assets_tests.backfills import add_backfill
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.instance_runs import add_run
-from adrecon_assets_tests.sensor_lakes import days_ago, tick, write_day
+from adrecon_assets_tests.lakes import click, write_topic
+from adrecon_assets_tests.sensor_lakes import (
+    age,
+    days_ago,
+    record_materializations,
+    tick,
+    write_day,
+)
 
 # Five closed, unreconciled days; an operator backfills the middle three (D1-D3).
 D0, D1, D2, D3, D4 = (days_ago(count) for count in (5, 4, 3, 2, 1))
@@ -177,3 +185,22 @@ def test_readiness_launches_the_days_of_an_ended_backfill(
     add_backfill(instance, "b1", status, partition_names=[D1, D2, D3])
     add_backfill(instance, "b2", status, asset_days={"reconciled_statistics": (D1, D3)})
     assert launched(instance) == [(f"ready-{D0}..{D4}", None)]
+
+
+def test_late_data_waits_for_a_requested_backfill_of_the_changed_day(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    """The backfill's run will read the late file itself; once its run of the day was canceled,
+    the change is rerun."""
+    for day in (D3, D4):
+        write_day(paths.lake, day)
+    for parquet in paths.lake.rglob("*.parquet"):
+        age(parquet, 3600)  # past the quiet period
+    record_materializations(instance, paths.lake, [D3, D4])
+    late = [click("c2", "e1", "o1", f"{D4}T11:00:00", user_id="u2")]
+    age(write_topic(paths.lake, Topic.CLICKS, D4, late, name="late-1"), 3600)
+    add_backfill(instance, "b1", "REQUESTED", partition_names=[D4])
+    assert tick(instance, "late_data_sensor") == []
+    backfill_run(instance, dg.DagsterRunStatus.CANCELED, D4, D4)
+    (rerun,) = tick(instance, "late_data_sensor")
+    assert rerun.partition_key == D4.isoformat()
