@@ -40,7 +40,7 @@ from adrecon_assets_tests.production import ProductionStack, wait_for
 from adrecon_assets_tests.test_pipeline import expected_rows, serving_rows
 from adrecon_simulate import SimulationConfig, simulate
 
-pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow(seconds=240), pytest.mark.serial, pytest.mark.timeout(1800)]
 
 DAYS = 12
 # Small days: the runs wait for the test's day lock, so their speed does not matter.
