@@ -24,7 +24,7 @@ from adrecon_assets_tests.test_dagster_dev_e2e import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow(seconds=60), pytest.mark.serial, pytest.mark.timeout(900)]
 
 LOOKBACK_DAYS = 4
 DAYS = [days_ago(count) for count in range(2 * LOOKBACK_DAYS + 2, 0, -1)]

@@ -39,7 +39,7 @@ DONE_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS"}
 FAILED_BACKFILL = {"FAILED", "COMPLETED_FAILED", "CANCELED"}
 LATE_DATA_SENSOR = "late_data_sensor"
 
-pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow(seconds=240), pytest.mark.serial, pytest.mark.timeout(1800)]
 
 
 def free_port() -> int:

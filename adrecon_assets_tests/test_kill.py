@@ -52,7 +52,7 @@ KILLS = PUBLICATIONS + RANDOM_KILLS
 SERVING_TABLES = [OFFER_PLACEMENT_STATS, PLACEMENT_ANOMALIES, PLACEMENT_PERFORMANCE, REFUND_LEDGER]
 
 # A generous limit: on a loaded machine (load average 35 on 2 cores) 12 kills outlasted 600 s.
-pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow(seconds=120), pytest.mark.serial, pytest.mark.timeout(1800)]
 
 
 @dataclass
