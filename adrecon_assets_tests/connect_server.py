@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import psutil
 import pytest
 
-from adrecon_assets.engines.spark_connect_server import local_connect_server
 from adrecon_assets_tests.spark_jvm import JVM_OPTIONS_VARIABLE, SHORT_LIVED_JVM_OPTIONS
 
 
@@ -28,7 +27,10 @@ class ConnectServer:
 @pytest.fixture(scope="session")
 def spark_connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectServer]:
     """A server started on first use (a session fixture: only the tests that take it pay for
-    it), stopped at the end of the session; the JIT settings of a short-lived JVM."""
+    it), stopped at the end of the session; the JIT settings of a short-lived JVM. PySpark is
+    imported here, so that Polars-only test runs never load it."""
+    from adrecon_assets.engines.spark_connect_server import local_connect_server
+
     log = tmp_path_factory.mktemp("spark-connect") / "connect-server.log"
     before = {child.pid for child in psutil.Process().children(recursive=True)}
     with ExitStack() as stack:
