@@ -160,6 +160,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     with `--no-loadscope-reorder` (pyproject's addopts) pytest-xdist hands out whole files in
     this order, so the long ones start early and the many quick files fill both workers in at
     the end (its default order, most tests first, started the 2-minute dagster dev test last).
+    Among them, the files whose `slow` marker says they take longer (`seconds=`) go first.
     The tests naming Spark go before all of them: on `make test`'s Spark worker (one unit of
     work, spark_worker.py) they are the longest unit."""
     for item in items:
@@ -176,10 +177,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for item in items
         if item.get_closest_marker("slow") or item.get_closest_marker("spark")
     }
-    items.sort(key=lambda item: item.path not in heavy)  # stable: files stay whole
+    seconds: dict[Path, float] = {}
+    for item in items:
+        seconds[item.path] = max(seconds.get(item.path, 0.0), expected_seconds(item))
+    # Stable: files stay whole; the heavy ones first, the longest of them first.
+    items.sort(key=lambda item: (item.path not in heavy, -seconds[item.path]))
     # The Spark tests first, together (one worker's unit, spark_worker.py): the longest unit.
     items.sort(key=lambda item: not names_spark(item.nodeid))
     run_demo_users_last(items)
+
+
+def expected_seconds(item: pytest.Item) -> float:
+    """About how long the test's file takes alone on a quiet machine (`slow(seconds=...)`),
+    so that the longest files of a lane start first (0 when its marker does not say)."""
+    marker = item.get_closest_marker("slow")
+    return float(marker.kwargs.get("seconds", 0)) if marker else 0.0
 
 
 def run_demo_users_last(items: list[pytest.Item]) -> None:

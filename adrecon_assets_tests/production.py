@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import psutil
 import requests
@@ -61,14 +61,16 @@ class ProductionStack:
         }
         self.url = f"http://127.0.0.1:{self.port}/graphql"
         self.supervisord: subprocess.Popen[bytes] | None = None
+        self.supervisord_err: BinaryIO | None = None  # its stderr, read if it exits early
 
     def start(self) -> None:
+        self.supervisord_err = (self.root / "supervisord.err").open("wb")
         self.supervisord = subprocess.Popen(
             [str(BIN / "supervisord"), "-c", str(DEPLOY / "supervisord.conf")],
             env=self.env,
             cwd=PROJECT,
             stdout=subprocess.DEVNULL,
-            stderr=(self.root / "supervisord.err").open("wb"),
+            stderr=self.supervisord_err,
             start_new_session=True,
         )
 
@@ -187,6 +189,8 @@ class ProductionStack:
         for process in self.ours():  # orphaned run workers of a killed code server
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
+        if self.supervisord_err is not None:
+            self.supervisord_err.close()
         # The logs stay with the test's tmp_path (root/prod-logs) for a post-mortem.
         (self.root / "prod").unlink()
         (self.root / "prod-logs").mkdir()

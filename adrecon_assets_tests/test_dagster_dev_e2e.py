@@ -25,6 +25,7 @@ import requests
 from adrecon_assets.assets import CONTRACT_ASSET_NAMES
 from adrecon_assets.jobs import RECONCILE_DAYS
 from adrecon_assets.rules import Topic
+from adrecon_assets.run_tags import LATE_DATA_BATCH_TAG, PARTITION_TAG
 from adrecon_assets.serving import read_with_retry
 from adrecon_assets_tests.dev_instance import write_dev_instance
 from adrecon_assets_tests.lakes import click, emission, write_topic
@@ -211,7 +212,7 @@ def launch_day_run(dev: DagsterDev, day: date) -> str:
                     "repositoryName": "__repository__",
                     "jobName": RECONCILE_DAYS,
                 },
-                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": str(day)}]},
+                "executionMetadata": {"tags": [{"key": PARTITION_TAG, "value": str(day)}]},
             }
         },
     )["launchRun"]
@@ -238,7 +239,7 @@ def late_data_runs(dev: DagsterDev) -> list[tuple[str, str, str]]:
     runs = []
     for run in data["runsOrError"]["results"]:
         tags = {tag["key"]: tag["value"] for tag in run["tags"]}
-        runs.append((tags["dagster/partition"], run["status"], tags["adrecon/late-data-batch"]))
+        runs.append((tags[PARTITION_TAG], run["status"], tags[LATE_DATA_BATCH_TAG]))
     return sorted(runs)
 
 

@@ -9,7 +9,13 @@ process was left to record the crash, dead_run_worker_sensor fails the run once 
 is back and Dagster retries it); stop
 PostgreSQL for OUTAGE_SECONDS (a managed failover) while the relaunch works, then start it.
 Each recovery time is printed; in the end the backfill's last run succeeded, every day is exact
-and no day ran twice at once."""
+and no day ran twice at once.
+
+The faults must hit a run that is still working, whatever the machine's speed (a quiet machine
+once finished the retry before the code server's restart). So the test holds the first day's
+serving lock (`DayLock`, the advisory lock the online writer and every replace of the day take):
+each run computes its days and then waits in its serving transaction until the PostgreSQL
+outage ends the test's hold."""
 
 from __future__ import annotations
 
@@ -21,22 +27,24 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import psycopg
 import pytest
 
 from adrecon_assets.partitions import first_day
 from adrecon_assets.resources.serving import ServingResource
 from adrecon_assets.run_tags import AUTO_RETRY_RUN_ID_TAG, RELAUNCHED_FROM_TAG, WILL_RETRY_TAG
+from adrecon_assets.serving.store import DAY_LOCK_CLASS, day_number
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.postgres import PASSWORD, PostgresServer
 from adrecon_assets_tests.production import ProductionStack, wait_for
 from adrecon_assets_tests.test_pipeline import expected_rows, serving_rows
 from adrecon_simulate import SimulationConfig, simulate
 
-pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow(seconds=240), pytest.mark.serial, pytest.mark.timeout(1800)]
 
 DAYS = 12
-# About two seconds a day on a quiet machine: a run of the 12 days outlasts the faults.
-EMISSIONS_PER_DAY = 150_000
+# Small days: the runs wait for the test's day lock, so their speed does not matter.
+EMISSIONS_PER_DAY = 30_000
 BACKFILL_ENDED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
@@ -159,6 +167,32 @@ class Backfill:
         )
 
 
+class DayLock:
+    """The test's hold of one day's serving lock (`pg_advisory_lock` on its own connection): a
+    run's serving transaction takes it first, so every run waits there, still working, until
+    the hold ends (the PostgreSQL outage closes its connection)."""
+
+    def __init__(self, url: str, day: date) -> None:
+        self.url, self.key = url, (DAY_LOCK_CLASS, day_number(day))
+        self.connection = psycopg.connect(url, autocommit=True)
+        self.connection.execute("SELECT pg_advisory_lock(%s, %s)", self.key)
+
+    def waiters_connected_after(self, moment: float) -> int:
+        """Connections opened after `moment` (epoch s) that wait for the lock: a killed run's
+        orphaned backend may still wait beside them, connected earlier."""
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            [(count,)] = connection.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                " WHERE l.locktype = 'advisory' AND NOT l.granted AND l.classid::bigint = %s"
+                " AND l.objid::bigint = %s AND a.backend_start > to_timestamp(%s)",
+                (*self.key, moment),
+            ).fetchall()
+        return int(count)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
 def retry_dropped(run_id: str) -> bool:
     """Dagster gave up retrying the failed run `run_id` (it could not create the retry)."""
     return run_tags(run_id).get(WILL_RETRY_TAG) == "false"
@@ -251,7 +285,8 @@ def test_backfill_survives_process_and_database_faults(
         )
     )
     # The days stay open (no `_SUCCESS`), so lake_readiness_sensor launches no catch-up run of
-    # its own for them (it does not count an operator's backfill as an attempt): the backfill's
+    # its own for them (it counts a requested backfill's days as busy, but Dagster's daemon may
+    # end the backfill between a crash and crash_relaunch_sensor's relaunch): the backfill's
     # runs are the only ones, the faults hit them, and no second run computes the same 12 days
     # on the 2 cores meanwhile (it did, and made every recovery slower).
     for marker in paths.lake.glob("*/date_partition=*/_SUCCESS"):
@@ -279,10 +314,16 @@ def test_backfill_survives_process_and_database_faults(
             and r.start_time > moment
         ]
 
+    day_lock: DayLock | None = None
     try:
         # PostgreSQL while the daemon is submitting the backfill's run: the webserver, the
         # daemon and the backfill carry on.
         postgres.restart()
+        # From now until the outage, every run of the backfill waits for this hold once it has
+        # computed its days (the restart closed any earlier connection, so the hold starts here).
+        day_lock = DayLock(stack.env["ADRECON_SERVING_URL"], days[0])
+        store = ServingResource(url=stack.env["ADRECON_SERVING_URL"]).get_store()
+        assert not store.reconciled_days(), "a run published before the test held the lock"
         recoveries["restart PostgreSQL while the run is submitted (webserver answering)"] = (
             wait_for("the webserver reading PostgreSQL", lambda: bool(backfill.status()), 600, 1)
         )
@@ -358,9 +399,16 @@ def test_backfill_survives_process_and_database_faults(
             " the code server is back)"
         ] = time.time() - back
 
-        # A managed failover: both stores' server gone while the relaunch works.
+        # A managed failover: both stores' server gone while the relaunch, its days computed,
+        # waits in its serving transaction (for the test's hold, which the outage ends).
         relaunch_id = relaunch.dagster_run.run_id
-        wait_for("a day published", lambda: published_days(stack, relaunch_id) >= 1, 300, 0.5)
+        since = relaunch.start_time or moment
+        wait_for(
+            "the relaunch in its serving transaction",
+            lambda: day_lock is not None and day_lock.waiters_connected_after(since) >= 1,
+            300,
+            0.5,
+        )
         postgres.stop()
         # The independent expected rows (DuckDB over the lake, ~1/6 of the test's CPU) are
         # computed while the test would only wait: from the outage on, beside the recovery.
@@ -381,7 +429,10 @@ def test_backfill_survives_process_and_database_faults(
         wait_for("the backfill's last run to succeed", backfill.finished, 600, 1)
         recoveries["... and the backfill finished, after PostgreSQL is back"] = time.time() - back
     except AssertionError as failure:
-        raise AssertionError(f"{failure}\nruns:\n{run_table(backfill.runs())}") from None
+        raise AssertionError(f"{failure}\nruns:\n{run_table(backfill.runs())}") from failure
+    finally:
+        if day_lock is not None:
+            day_lock.close()
     for name, seconds in recoveries.items():
         print(f"\n{name}: {seconds:.0f} s")
 

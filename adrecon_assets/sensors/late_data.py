@@ -33,11 +33,8 @@ from adrecon_assets.run_tags import (
     RETRY_OF_TAG,
     TRIGGER_TAG,
 )
-from adrecon_assets.sensors.instance_records import (
-    latest_materializations,
-    live_run_days,
-    recent_days,
-)
+from adrecon_assets.sensors.busy_days import busy_days
+from adrecon_assets.sensors.instance_records import latest_materializations, recent_days
 from adrecon_assets.sensors.lake_observations import lake_observations
 from adrecon_assets.sensors.retries import failed_in_a_row
 from adrecon_assets.warehouse import RAW_DATASET
@@ -207,7 +204,7 @@ def superseded(instance: dg.DagsterInstance, failed: dg.RunRecord) -> bool:
 
 
 def failed_rerun_retries(
-    instance: dg.DagsterInstance, days: Sequence[date], busy_days: set[date], now: datetime
+    instance: dg.DagsterInstance, days: Sequence[date], busy: set[date], now: datetime
 ) -> list[dg.RunRequest]:
     """The late-data reruns of `days` whose latest attempt failed (a fault that outlived the
     in-run retries, a crash), requested again after the backoff of `rules.day_retry_delay`
@@ -227,7 +224,7 @@ def failed_rerun_retries(
     requests = []
     for (day, assets), history in sorted(attempts.items(), key=lambda item: item[0][0]):
         failed = failed_in_a_row(history)
-        if date.fromisoformat(day) in busy_days or not history[0].dagster_run.is_finished:
+        if date.fromisoformat(day) in busy or not history[0].dagster_run.is_finished:
             continue
         if failed.failed == 0 or not failed.due(now) or superseded(instance, history[0]):
             continue
@@ -261,8 +258,8 @@ def evaluate_late_data(
         return dg.SkipReason("no partitions yet")
     listed = lake.snapshot(days)  # one listing per topic per tick, for both uses below
     observations = lake_observations(instance, listed, days)
-    busy_days = live_run_days(instance, days)
-    retries = failed_rerun_retries(instance, days, busy_days, now)
+    busy = busy_days(instance, days, now)
+    retries = failed_rerun_retries(instance, days, busy, now)
     for retry in retries:
         context.log.warning(
             f"late data: retrying the failed rerun {retry.tags[RETRY_OF_TAG]} of "
@@ -274,7 +271,7 @@ def evaluate_late_data(
     now_ns = int(now.timestamp() * 1_000_000_000)
     due, waiting = [], []
     for change in changes:
-        if not is_settled(change, now_ns, quiet_seconds) or change.day in busy_days:
+        if not is_settled(change, now_ns, quiet_seconds) or change.day in busy:
             waiting.append(change.run_key)
         elif not already_requested(instance, change):
             due.append(change)

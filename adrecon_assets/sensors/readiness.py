@@ -12,8 +12,10 @@ reconciles the whole day, reports included (`reconcile_days`).
 - A day whose attempt failed (a transient fault that outlived the in-run retries, a crash, a
   canceled run) is launched again after the backoff of `rules.day_retry_delay` (10 min, 30 min,
   1 h, then hourly), alone: one bad day never holds back the days that were caught up with it.
-- D waits while D-1 is running, is launched this tick in a run of its own, or is closed and
-  not tried yet; a D-1 waiting out a backoff does not hold D back.
+- A day is busy while a queued or running run covers it, or a requested backfill targets it
+  (an operator's, whose run Dagster has not created yet: `busy_days`); a busy day is not
+  launched. D waits while D-1 is busy, is launched this tick in a run of its own, or is closed
+  and not tried yet; a D-1 waiting out a backoff does not hold D back.
 
 The attempts are read from the instance (runs of `reconcile_days` per day), so a restart neither
 repeats nor forgets one; the cursor only remembers up to which day everything is reconciled.
@@ -39,7 +41,7 @@ from adrecon_assets.run_tags import (
     RETRY_OF_TAG,
     TRIGGER_TAG,
 )
-from adrecon_assets.sensors.instance_records import live_run_days
+from adrecon_assets.sensors.busy_days import busy_days
 from adrecon_assets.sensors.retries import ATTEMPTS_READ, Attempts, unsuccessful
 
 RECONCILED_THROUGH = "reconciled_through"
@@ -127,7 +129,7 @@ def evaluate_readiness(
     through = account.reconciled_through
     cursor = json.dumps({RECONCILED_THROUGH: through.isoformat() if through else None})
     unreconciled = [entry.day for entry in account.unreconciled_closed]
-    busy = live_run_days(instance, unreconciled)
+    busy = busy_days(instance, unreconciled, now)
     attempts = {
         day: unsuccessful(reconcile_attempts(instance, day, ATTEMPTS_READ))
         for day in unreconciled
