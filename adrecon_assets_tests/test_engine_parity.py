@@ -187,7 +187,7 @@ SPARK_DEDUP_PATHS = {"driver": DRIVER_SORT_MAX_ROWS, "aggregation": 0}
 # of two lakes (clicks dedup by click_id, emissions by (emission_id, offer_id), flood groups are
 # (user_id, offer_id), statistics keys (offer_id, placement)), and a common prefix keeps every
 # tie-break order (ids compared as text) of a lake's rows. Only the denylist is shared.
-LAKES_PER_RUN = 4
+LAKES_PER_RUN = 8
 lakes = st.lists(st.tuples(emission_rows, click_rows), min_size=1, max_size=LAKES_PER_RUN)
 Lakes = list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]
 
@@ -240,7 +240,7 @@ EDGE_CLICKS = [
 
 @pytest.mark.parametrize("dedup_path", SPARK_DEDUP_PATHS)
 @settings(
-    max_examples=3,
+    max_examples=2,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
