@@ -28,7 +28,9 @@ class ConnectServer:
 def spark_connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectServer]:
     """A server started on first use (a session fixture: only the tests that take it pay for
     it), stopped at the end of the session; the JIT settings of a short-lived JVM. PySpark is
-    imported here, so that Polars-only test runs never load it."""
+    imported here, so that Polars-only test runs never load it. The per-test CPU log
+    (cpu_profile.py) counts the server's CPU in the tests using it, and all of it once more in
+    the process's last test, whose teardown reaps the server."""
     from adrecon_assets.engines.spark_connect_server import local_connect_server
 
     log = tmp_path_factory.mktemp("spark-connect") / "connect-server.log"
