@@ -18,6 +18,7 @@ from adrecon_assets.rules import Topic
 from adrecon_assets.serving import ServingStore
 from adrecon_assets.settings import Settings
 from adrecon_assets_tests import sensor_lakes
+from adrecon_assets_tests.connect_server import spark_connect_server
 from adrecon_assets_tests.make_demo import make_demo
 from adrecon_assets_tests.postgres import PostgresServer, postgres_server
 from adrecon_assets_tests.s3_server import LakeMirror, s3_env, s3_server
@@ -29,9 +30,16 @@ from adrecon_assets_tests.spark_worker import (
     unnamed_spark_tests,
 )
 
-# Fixtures of s3_server.py, serving_logins.py and make_demo.py, shared by the whole suite, and
-# spark_worker.py's scheduler for pytest-xdist.
-__all__ = ["logins", "make_demo", "pytest_xdist_make_scheduler", "s3_env", "s3_server"]
+# Fixtures of s3_server.py, serving_logins.py, make_demo.py and connect_server.py, shared by the
+# whole suite, and spark_worker.py's scheduler for pytest-xdist.
+__all__ = [
+    "logins",
+    "make_demo",
+    "pytest_xdist_make_scheduler",
+    "s3_env",
+    "s3_server",
+    "spark_connect_server",
+]
 # CPU seconds per test when ADRECON_TEST_CPU_LOG is set (docs/developing.md).
 pytest_plugins = ["adrecon_assets_tests.cpu_profile"]
 

@@ -21,13 +21,19 @@ from adrecon_assets.partitions import first_day
 from adrecon_assets.rules import STATS_MEASURES
 from adrecon_assets.serving.duckdb_store import DuckDBServingStore
 from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.connect_server import ConnectServer
 from adrecon_assets_tests.engine_runs import table_rows
 from adrecon_assets_tests.reference import reference_day
-from adrecon_assets_tests.spark_jvm import JVM_OPTIONS_VARIABLE, SHORT_LIVED_JVM_OPTIONS
 from adrecon_assets_tests.test_polars_engine_join_rounds import DAY, write_lake
 from benchmarks.dataset import HIGH_CARDINALITY, SIMULATED
 from benchmarks.measure import record_tree_cpu
-from benchmarks.run import BenchmarkRun, markdown, parse_arguments, run_benchmark
+from benchmarks.run import (
+    BenchmarkRun,
+    RunningServer,
+    markdown,
+    parse_arguments,
+    run_benchmark,
+)
 from benchmarks.serving_write import measure_serving_writes, serving_write_lines, timed_writes
 from benchmarks.spark_sql_reference import spark_sql_statistics
 
@@ -58,12 +64,13 @@ def test_quick_benchmark_runs_every_polars_workload_and_they_agree_with_duckdb(
     assert "serves exactly the rows of (d) at 3,000 rows/day: yes" in page
 
 
+# `serial`: on the worker of test_spark_connect.py, whose Connect server it shares.
 @pytest.mark.slow
 @pytest.mark.spark
+@pytest.mark.serial
 def test_quick_benchmark_runs_the_spark_sql_jobs_and_connect_on_a_high_cardinality_day(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, spark_connect_server: ConnectServer
 ) -> None:
-    monkeypatch.setenv(JVM_OPTIONS_VARIABLE, SHORT_LIVED_JVM_OPTIONS)  # the Connect server's JVM
     run = run_benchmark(
         sizes=[TINY_SIZE],
         repeats=1,
@@ -73,6 +80,7 @@ def test_quick_benchmark_runs_the_spark_sql_jobs_and_connect_on_a_high_cardinali
         cli_repeats=0,
         log=lambda line: None,
         shapes=(HIGH_CARDINALITY,),
+        connect_server=RunningServer(spark_connect_server.remote, spark_connect_server.processes),
     )
 
     assert run.exact == {

@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from pyspark.sql import SparkSession
@@ -182,25 +182,75 @@ def assert_same_outputs(polars_day: EngineDay, spark_day: EngineDay) -> None:
 # aggregation path. Both paths must write and report exactly what Polars does.
 SPARK_DEDUP_PATHS = {"driver": DRIVER_SORT_MAX_ROWS, "aggregation": 0}
 
+# Several random lakes share one lake, so that one Spark run (a few dozen tiny Spark jobs, most of
+# this test's CPU) checks them all. Each lake's ids carry a prefix of its own: no rule relates rows
+# of two lakes (clicks dedup by click_id, emissions by (emission_id, offer_id), flood groups are
+# (user_id, offer_id), statistics keys (offer_id, placement)), and a common prefix keeps every
+# tie-break order (ids compared as text) of a lake's rows. Only the denylist is shared.
+LAKES_PER_RUN = 8
+lakes = st.lists(st.tuples(emission_rows, click_rows), min_size=1, max_size=LAKES_PER_RUN)
+Lakes = list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]
+
+
+def merged_lake(lakes: Lakes) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows of every lake in one, each lake's ids prefixed with its own `l<n>-`."""
+    emissions: list[tuple[Any, ...]] = []
+    clicks: list[tuple[Any, ...]] = []
+    for number, (lake_emissions, lake_clicks) in enumerate(lakes):
+        prefix = f"l{number}-"
+        emissions += [(prefix + e, prefix + o, *rest) for e, o, *rest in lake_emissions]
+        clicks += [
+            (prefix + c, prefix + e, prefix + o, at, user and prefix + user, ip)
+            for c, e, o, at, user, ip in lake_clicks
+        ]
+    return emissions, clicks
+
+
+# Every edge in one clean lake (no quarantined row, so the reference computation runs too).
+EDGE_EMISSIONS = [
+    ("e1", "o1", "p1", 100, -SECOND),  # D-1, clicked after midnight
+    ("e1", "o1", "p2", 70, 0),  # D's later copy of D-1's (e1, o1): dropped
+    ("e2", "o1", "p2", 250, 0),  # a tie of time and cost: placement p1 kept
+    ("e2", "o1", "p1", 250, 0),
+    ("e3", "o2", "p1", 100, 0),  # a tie of time: the cheaper p2 kept, whatever the placement
+    ("e3", "o2", "p2", 40, 0),
+    ("e4", "o2", "p1", 100, 300 * SECOND),
+]
+EDGE_CLICKS = [
+    ("c01", "e1", "o1", 0, "u1", "10.0.0.5"),  # exactly 1 s after D-1's e1: valid
+    ("c01", "e1", "o1", SECOND, "u2", "10.0.0.4"),  # a later copy in the other file: dropped
+    ("c02", "e2", "o1", SECOND, "u2", "10.0.0.0"),  # exactly 1 s; first address of a block
+    ("c03", "e2", "o1", SECOND - 1, "u3", "10.0.0.3"),  # too_fast before denylisted_ip
+    ("c04", "e2", "o1", 2 * SECOND, "u3", "10.0.0.3"),  # last address of the block
+    ("c05", "e2", "o1", 2 * SECOND, "u4", "10.0.0.4"),  # a /32 block
+    # (u1, o2): c10 exactly 600 s before c13 counts, so c13 is the third-earlier flood.
+    ("c10", "e3", "o2", 600 * SECOND, "u1", "192.0.2.127"),  # just below a block
+    ("c11", "e3", "o2", 700 * SECOND, "u1", "192.0.2.128"),
+    ("c12", "e3", "o2", 900 * SECOND, "u1", "192.0.2.255"),
+    ("c13", "e3", "o2", 1_200 * SECOND, "u1", "0.0.0.1"),
+    # (u2, o2): d1, 600 s and 1 us before d4, is out of d4's window: d4 is valid.
+    ("d1", "e4", "o2", 400 * SECOND, "u2", "255.255.255.253"),
+    ("d2", "e4", "o2", 500 * SECOND, "u2", "255.255.255.254"),
+    ("d3", "e4", "o2", 700 * SECOND, "u2", "255.255.255.255"),
+    ("d4", "e4", "o2", 1_000 * SECOND + 1, "u2", "192.0.2.1"),
+    ("d5", "e4", "o2", 1_000 * SECOND + 1, "u5", "0.0.0.0"),  # same time, another user
+    ("d6", "e9", "o2", 1_200 * SECOND, "u2", "192.0.2.2"),  # an orphan
+]
+
 
 @pytest.mark.parametrize("dedup_path", SPARK_DEDUP_PATHS)
 @settings(
-    max_examples=8,
+    max_examples=2,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(
-    emissions=emission_rows,
-    clicks=click_rows,
-    denylist=st.lists(st.sampled_from(DENYLIST), max_size=3),
-)
+@given(lakes=lakes, denylist=st.lists(st.sampled_from(DENYLIST), max_size=3))
+@example(lakes=[([], [])], denylist=[])  # an empty day (and an empty D-1)
+@example(lakes=[(EDGE_EMISSIONS, EDGE_CLICKS)], denylist=list(DENYLIST))
 def test_spark_outputs_and_reports_equal_polars_on_contract_edges(
-    spark: SparkSession,
-    dedup_path: str,
-    emissions: list[tuple[Any, ...]],
-    clicks: list[tuple[Any, ...]],
-    denylist: list[str],
+    spark: SparkSession, dedup_path: str, lakes: Lakes, denylist: list[str]
 ) -> None:
+    emissions, clicks = merged_lake(lakes)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         write_lake(root / "lake", emissions, clicks, denylist)

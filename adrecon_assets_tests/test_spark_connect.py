@@ -1,7 +1,8 @@
-"""A real Spark Connect server (from the PySpark wheel, on 127.0.0.1) runs a partition of the
-Dagster assets chosen by ADRECON_ENGINE=spark and ADRECON_SPARK_REMOTE, and serves the rows
-Polars serves. The run is a `dagster` CLI subprocess: a Connect client switches PySpark's
-functions to Connect mode process-wide, which the suite's classic session must not see."""
+"""A real Spark Connect server (from the PySpark wheel, on 127.0.0.1; the session's, shared with
+the benchmark harness's test: connect_server.py) runs a partition of the Dagster assets chosen by
+ADRECON_ENGINE=spark and ADRECON_SPARK_REMOTE, and serves the rows Polars serves. The run is a
+`dagster` CLI subprocess: a Connect client switches PySpark's functions to Connect mode
+process-wide, which the suite's classic session must not see."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ import dagster as dg
 import pytest
 
 from adrecon_assets.definitions import ASSETS
-from adrecon_assets.engines.spark_connect_server import local_connect_server
 from adrecon_assets_tests.conftest import Paths
-from adrecon_assets_tests.spark_jvm import JVM_OPTIONS_VARIABLE, SHORT_LIVED_JVM_OPTIONS
+from adrecon_assets_tests.connect_server import ConnectServer
 from adrecon_assets_tests.test_engine_parity import DAY, SECOND, serving_rows, write_lake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.serial]
@@ -32,7 +32,7 @@ def test_partition_on_spark_connect_serves_the_polars_rows(
     paths: Paths,
     polars_resources: dict[str, object],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    spark_connect_server: ConnectServer,
 ) -> None:
     emissions = [
         ("e1", "o1", "p1", 100, -SECOND),  # D-1, clicked after midnight
@@ -56,26 +56,24 @@ def test_partition_on_spark_connect_serves_the_polars_rows(
     connect_db = tmp_path / "connect_serving.duckdb"
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
-    monkeypatch.setenv(JVM_OPTIONS_VARIABLE, SHORT_LIVED_JVM_OPTIONS)  # the server's JVM
-    with local_connect_server(tmp_path / "connect-server.log") as remote:
-        env = {
-            **os.environ,
-            "DAGSTER_HOME": str(dagster_home),  # an empty instance of this test's own
-            "ADRECON_ENGINE": "spark",
-            "ADRECON_SPARK_REMOTE": remote,
-            "ADRECON_WAREHOUSE": str(tmp_path / "connect_warehouse"),
-            "ADRECON_SERVING_DB": str(connect_db),
-        }
-        command = [
-            str(Path(sys.executable).parent / "dagster"),
-            *("asset", "materialize", "-m", "adrecon_assets.definitions"),
-            *("--select", "*", "--partition", DAY.isoformat()),
-        ]
-        run = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS
-        )
-        assert run.returncode == 0, run.stderr[-4000:]
-        server_log = (tmp_path / "connect-server.log").read_text(errors="replace")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),  # an empty instance of this test's own
+        "ADRECON_ENGINE": "spark",
+        "ADRECON_SPARK_REMOTE": spark_connect_server.remote,
+        "ADRECON_WAREHOUSE": str(tmp_path / "connect_warehouse"),
+        "ADRECON_SERVING_DB": str(connect_db),
+    }
+    command = [
+        str(Path(sys.executable).parent / "dagster"),
+        *("asset", "materialize", "-m", "adrecon_assets.definitions"),
+        *("--select", "*", "--partition", DAY.isoformat()),
+    ]
+    run = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    server_log = Path(spark_connect_server.log).read_text(errors="replace")
     # The run attached to the server (no JVM of its own) and did so quickly.
     attached = ATTACHED.search(run.stderr)
     assert attached, run.stderr[-4000:]

@@ -17,7 +17,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,14 +87,32 @@ class WorkloadLimit:
 CONNECT_WORKLOADS = ("connect", "connect_sql")
 
 
+@dataclass(frozen=True)
+class RunningServer:
+    """A Spark Connect server started by someone else (the test suite's, shared by its tests)."""
+
+    remote: str
+    processes: list[psutil.Process]
+    """Its processes, whose CPU and memory each run's measurement samples."""
+
+
+@contextmanager
+def attached(server: RunningServer) -> Iterator[list[psutil.Process]]:
+    """ADRECON_SPARK_REMOTE points the workload processes at `server` meanwhile."""
+    os.environ["ADRECON_SPARK_REMOTE"] = server.remote
+    try:
+        yield server.processes
+    finally:
+        os.environ.pop("ADRECON_SPARK_REMOTE", None)
+
+
 @contextmanager
 def warm_connect_server(
     cache_root: Path, log: Callable[[str], object]
 ) -> Iterator[list[psutil.Process]]:
     """A Spark Connect server (local[2], the Spark workload's driver memory) for the `connect`
-    and `connect_sql` runs, started once; ADRECON_SPARK_REMOTE points the workload processes at
-    it. Yields the server's processes (the runner's children then), whose CPU and memory
-    each run's measurement samples."""
+    and `connect_sql` runs, started once. Yields the server's processes (the runner's children
+    then), whose CPU and memory each run's measurement samples."""
     from adrecon_assets.engines.spark_connect_server import local_connect_server
     from benchmarks.workload import SPARK_DRIVER_MEMORY, SPARK_MASTER
 
@@ -102,11 +120,8 @@ def warm_connect_server(
     started = time.perf_counter()
     with local_connect_server(cache_root / "connect-server.log", SPARK_MASTER, overrides) as url:
         log(f"Spark Connect server at {url} up in {time.perf_counter() - started:.1f} s")
-        os.environ["ADRECON_SPARK_REMOTE"] = url
-        try:
-            yield psutil.Process().children(recursive=True)
-        finally:
-            os.environ.pop("ADRECON_SPARK_REMOTE", None)
+        with attached(RunningServer(url, psutil.Process().children(recursive=True))) as processes:
+            yield processes
 
 
 def run_benchmark(
@@ -119,10 +134,17 @@ def run_benchmark(
     log: Callable[[str], object] = print,
     shapes: tuple[str, ...] = (SIMULATED,),
     serving_writes: bool = False,
+    connect_server: RunningServer | None = None,
 ) -> BenchmarkRun:
+    """`connect_server`: the Connect workloads' server, if already running (else one is
+    started for them)."""
     machine = describe()
     connect = any(workload in CONNECT_WORKLOADS for workload in workloads)
-    server = warm_connect_server(cache_root, log) if connect else nullcontext([])
+    server: AbstractContextManager[list[psutil.Process]] = nullcontext([])
+    if connect:
+        server = (
+            attached(connect_server) if connect_server else warm_connect_server(cache_root, log)
+        )
     with server as server_processes:
         measurements: list[Measurement] = []
         exact: dict[tuple[str, str, int], bool] = {}
