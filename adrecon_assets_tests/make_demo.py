@@ -124,6 +124,9 @@ class DemoCatchUp:
     missing: dict[str, list[date]]
     failed_checks: list[str]
     terminal: list[str]
+    # When `make demo` was started and when every demo day was reconciled (UTC).
+    started_at: datetime
+    reconciled_at: datetime
 
 
 # Time to give up on the catch-up: twice the promise, so the test asserting the promise fails
@@ -137,7 +140,7 @@ def make_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoCatchUp]
     that use it last, so the idle demo never loads the machine under other serial tests)."""
     server = MakeRun(tmp_path_factory.mktemp("make_demo"))
     try:
-        started = time.monotonic()
+        started, started_at = time.monotonic(), datetime.now(UTC)
         while not server.answers():
             assert time.monotonic() - started < STARTUP_SECONDS, "the UI never answered"
             time.sleep(1)
@@ -151,7 +154,7 @@ def make_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoCatchUp]
             seconds = time.monotonic() - answered
             failed = failed_checks(instance)
         terminal = server.output.read_text().splitlines()
-        yield DemoCatchUp(server, seconds, missing, failed, terminal)
+        yield DemoCatchUp(server, seconds, missing, failed, terminal, started_at, datetime.now(UTC))
     finally:
         server.stop()
         print(server.output.read_text()[-5000:])
