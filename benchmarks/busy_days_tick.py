@@ -6,23 +6,15 @@ that is requested, with one canceled run of its first day: `backfill_days` reads
 backfills (by status) and that one's runs, and must find its other days. For comparison, the
 time to read the newest 50 backfills without a status filter (every stored body deserialized).
 
-    .venv/bin/python benchmarks/busy_days_tick.py [--backfills 50]
+    .venv/bin/python -m benchmarks.busy_days_tick [--backfills 50]
 """
 
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-
-def per_call_ms(call: Callable[[], Any], repeat: int) -> float:
-    started = time.perf_counter()
-    for _ in range(repeat):
-        call()
-    return (time.perf_counter() - started) / repeat * 1000
+from benchmarks.measure import per_call_ms
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ all but the 2 newest recorded as reconciled in a temporary Dagster instance: the
 `lake_readiness_sensor` must find exactly the 2 days and stay in milliseconds, since they run
 every ADRECON_SENSOR_INTERVAL_SECONDS.
 
-    .venv/bin/python benchmarks/day_accounting_tick.py [--days 365] [--files 20]
+    .venv/bin/python -m benchmarks.day_accounting_tick [--days 365] [--files 20]
 """
 
 from __future__ import annotations
@@ -14,18 +14,10 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-
-def per_call_ms(call: Callable[[], Any], repeat: int) -> float:
-    started = time.perf_counter()
-    for _ in range(repeat):
-        call()
-    return (time.perf_counter() - started) / repeat * 1000
+from benchmarks.measure import per_call_ms
 
 
 def main() -> None:

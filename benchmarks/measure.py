@@ -9,9 +9,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -152,3 +154,11 @@ def measure(
         server_cpu_seconds=round(processes_cpu_seconds(server) - server_cpu_before, 3),
         server_peak_rss_bytes=server_peak,
     )
+
+
+def per_call_ms(call: Callable[[], Any], repeat: int) -> float:
+    """Milliseconds per call of `call`, over `repeat` calls (the sensor-tick benchmarks)."""
+    started = time.perf_counter()
+    for _ in range(repeat):
+        call()
+    return (time.perf_counter() - started) / repeat * 1000
