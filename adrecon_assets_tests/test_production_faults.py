@@ -44,7 +44,7 @@ pytestmark = [pytest.mark.slow(seconds=240), pytest.mark.serial, pytest.mark.tim
 
 DAYS = 12
 # Small days: the runs wait for the test's day lock, so their speed does not matter.
-EMISSIONS_PER_DAY = 30_000
+EMISSIONS_PER_DAY = 10_000
 BACKFILL_ENDED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
