@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
-from itertools import cycle
+from itertools import cycle, zip_longest
 from pathlib import Path
 
 import pytest
@@ -91,6 +91,16 @@ def test_replay_entry_point_writes_the_online_rows_into_postgres(
     assert replayed == source
 
 
+def interleaved_by_day(increments: list[Increment]) -> list[Increment]:
+    """The increments taking the days in turn, so that a writer stopped after a few seconds has
+    written to every day (in the simulator's order a fast run never reached the last day)."""
+    by_day: dict[object, list[Increment]] = {}
+    for increment in increments:
+        by_day.setdefault(increment[0], []).append(increment)
+    turns = zip_longest(*by_day.values())
+    return [increment for turn in turns for increment in turn if increment is not None]
+
+
 class RecordingStream:
     """Cycles over the simulated increments and counts what was handed to the writer."""
 
@@ -119,7 +129,8 @@ def test_online_writer_and_reconciliation_share_postgres_without_losing_incremen
     equal the independent reference exactly, day 3 holds every increment."""
     config = simulated_online_layer(paths.lake.parent, days=4)
     reconciled, open_day = config.days_list[:3], config.days_list[3]
-    stream = RecordingStream(list(increments_of(online_rows(config.serving_db), 50)))  # type: ignore[arg-type]
+    increments = list(increments_of(online_rows(config.serving_db), 50))  # type: ignore[arg-type]
+    stream = RecordingStream(interleaved_by_day(increments))
     serving_resource = ServingResource(url=logins.urls[OFFLINE_ROLE])
     resources = {**polars_resources, "serving_db": serving_resource}
     store = ServingResource(url=logins.urls[ONLINE_ROLE]).get_store()
