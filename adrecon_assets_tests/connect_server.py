@@ -12,14 +12,14 @@ import psutil
 import pytest
 
 from adrecon_assets_tests.spark_jvm import JVM_OPTIONS_VARIABLE, SHORT_LIVED_JVM_OPTIONS
+from benchmarks.measure import RunningServer
 
 
 @dataclass(frozen=True)
-class ConnectServer:
-    remote: str
-    """`sc://127.0.0.1:<port>`."""
-    processes: list[psutil.Process]
-    """spark-submit and its JVM: whose CPU and memory the benchmark harness samples."""
+class ConnectServer(RunningServer):
+    """The session's server (`remote`: `sc://127.0.0.1:<port>`; `processes`: spark-submit and its
+    JVM), as the benchmark harness takes a running one."""
+
     log: str
     """The server's log file."""
 

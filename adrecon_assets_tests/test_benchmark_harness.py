@@ -27,13 +27,7 @@ from adrecon_assets_tests.reference import reference_day
 from adrecon_assets_tests.test_polars_engine_join_rounds import DAY, write_lake
 from benchmarks.dataset import HIGH_CARDINALITY, SIMULATED
 from benchmarks.measure import record_tree_cpu
-from benchmarks.run import (
-    BenchmarkRun,
-    RunningServer,
-    markdown,
-    parse_arguments,
-    run_benchmark,
-)
+from benchmarks.run import BenchmarkRun, markdown, parse_arguments, run_benchmark
 from benchmarks.serving_write import measure_serving_writes, serving_write_lines, timed_writes
 from benchmarks.spark_sql_reference import spark_sql_statistics
 
@@ -80,7 +74,7 @@ def test_quick_benchmark_runs_the_spark_sql_jobs_and_connect_on_a_high_cardinali
         cli_repeats=0,
         log=lambda line: None,
         shapes=(HIGH_CARDINALITY,),
-        connect_server=RunningServer(spark_connect_server.remote, spark_connect_server.processes),
+        connect_server=spark_connect_server,
     )
 
     assert run.exact == {

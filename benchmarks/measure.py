@@ -22,6 +22,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
+class RunningServer:
+    """A Spark Connect server started by someone else (the test suite's, shared by its tests)."""
+
+    remote: str
+    processes: list[psutil.Process]
+    """Its processes, whose CPU and memory each run's measurement samples."""
+
+
+@dataclass(frozen=True)
 class Measurement:
     workload: str
     emissions_per_day: int

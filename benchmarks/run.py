@@ -29,7 +29,7 @@ from benchmarks import report
 from benchmarks.dagster_cli import time_cli_run
 from benchmarks.dataset import CACHE_ROOT, SHAPES, SIMULATED, lake_for_size, prestaged_warehouse
 from benchmarks.machine import describe, load_average
-from benchmarks.measure import Measurement, measure
+from benchmarks.measure import Measurement, RunningServer, measure
 from benchmarks.plot import PLOT, plot_scaling
 from benchmarks.serving_write import ServingWrite, measure_serving_writes, serving_write_lines
 from benchmarks.workload import STATISTICS_FILE, WORKLOADS
@@ -85,15 +85,6 @@ class WorkloadLimit:
 
 
 CONNECT_WORKLOADS = ("connect", "connect_sql")
-
-
-@dataclass(frozen=True)
-class RunningServer:
-    """A Spark Connect server started by someone else (the test suite's, shared by its tests)."""
-
-    remote: str
-    processes: list[psutil.Process]
-    """Its processes, whose CPU and memory each run's measurement samples."""
 
 
 @contextmanager
