@@ -1,5 +1,8 @@
 """A four-day lake for the browser tests: a few clicks a day, one too_fast click, and a
-`footer` placement that is shown every day but never clicked (its report check fails)."""
+`footer` placement that is shown every day but never clicked (its report check fails).
+
+The days are left open (no `_SUCCESS`), so the readiness sensor's catch-up never reconciles
+them: only the operator's clicks in the UI launch runs, and the graph shows nothing run yet."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ def write_browser_lake(lake_root: Path) -> list[date]:
                 emission(f"e{d}-2", "o2", "side", 50_000, f"{d}T10:00:00"),
                 emission(f"e{d}-3", "o2", "footer", 30_000, f"{d}T10:00:00"),
             ],
+            closed=False,
         )
         write_topic(
             lake_root,
@@ -36,5 +40,6 @@ def write_browser_lake(lake_root: Path) -> list[date]:
                 click(f"c{d}-2", f"e{d}-2", "o2", f"{d}T10:00:00.200000", user_id="u2"),
                 click(f"c{d}-3", f"e{d}-2", "o2", f"{d}T10:05:00", user_id="u3"),
             ],
+            closed=False,
         )
     return days

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
 from adrecon_assets.warehouse import Warehouse
 from adrecon_assets_tests.browser.browser_lake import FIRST_DAY, write_browser_lake
@@ -42,6 +42,7 @@ SCREENSHOTS = (
     REPO / "docs" / "screenshots" if os.environ.get("ADRECON_README_SCREENSHOTS") else ARTIFACTS
 )
 SERVER_START_SECONDS = 180
+SENSORS_IDLE_SECONDS = 3600
 # A full-HD screen: the lineage graph of all eleven assets fits it at a zoom where Dagster draws
 # whole nodes (names untruncated, check counts); on a smaller screen it draws name-only minimal
 # nodes, truncated to "place…_performance".
@@ -127,8 +128,11 @@ def dagster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dagster
         "ADRECON_START_DATE": FIRST_DAY.isoformat(),
         "ADRECON_ENGINE": "polars",
         # The demo days are months old: keep the sensors' look-back away from them, so only
-        # the UI launches runs here.
+        # the UI launches runs here (the readiness sensor leaves the lake's open days alone).
         "ADRECON_LATE_DATA_LOOKBACK_DAYS": "1",
+        # The sensors tick once at start-up, not every 30 s: they launch nothing here, and each
+        # tick (the automation sensor's above all) costs the code server and daemon CPU.
+        "ADRECON_SENSOR_INTERVAL_SECONDS": str(SENSORS_IDLE_SECONDS),
         "ADRECON_ALERT_WEBHOOK_URL": "",
     }
     port = free_port()
@@ -165,12 +169,22 @@ def browser() -> Iterator[Browser]:
             chromium.close()
 
 
-@pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A fresh page; on a failed test its screenshot goes to test-artifacts/<test>.png."""
+@pytest.fixture(scope="module")
+def browser_context(browser: Browser) -> Iterator[BrowserContext]:
+    """One context for the module's pages: its HTTP and code caches spare each page a fresh
+    download and compilation of Dagster's UI bundle (~1 CPU s a page)."""
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(30_000)
-    new_page = context.new_page()
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser_context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh page; on a failed test its screenshot goes to test-artifacts/<test>.png."""
+    new_page = browser_context.new_page()
     try:
         yield new_page
     finally:
@@ -178,7 +192,7 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
         if report is None or report.failed:
             ARTIFACTS.mkdir(exist_ok=True)
             new_page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-        context.close()
+        new_page.close()
 
 
 @pytest.hookimpl(wrapper=True)
