@@ -28,11 +28,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # uv installs the same pyproject.toml as pip would, from its cache when the cache holds every
 # package the ranges allow (seconds; pip re-resolved against PyPI and rebuilt nothing faster
 # than ~2 min), else from PyPI (a fresh machine: ~1-2 min, PySpark is built from its sdist).
-# --compile-bytecode writes every package's .pyc once (~26 CPU s): uv writes none, and with
-# PYTHONDONTWRITEBYTECODE=1 (set on this machine) no process caches one either: every Python
-# process the tests start compiled its imports anew (a CLI run of a 100k-emission day: 9.8 CPU s
-# without, 5.1 s with them).
-UV := $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e ".[dev]"
+UV := $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"
 $(STAMP): pyproject.toml
 	@echo "==> creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
