@@ -36,6 +36,7 @@ from adrecon_assets.serving import (
 )
 from adrecon_assets.warehouse import Dataset, Warehouse, leftovers
 from adrecon_assets_tests.reference import reference_day
+from adrecon_simulate import SimulationConfig, simulate
 
 DAY = date(2026, 1, 1)
 # Each kill is a whole CLI start (~8 s on 2 cores, over half of it the start before the first
@@ -155,10 +156,18 @@ def simulated(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
     version)."""
     lake, database, home = tmp_path / "lake", tmp_path / "serving.duckdb", tmp_path / "home"
     home.mkdir()
-    simulate = [str(Path(sys.executable).parent / "adrecon-simulate"), "--lake", str(lake)]
-    simulate += ["--serving-db", str(database), "--start", DAY.isoformat(), "--days", "1"]
-    simulate += ["--emissions-per-day", str(EMISSIONS), "--seed", "11", "--ctr-scale", "3"]
-    subprocess.run(simulate, check=True, capture_output=True)
+    # In this process: the CLI's start-up (imports) would only add CPU.
+    simulate(
+        SimulationConfig(
+            lake=lake,
+            serving_db=database,
+            start=DAY,
+            days=1,
+            emissions_per_day=EMISSIONS,
+            seed=11,
+            ctr_scale=3,
+        )
+    )
     held_back = tmp_path / "late"
     held_back.mkdir()
     for late in sorted(lake.glob("*/date_partition=*/late-*.parquet")):
