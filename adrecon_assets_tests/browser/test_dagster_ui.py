@@ -22,7 +22,7 @@ from adrecon_assets.jobs import RECONCILE_DAYS
 from adrecon_assets.warehouse import Dataset
 from adrecon_assets_tests.browser.conftest import ARTIFACTS, DagsterServer, shoot
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow(seconds=150), pytest.mark.serial]
+pytestmark = [pytest.mark.browser, pytest.mark.slow(seconds=90), pytest.mark.serial]
 expect.set_options(timeout=30_000)
 
 SIX_ASSETS = CONTRACT_ASSET_NAMES
