@@ -28,7 +28,10 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # uv installs the same pyproject.toml as pip would, from its cache when the cache holds every
 # package the ranges allow (seconds; pip re-resolved against PyPI and rebuilt nothing faster
 # than ~2 min), else from PyPI (a fresh machine: ~1-2 min, PySpark is built from its sdist).
-UV := $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"
+# --compile-bytecode writes every package's .pyc once: where PYTHONDONTWRITEBYTECODE is set (as
+# on CI machines), Python would otherwise compile Dagster from source in every process it starts
+# (every run, code server and CLI command: 2.5 instead of 1.0 CPU s to load the definitions).
+UV := $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e ".[dev]"
 $(STAMP): pyproject.toml
 	@echo "==> creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)

@@ -35,7 +35,10 @@ def test_make_test_fast_runs_the_selected_tests_on_two_workers() -> None:
 
 
 def test_make_test_fast_fails_when_no_test_is_selected() -> None:
-    result = make_test_fast("adrecon_assets_tests/test_public_api.py -k no_test_has_this_name")
+    # `-n 0` (the last -n wins): no workers to start for a selection that runs nothing.
+    result = make_test_fast(
+        "adrecon_assets_tests/test_public_api.py -k no_test_has_this_name -n 0"
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
     assert "no tests ran" in output or "deselected" in output
