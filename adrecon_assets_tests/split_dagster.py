@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import dagster as dg
 import requests
 
 from adrecon_assets_tests.postgres import free_port
@@ -37,6 +38,10 @@ class SplitDagster:
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.logs = logs
         logs.mkdir(parents=True, exist_ok=True)
+        # The instance's storage first, as `dagster dev` creates it before its processes: three
+        # processes creating a fresh SQLite storage at once race on its schema version (alembic:
+        # "more than one head"), and the daemon then never starts.
+        dg.DagsterInstance.from_config(env["DAGSTER_HOME"]).dispose()
         code_port, web_port = free_port(), free_port()
         self.env = {**env, "ADRECON_CODE_SERVER_PORT": str(code_port)}
         self.url = f"http://127.0.0.1:{web_port}/graphql"
