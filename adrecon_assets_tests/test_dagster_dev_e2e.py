@@ -159,7 +159,10 @@ def dagster_dev(
 def dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterDev]:
     for day in DAYS:
         write_open_day(tmp_path / "lake", day)
-    with dagster_dev(tmp_path, monkeypatch, {"ADRECON_LATE_DATA_QUIET_SECONDS": "5"}) as server:
+    # Sensors every 10 s (5 s elsewhere): the late-data rerun waits one tick more, the runs and
+    # the backfill daemon's 30 s loop set the pace, and each tick is CPU of the code server.
+    settings = {"ADRECON_LATE_DATA_QUIET_SECONDS": "5", "ADRECON_SENSOR_INTERVAL_SECONDS": "10"}
+    with dagster_dev(tmp_path, monkeypatch, settings) as server:
         yield server
 
 
