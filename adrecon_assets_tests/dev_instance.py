@@ -1,7 +1,7 @@
-"""The instance config of the tests that run the daemon (`dagster dev`): the project's
-dagster.yaml with the run queue polled every second instead of Dagster's 5 s, so each queued
-run starts up to 4 s sooner; every other setting (concurrency limits, run monitoring, retries)
-is the shipped one."""
+"""The instance config of the tests that run the daemon (`dagster dev`, split_dagster.py): the
+project's dagster.yaml with the run queue polled every second instead of Dagster's 5 s, so each
+queued run starts up to 4 s sooner; every other setting (concurrency limits, run monitoring,
+retries) is the shipped one."""
 
 from __future__ import annotations
 

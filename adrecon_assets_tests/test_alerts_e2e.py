@@ -1,6 +1,8 @@
-"""Alerts end to end under `dagster dev` and its daemon, against a local webhook sink, a
-PagerDuty-compatible sink and a real SMTP server: a closed day with a negative cost pages once
-on both page channels, a daemon restart sends nothing again, the fixed day's rerun resolves the
+"""Alerts end to end under Dagster's daemon, with the code server, the webserver and the daemon
+as three processes as production runs them (deploy/workspace.yaml), against a local webhook
+sink, a PagerDuty-compatible sink and a real SMTP server: a closed day with a negative cost
+pages once on both page channels, a restart of the daemon (the process that sends alerts; the
+webserver and the code server stay up) sends nothing again, the fixed day's rerun resolves the
 page with the same key and its WARN check reaches only the e-mail digest; no secret shows in
 the UI's resource config, the logs or the instance's storage."""
 
@@ -18,8 +20,8 @@ from adrecon_assets_tests.dev_instance import write_dev_instance
 from adrecon_assets_tests.lakes import click, emission, write_topic
 from adrecon_assets_tests.sensor_lakes import days_ago
 from adrecon_assets_tests.smtp_sink import HOST, SmtpSink, smtp_server
+from adrecon_assets_tests.split_dagster import DagsterServer, SplitDagster
 from adrecon_assets_tests.test_dagster_dev_e2e import (
-    DagsterDev,
     graphql_up,
     launch_day_run,
     run_done,
@@ -62,11 +64,11 @@ def digest_lines(smtp: SmtpSink) -> list[str]:
 
 
 def alert_ticks(log: Path) -> int:
-    """How many alert_sensor ticks a `dagster dev` log shows so far."""
+    """How many alert_sensor ticks a daemon's log shows so far."""
     return log.read_text().count("Sensor alert_sensor skipped: sent")
 
 
-def alert_resource_config(dev: DagsterDev) -> dict[str, tuple[str, str]]:
+def alert_resource_config(dev: DagsterServer) -> dict[str, tuple[str, str]]:
     """The `alerts` resource's config as the UI's resources page shows it."""
     (entry,) = dev.query(WORKSPACE_QUERY)["workspaceOrError"]["locationEntries"]
     (repository,) = entry["locationOrLoadError"]["repositories"]
@@ -98,7 +100,7 @@ def test_a_bad_day_pages_once_survives_a_restart_and_resolves_on_the_fixed_rerun
             "ADRECON_SERVING_DB": str(tmp_path / "serving.duckdb"),
             "ADRECON_START_DATE": DAY.isoformat(),
             "ADRECON_ENGINE": "polars",
-            "ADRECON_SENSOR_INTERVAL_SECONDS": "2",
+            "ADRECON_SENSOR_INTERVAL_SECONDS": "4",
             # Yesterday's SLA falls due at 23:00 UTC today, not during this test (see below).
             "ADRECON_SLA_HOUR_UTC": "23",
             "ADRECON_ALERT_WEBHOOK_URL": webhook.url,
@@ -120,13 +122,12 @@ def test_a_bad_day_pages_once_survives_a_restart_and_resolves_on_the_fixed_rerun
             return [(e["event_action"], e["dedup_key"]) for e in events if e["dedup_key"] == KEY]
 
         # 1. The readiness sensor launches the closed day; its negative cost fails the run.
-        log = tmp_path / "dev-1.log"
-        dev = DagsterDev(home, env, log)
+        dev = SplitDagster(env, tmp_path / "logs")
         try:
             wait_for("the webserver", lambda: graphql_up(dev), 180, dev)
             wait_for("the page", lambda: bool(pagerduty_keys()), 300, dev)
-            ticks = alert_ticks(log)
-            wait_for("two more ticks", lambda: alert_ticks(log) >= ticks + 2, 60, dev)
+            ticks = alert_ticks(dev.daemon_log)
+            wait_for("two more ticks", lambda: alert_ticks(dev.daemon_log) >= ticks + 2, 60, dev)
             assert page_keys() == [("firing", KEY)]
             assert pagerduty_keys() == [("trigger", KEY)]
             (page,) = [a for a in webhook.received if a["dedup_key"] == KEY]
@@ -141,15 +142,11 @@ def test_a_bad_day_pages_once_survives_a_restart_and_resolves_on_the_fixed_rerun
             assert config["pagerduty_routing_key"] == ("ENV_VAR", "ADRECON_PAGERDUTY_ROUTING_KEY")
             assert config["smtp_url"] == ("ENV_VAR", "ADRECON_SMTP_URL")
             config_text = str(config)
-        finally:
-            dev.stop()
 
-        # 2. A daemon restart between firing and resolving sends nothing again.
-        log = tmp_path / "dev-2.log"
-        dev = DagsterDev(home, env, log)
-        try:
-            wait_for("the webserver", lambda: graphql_up(dev), 180, dev)
-            wait_for("two ticks after the restart", lambda: alert_ticks(log) >= 2, 60, dev)
+            # 2. A daemon restart between firing and resolving sends nothing again.
+            dev.restart_daemon()
+            restarted = dev.daemon_log
+            wait_for("two ticks after the restart", lambda: alert_ticks(restarted) >= 2, 120, dev)
             assert page_keys() == [("firing", KEY)] and pagerduty_keys() == [("trigger", KEY)]
             assert digest_lines(smtp) == []
 
@@ -176,7 +173,8 @@ def test_a_bad_day_pages_once_survives_a_restart_and_resolves_on_the_fixed_rerun
 
     # No secret in the logs, the UI's config, or anything the instance stored (runs, events,
     # sensor cursors, compute logs).
-    logs = (tmp_path / "dev-1.log").read_text() + (tmp_path / "dev-2.log").read_text()
+    logs = dev.log_text()
+    assert dev.daemon_starts == 2 and "alert_sensor" in logs
     stored = b"".join(path.read_bytes() for path in home.rglob("*") if path.is_file())
     for secret in secrets:
         assert secret not in logs and secret not in config_text

@@ -1,13 +1,14 @@
 """End to end under `dagster dev` (webserver + daemon) with the project's dagster.yaml: a GraphQL
 asset backfill of three days, then a late clicks file that late_data_sensor turns into one rerun
 of that day (and the anomaly window after it) and of nothing else, then an asset backfill whose
-target Dagster widens to the reconciled days after it."""
+target Dagster widens to the reconciled days after it. The sensors that act only on a fault, an
+alert channel or the SLA are stopped from the UI's API first: none of those happens here, each
+has its own end-to-end test, and their ticks were most of this test's CPU."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,23 +30,28 @@ from adrecon_assets.run_tags import LATE_DATA_BATCH_TAG, PARTITION_TAG
 from adrecon_assets.serving import read_with_retry
 from adrecon_assets_tests.dev_instance import write_dev_instance
 from adrecon_assets_tests.lakes import click, emission, write_topic
+from adrecon_assets_tests.postgres import free_port
 from adrecon_assets_tests.sensor_lakes import days_ago
+from adrecon_assets_tests.split_dagster import DagsterServer
 
 PROJECT = Path(__file__).resolve().parents[1]
 DAYS = [days_ago(3), days_ago(2), days_ago(1)]
 LATE_DAY = DAYS[1]
 CONTRACT_ASSETS = list(CONTRACT_ASSET_NAMES)
 DONE_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS"}
+WORKSPACE_QUERY = "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"
 FAILED_BACKFILL = {"FAILED", "COMPLETED_FAILED", "CANCELED"}
 LATE_DATA_SENSOR = "late_data_sensor"
+# Act only on a failed or dead run, an alert channel (none is set) or the SLA: tested in
+# test_production_faults, test_kill and test_alerts_e2e.
+IDLE_SENSORS = (
+    "alert_sensor",
+    "crash_relaunch_sensor",
+    "dead_run_worker_sensor",
+    "reconciled_statistics_sla_sensor",
+)
 
 pytestmark = [pytest.mark.slow(seconds=240), pytest.mark.serial, pytest.mark.timeout(1800)]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def write_open_day(lake: Path, day: date) -> None:
@@ -83,7 +89,10 @@ class DagsterDev:
         response.raise_for_status()
         body = response.json()
         assert "errors" not in body, body
-        return body["data"]
+        return dict(body["data"])
+
+    def assert_running(self) -> None:
+        assert self.process.poll() is None, "dagster dev exited"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -101,10 +110,10 @@ def sensor_ticks(dev: DagsterDev, sensor: str) -> int:
     return dev.log_path.read_text().count(f"Checking for new runs for sensor: {sensor}")
 
 
-def wait_for(what: str, condition: Callable[[], bool], timeout: float, dev: DagsterDev) -> None:
+def wait_for(what: str, condition: Callable[[], bool], timeout: float, dev: DagsterServer) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert dev.process.poll() is None, "dagster dev exited"
+        dev.assert_running()
         if condition():
             return
         time.sleep(3)
@@ -150,7 +159,10 @@ def dagster_dev(
 def dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterDev]:
     for day in DAYS:
         write_open_day(tmp_path / "lake", day)
-    with dagster_dev(tmp_path, monkeypatch, {"ADRECON_LATE_DATA_QUIET_SECONDS": "5"}) as server:
+    # Sensors every 10 s (5 s elsewhere): the late-data rerun waits one tick more, the runs and
+    # the backfill daemon's 30 s loop set the pace, and each tick is CPU of the code server.
+    settings = {"ADRECON_LATE_DATA_QUIET_SECONDS": "5", "ADRECON_SENSOR_INTERVAL_SECONDS": "10"}
+    with dagster_dev(tmp_path, monkeypatch, settings) as server:
         yield server
 
 
@@ -196,12 +208,10 @@ def launch_asset_backfill(dev: DagsterDev, days: list[date]) -> str:
     return str(launched["backfillId"])
 
 
-def launch_day_run(dev: DagsterDev, day: date) -> str:
+def launch_day_run(dev: DagsterServer, day: date) -> str:
     """One run of the day job for `day`, as the job's launchpad starts one: it goes through the
     run queue only, not the backfill daemon (whose loop sleeps 30 s between iterations)."""
-    (entry,) = dev.query("{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")[
-        "workspaceOrError"
-    ]["locationEntries"]
+    (entry,) = dev.query(WORKSPACE_QUERY)["workspaceOrError"]["locationEntries"]
     launched = dev.query(
         "mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {"
         " __typename ... on LaunchRunSuccess { run { runId } } ... on Error { message } } }",
@@ -220,7 +230,7 @@ def launch_day_run(dev: DagsterDev, day: date) -> str:
     return str(launched["run"]["runId"])
 
 
-def run_done(dev: DagsterDev, run_id: str) -> bool:
+def run_done(dev: DagsterServer, run_id: str) -> bool:
     """Whether the run succeeded; a failed or canceled one fails the test at once."""
     data = dev.query(
         "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": run_id}
@@ -243,6 +253,25 @@ def late_data_runs(dev: DagsterDev) -> list[tuple[str, str, str]]:
     return sorted(runs)
 
 
+def stop_sensors(dev: DagsterServer, names: tuple[str, ...]) -> None:
+    """Stop the sensors `names` as the UI's toggle does (a sensor running by default too)."""
+    (entry,) = dev.query(WORKSPACE_QUERY)["workspaceOrError"]["locationEntries"]
+    selector = {"repositoryLocationName": entry["name"], "repositoryName": "__repository__"}
+    sensors = dev.query(
+        "query($selector: RepositorySelector!) { sensorsOrError(repositorySelector: $selector)"
+        " { ... on Sensors { results { id name } } } }",
+        {"selector": selector},
+    )["sensorsOrError"]["results"]
+    ids = {sensor["name"]: sensor["id"] for sensor in sensors}
+    for name in names:
+        stopped = dev.query(
+            "mutation($id: String!) { stopSensor(id: $id) { __typename"
+            " ... on StopSensorMutationResult { instigationState { status } } } }",
+            {"id": ids[name]},
+        )["stopSensor"]
+        assert stopped.get("instigationState") == {"status": "STOPPED"}, stopped
+
+
 def serving_days(database: Path) -> dict[date, tuple[int, int, int, int, str]]:
     rows = read_with_retry(
         str(database),
@@ -258,6 +287,8 @@ def test_backfill_then_late_clicks_rerun_exactly_the_affected_partitions(
     dev: DagsterDev, tmp_path: Path
 ) -> None:
     wait_for("the webserver", lambda: graphql_up(dev), 180, dev)
+    wait_for("the code location", lambda: code_location_loaded(dev), 180, dev)
+    stop_sensors(dev, IDLE_SENSORS)
     # What the global asset graph's "Materialize all…" sends: day names and an asset selection.
     # Dagster widens them along the partition mappings (joined_clicks of the day after, anomaly
     # windows of the week after); the last day is yesterday and today is not a partition yet,
@@ -291,30 +322,37 @@ def test_backfill_then_late_clicks_rerun_exactly_the_affected_partitions(
     assert serving_days(serving_db) == expected
     assert materializations(home, "raw_clicks") == Counter(DAYS + [LATE_DAY])
     assert materializations(home, "raw_emissions") == Counter(DAYS)
-    assert materializations(home, "reconciled_statistics") == Counter(DAYS + [LATE_DAY])
+    reconciled_before = materializations(home, "reconciled_statistics")
+    assert reconciled_before == Counter(DAYS + [LATE_DAY])
     # anomaly_metrics of the day after reads LATE_DAY in its trailing window, so it follows.
-    assert materializations(home, "anomaly_metrics") == Counter(DAYS + [LATE_DAY, DAYS[2]])
-
-    # Three more sensor ticks: the rerun recorded the new fingerprint, nothing more is asked.
-    ticks = sensor_ticks(dev, LATE_DATA_SENSOR)
-    wait_for("3 more ticks", lambda: sensor_ticks(dev, LATE_DATA_SENSOR) > ticks + 3, 120, dev)
-    assert [day for day, _, _ in late_data_runs(dev)] == rerun_days
-    assert materializations(home, "reconciled_statistics") == Counter(DAYS + [LATE_DAY])
+    anomalies_before = materializations(home, "anomaly_metrics")
+    assert anomalies_before == Counter(DAYS + [LATE_DAY, DAYS[2]])
 
     # An asset backfill of the first day alone also targets the days that read it (joined_clicks
     # of the next day, the anomaly windows up to yesterday); they were reconciled before, so
-    # they are recomputed, not skipped, and the backfill succeeds.
-    reconciled_before = materializations(home, "reconciled_statistics")
-    anomalies_before = materializations(home, "anomaly_metrics")
+    # they are recomputed, not skipped, and the backfill succeeds. Meanwhile (the backfill
+    # daemon sleeps 30 s between iterations) the late-data sensor ticks three more times: the
+    # rerun recorded the new fingerprint, nothing more is asked.
+    ticks = sensor_ticks(dev, LATE_DATA_SENSOR)
     widened = launch_asset_backfill(dev, DAYS[:1])
     wait_for("the widened backfill", lambda: backfill_done(dev, widened), 600, dev)
+    wait_for("3 more ticks", lambda: sensor_ticks(dev, LATE_DATA_SENSOR) > ticks + 3, 120, dev)
     assert backfill_status(dev, widened) == "COMPLETED_SUCCESS"
+    assert [day for day, _, _ in late_data_runs(dev)] == rerun_days
+    # Exactly the widened days: no late-data rerun came in between.
     assert materializations(home, "reconciled_statistics") - reconciled_before == Counter(DAYS[:2])
     assert materializations(home, "anomaly_metrics") - anomalies_before == Counter(DAYS)
     assert serving_days(serving_db) == expected
 
 
-def graphql_up(dev: DagsterDev) -> bool:
+def code_location_loaded(dev: DagsterServer) -> bool:
+    """Whether the webserver has loaded the code location."""
+    data = dev.query("{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }")
+    entries = data["workspaceOrError"]["locationEntries"]
+    return bool(entries) and all(entry["loadStatus"] == "LOADED" for entry in entries)
+
+
+def graphql_up(dev: DagsterServer) -> bool:
     try:
         return bool(dev.query("{ version }")["version"])
     except (requests.RequestException, ValueError):
