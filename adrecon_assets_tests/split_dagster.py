@@ -5,8 +5,6 @@ test of a daemon restart pays for one process start, not four."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +14,7 @@ import dagster as dg
 import requests
 
 from adrecon_assets_tests.postgres import free_port
+from adrecon_assets_tests.process_group import stop_group
 
 PROJECT = Path(__file__).resolve().parents[1]
 WORKSPACE = PROJECT / "deploy" / "workspace.yaml"
@@ -84,7 +83,7 @@ class SplitDagster:
 
     def restart_daemon(self) -> None:
         """Stop the daemon (as `supervisorctl restart daemon` does) and start a new one."""
-        stop(self.daemon)
+        stop_group(self.daemon)
         self.daemon = self.start_daemon()
 
     def assert_running(self) -> None:
@@ -96,13 +95,7 @@ class SplitDagster:
             assert process.poll() is None, f"the {name} exited"
 
     def query(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = requests.post(
-            self.url, json={"query": text, "variables": variables or {}}, timeout=30
-        )
-        response.raise_for_status()
-        body = response.json()
-        assert "errors" not in body, body
-        return dict(body["data"])
+        return graphql(self.url, text, variables)
 
     def log_text(self) -> str:
         """Every process's output so far."""
@@ -110,17 +103,15 @@ class SplitDagster:
 
     def stop(self) -> None:
         for process in (self.daemon, self.webserver, self.code_server):
-            stop(process)
+            stop_group(process)
         for log in self.files:
             log.close()
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the process's group, SIGKILL after a minute."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+def graphql(url: str, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `data` of a GraphQL request to `url`; an error answer fails the test."""
+    response = requests.post(url, json={"query": text, "variables": variables or {}}, timeout=30)
+    response.raise_for_status()
+    body = response.json()
+    assert "errors" not in body, body
+    return dict(body["data"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import pytest
 
 from adrecon_assets.definitions import ASSETS
 from adrecon_assets_tests.conftest import Paths
+from adrecon_assets_tests.process_group import stop_group
 from adrecon_assets_tests.spark_jvm import JVM_OPTIONS_VARIABLE, SHORT_LIVED_JVM_OPTIONS
 from adrecon_assets_tests.test_engine_parity import DAY, FIRST_DAY, SECOND, serving_rows, write_lake
 
@@ -60,16 +60,6 @@ def alive_workers(ui_port: int) -> int:
     except OSError:
         return 0
     return sum(1 for worker in state.get("workers", []) if worker.get("state") == "ALIVE")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 @contextmanager
@@ -117,7 +107,7 @@ def standalone_cluster(work: Path) -> Iterator[str]:
         yield master_url
     finally:
         for daemon in reversed(daemons):
-            stop(daemon)
+            stop_group(daemon, timeout=20)
 
 
 def test_partition_on_standalone_cluster_serves_the_polars_rows(

@@ -3,8 +3,6 @@ a free port; its process group is stopped when the block ends."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ from typing import Any
 import requests
 
 from adrecon_assets_tests.postgres import free_port
+from adrecon_assets_tests.process_group import stop_group
 
 PROJECT = Path(__file__).resolve().parents[1]
 START_SECONDS = 120
@@ -72,10 +71,4 @@ def webserver(env: dict[str, str], log: Path, *options: str) -> Iterator[Webserv
         server.wait_until_up()
         yield server
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_group(process, timeout=30)

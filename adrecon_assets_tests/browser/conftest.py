@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -23,6 +22,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, syn
 from adrecon_assets.warehouse import Warehouse
 from adrecon_assets_tests.browser.browser_lake import FIRST_DAY, write_browser_lake
 from adrecon_assets_tests.dev_instance import write_dev_instance
+from adrecon_assets_tests.process_group import stop_group
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -70,20 +70,6 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None
     raise TimeoutError(
         f"dagster dev not up after {SERVER_START_SECONDS}s:\n{log.read_text()[-3000:]}"
     )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server's process group (webserver, daemon, code server, run workers)."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
 
 
 def shoot(page: Page, name: str) -> Path:
@@ -152,7 +138,7 @@ def dagster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dagster
         wait_until_up(url, process, log)
         yield DagsterServer(url, root)
     finally:
-        stop(process)
+        stop_group(process, timeout=30)  # webserver, daemon, code server, run workers
         ARTIFACTS.mkdir(exist_ok=True)
         shutil.copy(log, ARTIFACTS / "dagster_dev.log")
 
