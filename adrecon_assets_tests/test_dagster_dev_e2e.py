@@ -45,8 +45,9 @@ DONE_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS"}
 WORKSPACE_QUERY = "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"
 FAILED_BACKFILL = {"FAILED", "COMPLETED_FAILED", "CANCELED"}
 LATE_DATA_SENSOR = "late_data_sensor"
-# Act only on a failed or dead run, an alert channel (none is set) or the SLA: tested in
-# test_production_faults, test_kill and test_alerts_e2e.
+# Act only on a failed or dead run, an alert channel (none is set) or the SLA; under a daemon
+# they are tested in test_production_faults (crash relaunch, dead run workers), test_alerts_e2e
+# (alerts) and test_make_run (the demo's SLA notification and its resolution).
 IDLE_SENSORS = (
     "alert_sensor",
     "crash_relaunch_sensor",
