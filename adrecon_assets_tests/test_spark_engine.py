@@ -207,3 +207,34 @@ def test_repeated_hashes_by_aggregation_restore_the_session_setting(spark: Spark
         assert {row[KEY_HASH] for row in repeated} == expected
         assert len(repeated) == 2  # e2's and e3's hashes, each once
     assert spark.conf.get(BYPASS_PARTIAL_AGGREGATION) == "false"
+
+
+def column_encodings(folder: Path) -> dict[str, set[str]]:
+    """Each column's Parquet encodings over every file of `folder`."""
+    encodings: dict[str, set[str]] = {}
+    for path in sorted(folder.glob("*.parquet")):
+        metadata = pq.ParquetFile(path).metadata
+        for group in range(metadata.num_row_groups):
+            for index in range(metadata.num_columns):
+                column = metadata.row_group(group).column(index)
+                encodings.setdefault(column.path_in_schema, set()).update(column.encodings)
+    return encodings
+
+
+@pytest.mark.spark
+def test_ids_are_written_without_a_dictionary_and_other_strings_with_one(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Dictionary encoding of an id column (nearly every value distinct) is wasted work; a
+    repetitive column such as `offer_id` keeps it, in plain writes and in the key buckets."""
+    rows = [(f"c{n}", f"e{n}", "o1" if n % 2 else "o2") for n in range(200)]
+    frame = spark.createDataFrame(rows, "click_id string, emission_id string, offer_id string")
+    SparkEngine.write(frame, tmp_path / "plain")
+    SparkEngine(spark).write_key_buckets(frame.drop("click_id"), tmp_path / "buckets")
+
+    plain, buckets = column_encodings(tmp_path / "plain"), column_encodings(tmp_path / "buckets")
+
+    for encodings in (plain["click_id"], plain["emission_id"], buckets["emission_id"]):
+        assert not any("DICTIONARY" in encoding for encoding in encodings), encodings
+    for encodings in (plain["offer_id"], buckets["offer_id"]):
+        assert any("DICTIONARY" in encoding for encoding in encodings), encodings
