@@ -20,7 +20,7 @@ from adrecon_assets.engines.base import (
 from adrecon_assets.engines.polars_engine import PolarsEngine
 from adrecon_assets.lake import Lake
 from adrecon_assets.partitions import first_day, previous_day
-from adrecon_assets.rules import STATS_COLUMNS, Topic
+from adrecon_assets.rules import STATS_COLUMNS, STATS_KEY, Topic
 from adrecon_assets.warehouse import RAW_DATASET, Dataset, Warehouse
 from adrecon_assets_tests.reference import reference_day
 
@@ -86,7 +86,8 @@ def run_engine_day(
     statistics = warehouse.folder(Dataset.RECONCILED_STATISTICS, day)
     totals = engine.aggregate(day, flagged, counts, statistics)
     reasons = dict(pl.read_parquet(flagged / "*.parquet").select("click_id", "fraud_reason").rows())
-    rows = table_rows(pl.read_parquet(statistics / "*.parquet"))
+    # By key: the rows' order in the warehouse file is not part of its contract.
+    rows = table_rows(pl.read_parquet(statistics / "*.parquet").sort(STATS_KEY))
     return DayRun(join, flags, totals, reasons, rows)  # type: ignore[arg-type]
 
 

@@ -591,12 +591,19 @@ class PolarsEngine:
                 pl.lit(day).alias("date"),
             )
             .select(rules.STATS_COLUMNS)
-            .sort(rules.STATS_KEY)
-            .collect()
         )
+        # Streamed to the file, unsorted: no reader depends on the rows' order, and sorting a
+        # day's millions of keys in memory was the whole run's peak (issue 24: 1.57 GiB for
+        # this step at 6.9M keys, 1.04 GiB streamed, in half the time).
         write(statistics, out_folder)
-        totals = statistics.select(pl.col(rules.STATS_MEASURES).sum()).row(0, named=True)
-        return AggregateReport(rows=statistics.height, **{k: int(v) for k, v in totals.items()})
+        totals = (
+            scan(out_folder)
+            .select(pl.len().alias("_rows"), pl.col(rules.STATS_MEASURES).sum())
+            .collect()
+            .row(0, named=True)
+        )
+        rows = totals.pop("_rows")
+        return AggregateReport(rows=int(rows), **{k: int(v) for k, v in totals.items()})
 
     def placement_anomalies(
         self, day: date, statistics_folders: dict[date, Path], out_folder: Path

@@ -251,7 +251,7 @@ class SparkEngine:
     ) -> None:
         """Write a warehouse folder. Click-level data keeps its partitions, each sorted by
         `order` (a global sort would cost a sampling job and a shuffle, and readers do not
-        depend on it); `small` outputs (one row per key) become one sorted file, like Polars'
+        depend on it); `small` outputs (one row per key) become one sorted file
         (`coalesce`, not `repartition`: small outputs follow a shuffle, so no extra one)."""
         if small:
             frame = frame.coalesce(1)
