@@ -40,9 +40,9 @@ from adrecon_assets.engines.key_buckets import (
     mark_bucketed,
 )
 from adrecon_assets.engines.spark_session import (
+    PARQUET_WRITE_OPTIONS,
     apply_parity_conf,
     is_connect_session,
-    parquet_write_options,
 )
 from adrecon_assets.lake import LakePartition
 from adrecon_assets.rules import ColumnKind, FraudReason, IpRange, TopicSchema, day_bounds
@@ -258,9 +258,7 @@ class SparkEngine:
         order = list(order)
         if order:
             frame = frame.sortWithinPartitions(*order)
-        frame.write.options(**parquet_write_options(frame.columns)).mode("overwrite").parquet(
-            str(folder)
-        )
+        frame.write.options(**PARQUET_WRITE_OPTIONS).mode("overwrite").parquet(str(folder))
 
     def stage_topic(
         self, partition: LakePartition, out_folder: Path, quarantine_folder: Path
@@ -314,9 +312,9 @@ class SparkEngine:
         """Staged emissions in the shared key-bucket layout (`key_buckets`): each scan task
         writes its rows of each bucket (a sort within the task, no shuffle), named by bucket."""
         written = folder / "_buckets"  # Spark's own layout, `_bucket=7/part-...`, until moved
-        frame.withColumn(BUCKET, emission_bucket()).write.options(
-            **parquet_write_options(frame.columns)
-        ).mode("overwrite").partitionBy(BUCKET).parquet(str(written))
+        frame.withColumn(BUCKET, emission_bucket()).write.options(**PARQUET_WRITE_OPTIONS).mode(
+            "overwrite"
+        ).partitionBy(BUCKET).parquet(str(written))
         for bucket_folder in sorted(written.glob(f"{BUCKET}=*")):
             bucket = int(bucket_folder.name.partition("=")[2])
             move_parts(bucket_folder, folder, partial(bucket_file_name, bucket))
