@@ -31,9 +31,8 @@ def test_emission_counts_of_keys_spread_over_rounds_are_summed_once(
     files = sorted(folder.glob("*.parquet"))
     assert 1 < len(files) <= 8  # parts with keys of D only, at most one per round
     parts = [pl.read_parquet(path) for path in files]
-    for part in parts:  # each part sorted by key, and no key in two parts
-        assert part.rows() == part.sort("offer_id", "placement").rows()
     counts = sorted(row for part in parts for row in part.iter_rows())
+    assert len({row[:2] for row in counts}) == len(counts)  # no key in two parts, or twice
     # D's x1 copy (D-1's row wins) and the losing t1/t2 copies are not counted.
     assert counts == [("o1", "pA", 13), ("o1", "pB", 1), ("o1", "pC", 1), ("o2", "pB", 1)]
     assert run.join.emissions_of_day == 16

@@ -3,16 +3,16 @@ the contract's counts and report numbers, computed here by hand."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from adrecon_assets.engines import key_buckets
+from adrecon_assets.engines import key_buckets, polars_engine
 from adrecon_assets.engines.key_buckets import emission_rounds, key_bucket_files
-from adrecon_assets.engines.polars_engine import repeated_values
-from adrecon_assets.rules import Topic
+from adrecon_assets.engines.polars_engine import KEY_HASH, dedup_first, repeated_values
+from adrecon_assets.rules import EMISSION_DEDUP_KEY, EMISSION_DEDUP_ORDER, Topic
 from adrecon_assets_tests.conftest import Paths
 from adrecon_assets_tests.engine_runs import reconcile
 from adrecon_assets_tests.lakes import click, emission, write_topic
@@ -26,6 +26,39 @@ def test_repeated_values_lists_each_value_seen_twice_or_more_once() -> None:
     values = pl.Series([7, 3, 7, 9, 3, 7, 1], dtype=pl.UInt64)
 
     assert sorted(repeated_values(values).to_list()) == [3, 7]
+    assert repeated_values(pl.Series([5], dtype=pl.UInt64)).to_list() == []
+
+
+@pytest.mark.parametrize("hashes_collide", [False, True])
+def test_dedup_first_keeps_each_keys_first_row_even_when_keys_share_a_hash(
+    monkeypatch: pytest.MonkeyPatch, hashes_collide: bool
+) -> None:
+    if hashes_collide:  # every key hashes to 0: the rows of e1 and e2 interleave when sorted
+        monkeypatch.setattr(
+            polars_engine,
+            "key_hash",
+            lambda key: (pl.col(key[0]).str.len_bytes() * 0).cast(pl.UInt64).alias(KEY_HASH),
+        )
+    rows = pl.DataFrame(
+        [
+            ("e2", "o1", "pB", 100, datetime(2026, 1, 2, 10, tzinfo=UTC)),
+            ("e1", "o1", "pA", 300, datetime(2026, 1, 2, 9, tzinfo=UTC)),
+            ("e2", "o1", "pA", 100, datetime(2026, 1, 2, 9, 30, tzinfo=UTC)),  # e2's earliest
+            ("e1", "o1", "pC", 200, datetime(2026, 1, 2, 9, tzinfo=UTC)),  # tie: cheaper wins
+            ("e3", "o1", "pD", 100, datetime(2026, 1, 2, 12, tzinfo=UTC)),  # once
+        ],
+        schema=["emission_id", "offer_id", "placement", "click_cost_micros", "emitted_at"],
+        orient="row",
+    )
+
+    first = dedup_first(rows, EMISSION_DEDUP_KEY, EMISSION_DEDUP_ORDER)
+
+    assert first.columns == rows.columns
+    assert sorted(first.select("emission_id", "placement").rows()) == [
+        ("e1", "pC"),
+        ("e2", "pA"),
+        ("e3", "pD"),
+    ]
 
 
 def test_repeats_within_and_across_days_count_once_with_the_first_rows_placement(
