@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from functools import reduce
@@ -290,42 +291,49 @@ class DedupRound:
     dropped_rows: int
 
 
-def counts_file(scratch: Path, part: int, number: int) -> Path:
-    return scratch / f"counts-{part:03d}-round-{number:03d}.arrow"
+def counts_file(scratch: Path, part: int, number: int, kind: str) -> Path:
+    return scratch / f"counts-{part:03d}-round-{number:03d}-{kind}.arrow"
 
 
-def write_partial_counts(
-    day_files: list[Path],
-    summary: DedupRound,
-    of_day: pl.Expr,
-    parts: int,
-    scratch: Path,
-    number: int,
+def write_counts_by_part(
+    counts: pl.DataFrame, parts: int, scratch: Path, number: int, kind: str
 ) -> None:
-    """One round's emissions of D per (offer_id, placement): its rows of D, minus the rows of
-    its repeated keys, plus their deduplicated rows that fall on D (a key seen on D-1 keeps
-    that row). Written to scratch split by a hash of the key, so the day's counts are summed
-    part by part: millions of keys never sit in one hash table (issue 24). The corrections
-    go beside the counts unsummed: `sum_partial_counts` adds them up with the other rounds',
-    which saves a second group_by of the round's millions of keys."""
+    """Rows of (offer_id, placement, emissions) to scratch, split by a hash of the key, so the
+    day's counts are summed part by part: millions of keys never sit in one hash table."""
+    by_part = counts.with_columns((key_hash(rules.STATS_KEY) % parts).alias("_part"))
+    for (part,), frame in by_part.partition_by("_part", as_dict=True, include_key=False).items():
+        frame.write_ipc(
+            counts_file(scratch, int(part), number, kind), compression=SCRATCH_COMPRESSION
+        )
+
+
+def write_counts_of_day(
+    day_files: list[Path], of_day: pl.Expr, parts: int, scratch: Path, number: int
+) -> None:
+    """One round's rows of D per (offer_id, placement), repeated keys' rows included: the
+    round's corrections (`write_count_corrections`) go beside them unsummed, so this, the
+    round's largest group_by, does not wait for the deduplication (the join runs it beside
+    the round's single-threaded parts)."""
     rows = (
         pl.scan_parquet(day_files)
         if day_files
         else pl.LazyFrame(schema=polars_schema(rules.EMISSIONS_SCHEMA))
     )
-    partial = (
-        pl.concat(
-            [
-                emissions_per_stats_key(rows.filter(of_day)),
-                summary.dropped_rows_of_day.lazy().with_columns(-pl.col("emissions")),
-                summary.survivors_of_day.lazy(),
-            ]
-        )
-        .with_columns((key_hash(rules.STATS_KEY) % parts).alias("_part"))
-        .collect(engine="streaming")
+    counts = emissions_per_stats_key(rows.filter(of_day)).collect(engine="streaming")
+    write_counts_by_part(counts, parts, scratch, number, "rows")
+
+
+def write_count_corrections(summary: DedupRound, parts: int, scratch: Path, number: int) -> None:
+    """What deduplication changes in a round's counts of D: minus the rows of D of its repeated
+    keys, plus their deduplicated rows that fall on D (a key seen on D-1 keeps that row).
+    `sum_partial_counts` adds them up with the rows' counts of every round."""
+    corrections = pl.concat(
+        [
+            summary.dropped_rows_of_day.with_columns(-pl.col("emissions")),
+            summary.survivors_of_day,
+        ]
     )
-    for (part,), frame in partial.partition_by("_part", as_dict=True, include_key=False).items():
-        frame.write_ipc(counts_file(scratch, int(part), number), compression=SCRATCH_COMPRESSION)
+    write_counts_by_part(corrections, parts, scratch, number, "corrections")
 
 
 def sum_partial_counts(parts: int, scratch: Path, counts_folder: Path) -> int:
@@ -440,22 +448,28 @@ class PolarsEngine:
         }
         clicks_deduplicated = matched = matched_previous_day = 0
         emissions_in = emissions_dropped = 0
-        with tempfile.TemporaryDirectory(
-            dir=joined_folder.parent, prefix=scratch_prefix(joined_folder)
-        ) as scratch:
+        with (
+            tempfile.TemporaryDirectory(
+                dir=joined_folder.parent, prefix=scratch_prefix(joined_folder)
+            ) as scratch,
+            ThreadPoolExecutor(max_workers=1) as beside,
+        ):
             clicks_in = deduplicate_clicks_by_round(clicks, chunks, len(rounds), Path(scratch))
             for number, files in enumerate(rounds):
-                round_clicks = read_clicks_of_round(Path(scratch), number)
-                click_hashes = round_clicks.select(key_hash(rules.JOIN_KEY)).to_series().unique()
-                summary, matches = self._dedup_round(files, click_hashes, of_day)
-                write_partial_counts(
+                # Counting the round's rows of D needs no deduplication: in a second thread,
+                # it fills the core that the round's single-threaded parts leave idle.
+                counting = beside.submit(
+                    write_counts_of_day,
                     [path for path in files if path in day_files],
-                    summary,
                     of_day,
                     len(rounds),
                     Path(scratch),
                     number,
                 )
+                round_clicks = read_clicks_of_round(Path(scratch), number)
+                click_hashes = round_clicks.select(key_hash(rules.JOIN_KEY)).to_series().unique()
+                summary, matches = self._dedup_round(files, click_hashes, of_day)
+                write_count_corrections(summary, len(rounds), Path(scratch), number)
                 joined = (
                     round_clicks.join(matches, on=list(rules.JOIN_KEY), how="left")
                     .select(rules.JOINED_COLUMNS)
@@ -470,6 +484,7 @@ class PolarsEngine:
                 matched += joined.filter(emitted.is_not_null()).height
                 matched_previous_day += joined.filter(emitted < start).height
                 del round_clicks, click_hashes, summary, matches, joined
+                counting.result()  # one round's counting at a time: bounded memory
             emissions_of_day = sum_partial_counts(
                 len(rounds), Path(scratch), emission_counts_folder
             )
