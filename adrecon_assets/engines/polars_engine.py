@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from functools import reduce
@@ -454,18 +454,23 @@ class PolarsEngine:
             ) as scratch,
             ThreadPoolExecutor(max_workers=1) as beside,
         ):
-            clicks_in = deduplicate_clicks_by_round(clicks, chunks, len(rounds), Path(scratch))
-            for number, files in enumerate(rounds):
-                # Counting the round's rows of D needs no deduplication: in a second thread,
-                # it fills the core that the round's single-threaded parts leave idle.
-                counting = beside.submit(
+
+            def count_round(number: int) -> Future[None]:
+                """Count a round's rows of D in the second thread: it needs no deduplication,
+                so it fills the core that the single-threaded parts of the clicks' dedup and
+                of each round leave idle."""
+                return beside.submit(
                     write_counts_of_day,
-                    [path for path in files if path in day_files],
+                    [path for path in rounds[number] if path in day_files],
                     of_day,
                     len(rounds),
                     Path(scratch),
                     number,
                 )
+
+            counting = count_round(0)
+            clicks_in = deduplicate_clicks_by_round(clicks, chunks, len(rounds), Path(scratch))
+            for number, files in enumerate(rounds):
                 round_clicks = read_clicks_of_round(Path(scratch), number)
                 click_hashes = round_clicks.select(key_hash(rules.JOIN_KEY)).to_series().unique()
                 summary, matches = self._dedup_round(files, click_hashes, of_day)
@@ -485,6 +490,8 @@ class PolarsEngine:
                 matched_previous_day += joined.filter(emitted < start).height
                 del round_clicks, click_hashes, summary, matches, joined
                 counting.result()  # one round's counting at a time: bounded memory
+                if number + 1 < len(rounds):
+                    counting = count_round(number + 1)
             emissions_of_day = sum_partial_counts(
                 len(rounds), Path(scratch), emission_counts_folder
             )
