@@ -532,6 +532,8 @@ class PolarsEngine:
         # The candidates by their position in the scan: hashing every row's two strings again
         # cost 0.25 CPU s more a round (issue 24).
         positions = hashes.filter(pl.col(KEY_HASH).is_in(wanted))[ROW_INDEX]
+        rows_read = hashes.height
+        del hashes  # a round's 19M (row, hash) pairs: freed before the candidates are read
         candidate_rows = (
             rows.with_row_index(ROW_INDEX)
             .filter(pl.col(ROW_INDEX).is_in(positions.implode()))
@@ -547,7 +549,7 @@ class PolarsEngine:
         repeated_rows = candidate_rows.filter(repeated_key)
         survivors = candidates.filter(repeated_key)
         summary = DedupRound(
-            rows=hashes.height,
+            rows=rows_read,
             dropped_rows_of_day=emissions_per_stats_key(
                 repeated_rows.lazy().filter(of_day)
             ).collect(),
