@@ -358,6 +358,38 @@ def sum_partial_counts(parts: int, scratch: Path, counts_folder: Path) -> int:
     return emissions_of_day
 
 
+@dataclass(frozen=True)
+class HashedRound:
+    """A round's emission rows after the hash pass: which key hashes repeat, and the scan
+    positions of the rows to read in full (those of repeated or clicked keys)."""
+
+    rows: pl.LazyFrame
+    rows_read: int
+    repeated: pl.Series
+    positions: pl.Series
+
+
+def hash_round(files: list[Path], click_hashes: pl.Series) -> HashedRound:
+    """One pass over a round's emission rows hashing every (emission_id, offer_id) key. The
+    rows to read in full are then found by their position in the scan: hashing every row's
+    two strings again cost 0.25 CPU s more a round (issue 24). The (row, hash) pairs, 19M a
+    round, are freed when this returns."""
+    rows = (
+        pl.scan_parquet(files)
+        if files
+        else pl.LazyFrame(schema=polars_schema(rules.EMISSIONS_SCHEMA))
+    )
+    hashes = (
+        rows.with_row_index(ROW_INDEX)
+        .select(ROW_INDEX, key_hash(rules.EMISSION_DEDUP_KEY))
+        .collect(engine="streaming")
+    )
+    repeated = repeated_values(hashes[KEY_HASH])
+    wanted = pl.concat([repeated, click_hashes]).implode()
+    positions = hashes.filter(pl.col(KEY_HASH).is_in(wanted))[ROW_INDEX]
+    return HashedRound(rows, hashes.height, repeated, positions)
+
+
 class PolarsEngine:
     name = "polars"
 
@@ -458,7 +490,8 @@ class PolarsEngine:
             def count_round(number: int) -> Future[None]:
                 """Count a round's rows of D in the second thread: it needs no deduplication,
                 so it fills the core that the single-threaded parts of the clicks' dedup and
-                of each round leave idle."""
+                of each round leave idle. Started after the round's hash pass, whose (row,
+                hash) pairs would otherwise add to its memory (issue 24: peak 1.58 GiB)."""
                 return beside.submit(
                     write_counts_of_day,
                     [path for path in rounds[number] if path in day_files],
@@ -473,7 +506,10 @@ class PolarsEngine:
             for number, files in enumerate(rounds):
                 round_clicks = read_clicks_of_round(Path(scratch), number)
                 click_hashes = round_clicks.select(key_hash(rules.JOIN_KEY)).to_series().unique()
-                summary, matches = self._dedup_round(files, click_hashes, of_day)
+                hashed = hash_round(files, click_hashes)
+                if number > 0:  # beside the lighter rest of the round, not its hash pass
+                    counting = count_round(number)
+                summary, matches = self._dedup_round(hashed, of_day)
                 write_count_corrections(summary, len(rounds), Path(scratch), number)
                 joined = (
                     round_clicks.join(matches, on=list(rules.JOIN_KEY), how="left")
@@ -488,10 +524,8 @@ class PolarsEngine:
                 clicks_deduplicated += joined.height
                 matched += joined.filter(emitted.is_not_null()).height
                 matched_previous_day += joined.filter(emitted < start).height
-                del round_clicks, click_hashes, summary, matches, joined
+                del round_clicks, click_hashes, hashed, summary, matches, joined
                 counting.result()  # one round's counting at a time: bounded memory
-                if number + 1 < len(rounds):
-                    counting = count_round(number + 1)
             emissions_of_day = sum_partial_counts(
                 len(rounds), Path(scratch), emission_counts_folder
             )
@@ -506,39 +540,21 @@ class PolarsEngine:
         )
 
     @staticmethod
-    def _dedup_round(
-        files: list[Path], click_hashes: pl.Series, of_day: pl.Expr
-    ) -> tuple[DedupRound, pl.DataFrame]:
+    def _dedup_round(hashed: HashedRound, of_day: pl.Expr) -> tuple[DedupRound, pl.DataFrame]:
         """Deduplicate the emission rows of some whole key buckets (every row of their keys);
         returns the round's counts and its deduplicated rows of the clicked and repeated keys.
 
         Sorting every emission row of D-1 and D to deduplicate them is what makes a naive
-        job slow. Instead one pass hashes every key: a key whose hash occurs once occurs once,
-        so its row is its own deduplicated row. Only the rows of repeated hashes and of the
-        keys that clicks reference are read in full and deduplicated exactly on the keys."""
-        rows = (
-            pl.scan_parquet(files)
-            if files
-            else pl.LazyFrame(schema=polars_schema(rules.EMISSIONS_SCHEMA))
-        )
-        emission_key = key_hash(rules.EMISSION_DEDUP_KEY)
-        hashes = (
-            rows.with_row_index(ROW_INDEX)
-            .select(ROW_INDEX, emission_key)
-            .collect(engine="streaming")
-        )
-        repeated = repeated_values(hashes[KEY_HASH])
-        wanted = pl.concat([repeated, click_hashes]).implode()
-        # The candidates by their position in the scan: hashing every row's two strings again
-        # cost 0.25 CPU s more a round (issue 24).
-        positions = hashes.filter(pl.col(KEY_HASH).is_in(wanted))[ROW_INDEX]
-        rows_read = hashes.height
-        del hashes  # a round's 19M (row, hash) pairs: freed before the candidates are read
+        job slow. Instead one pass hashes every key (`hash_round`): a key whose hash occurs
+        once occurs once, so its row is its own deduplicated row. Only the rows of repeated
+        hashes and of the keys that clicks reference are read in full and deduplicated
+        exactly on the keys."""
+        repeated = hashed.repeated
         candidate_rows = (
-            rows.with_row_index(ROW_INDEX)
-            .filter(pl.col(ROW_INDEX).is_in(positions.implode()))
+            hashed.rows.with_row_index(ROW_INDEX)
+            .filter(pl.col(ROW_INDEX).is_in(hashed.positions.implode()))
             .drop(ROW_INDEX)
-            .with_columns(emission_key)
+            .with_columns(key_hash(rules.EMISSION_DEDUP_KEY))
             .collect(engine="streaming")
         )
         # Every row of every day of a candidate key is here, so its first row is exact.
@@ -549,7 +565,7 @@ class PolarsEngine:
         repeated_rows = candidate_rows.filter(repeated_key)
         survivors = candidates.filter(repeated_key)
         summary = DedupRound(
-            rows=rows_read,
+            rows=hashed.rows_read,
             dropped_rows_of_day=emissions_per_stats_key(
                 repeated_rows.lazy().filter(of_day)
             ).collect(),
