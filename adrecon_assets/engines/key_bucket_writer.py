@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -95,14 +96,23 @@ class KeyBucketWriter:
         self._futures = [future for future in self._futures if not future.done()]
 
     def _split(self, batch: pl.DataFrame) -> None:
-        parts = batch.partition_by(BUCKET, as_dict=True, include_key=False)
+        """Buffer a batch's rows by bucket; write the buckets that fill a row group."""
+        buckets = batch.get_column(BUCKET).to_numpy().astype(np.uint8)
+        # A stable radix sort of the small bucket numbers, then one gather of the batch: about
+        # half the cost of `partition_by`, which hashes the bucket column to group it.
+        order = pl.Series(np.argsort(buckets, kind="stable").astype(np.uint32))
+        rows = batch.select(pl.exclude(BUCKET).gather(order)).to_arrow(
+            compat_level=pl.CompatLevel.newest()
+        )
         full = []
+        start = 0
         with self._buffer_lock:
-            for (bucket,), part in parts.items():
-                self._buffers.setdefault(bucket, []).append(
-                    part.to_arrow(compat_level=pl.CompatLevel.newest())
-                )
-                self._buffered_rows[bucket] = self._buffered_rows.get(bucket, 0) + part.height
+            for bucket, count in enumerate(np.bincount(buckets, minlength=KEY_BUCKETS).tolist()):
+                if not count:
+                    continue
+                self._buffers.setdefault(bucket, []).append(rows.slice(start, count))
+                start += count
+                self._buffered_rows[bucket] = self._buffered_rows.get(bucket, 0) + count
                 if self._buffered_rows[bucket] >= ROWS_PER_ROW_GROUP:
                     full.append((bucket, self._take_locked(bucket)))
         for bucket, tables in full:
@@ -119,7 +129,10 @@ class KeyBucketWriter:
     def _write(self, bucket: int, tables: list[pa.Table]) -> None:
         if not tables:
             return
+        # Valid rows have no nulls (section 7's are quarantined): REQUIRED columns need no
+        # definition levels.
         table = pa.concat_tables(tables)
+        table = table.cast(pa.schema([field.with_nullable(False) for field in table.schema]))
         with self._writer_locks[bucket]:
             writer = self._writers.get(bucket)
             if writer is None:
@@ -135,7 +148,8 @@ class KeyBucketWriter:
 
 @contextmanager
 def key_bucket_writer(folder: Path) -> Iterator[KeyBucketWriter]:
-    """A KeyBucketWriter closed (its files complete) when the block ends, failed or not."""
+    """A KeyBucketWriter whose files are completed when the block succeeds; if it fails, the
+    threads are stopped and the files closed as they are (staging discards its folder)."""
     writer = KeyBucketWriter(folder)
     try:
         yield writer
