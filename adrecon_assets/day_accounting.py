@@ -16,22 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
 from adrecon_assets.assets import RECONCILED_STATISTICS_KEY
+from adrecon_assets.clock import utc_now
 from adrecon_assets.jobs import RECONCILE_DAYS
 from adrecon_assets.lake import Lake
 from adrecon_assets.partitions import daily_partitions, previous_day
 from adrecon_assets.rules import Topic, day_bounds
-from adrecon_assets.run_tags import CATCH_UP_TRIGGER, PARTITION_TAG, TRIGGER_TAG
+from adrecon_assets.run_tags import PARTITION_TAG, RANGE_END_TAG
 from adrecon_assets.sensors.instance_records import days_of_tags, latest_materializations
 
 RECONCILED = RECONCILED_STATISTICS_KEY
-# Readiness catch-up runs read per day asked about: they are rare (after an outage or a new
-# lake), so this many is all of them.
-CATCH_UPS_READ = 100
+# Ranged runs read per day asked about (catch-ups after an outage or a new lake, operators'
+# backfills): they are rare, so this many is all of them.
+RANGES_READ = 100
 
 
 @dataclass(frozen=True)
@@ -139,19 +140,25 @@ def unreconciled_closed_days(
 def reconcile_attempts(instance: dg.DagsterInstance, day: date, limit: int) -> list[dg.RunRecord]:
     """The newest `limit` runs of `reconcile_days` that worked on `day`, newest first: its
     one-day runs (the readiness sensor's, their retries and relaunches, an operator's), and
-    the readiness sensor's catch-up ranges that covered it."""
+    the ranged runs that covered it (the readiness sensor's catch-ups, an operator's
+    single-run backfills)."""
     one_day = instance.get_run_records(
         dg.RunsFilter(job_name=RECONCILE_DAYS, tags={PARTITION_TAG: day.isoformat()}),
         limit=limit,
     )
+    # A run of D is created once D is over (D is a partition from then on), so a range that
+    # covers D ends on a day from D to today: one query, whatever started the range.
+    ends = [
+        (day + timedelta(days=offset)).isoformat()
+        for offset in range(max(0, (utc_now().date() - day).days) + 1)
+    ]
     ranges = instance.get_run_records(
         dg.RunsFilter(
             job_name=RECONCILE_DAYS,
-            tags={TRIGGER_TAG: CATCH_UP_TRIGGER},
-            # A run of D is created once D is over (D is a partition from then on).
+            tags={RANGE_END_TAG: ends},
             created_after=day_bounds(day)[1],
         ),
-        limit=CATCH_UPS_READ,
+        limit=RANGES_READ,
     )
     covering = [record for record in ranges if day in days_of_tags(dict(record.dagster_run.tags))]
     merged = sorted([*one_day, *covering], key=lambda record: record.create_timestamp)

@@ -11,7 +11,14 @@ import pytest
 
 from adrecon_assets.lake import Lake
 from adrecon_assets.rules import day_retry_delay
-from adrecon_assets.run_tags import LATE_DATA_TRIGGER, PARTITION_TAG, RETRY_OF_TAG, TRIGGER_TAG
+from adrecon_assets.run_tags import (
+    LATE_DATA_TRIGGER,
+    PARTITION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    RETRY_OF_TAG,
+    TRIGGER_TAG,
+)
 from adrecon_assets.sensors.late_data import failed_rerun_retries
 from adrecon_assets.sensors.readiness import evaluate_readiness, launch_plan
 from adrecon_assets.sensors.retries import Attempts
@@ -115,6 +122,30 @@ def test_a_failed_day_is_relaunched_after_the_backoff_not_before(
     assert requests_at(instance, paths, now + timedelta(minutes=29)) == []
     (again,) = requests_at(instance, paths, now + timedelta(minutes=31))
     assert again[0] == f"ready-{day}-after-{second.run_id}"
+
+
+def test_a_failed_operator_backfill_counts_as_a_failed_attempt_of_each_of_its_days(
+    instance: dg.DagsterInstance, paths: Paths
+) -> None:
+    """A backfill of `reconcile_days` is one ranged run (BackfillPolicy.single_run), with no
+    tag of the readiness sensor's: its failure still starts each day's backoff."""
+    first, last = days_ago(42), days_ago(40)
+    for day in (first, days_ago(41), last):
+        write_day(paths.lake, day)
+    backfill = add_run(
+        instance,
+        job_name="reconcile_days",
+        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+        status=FAILURE,
+    )
+    now = datetime.now(UTC)
+    assert requests_at(instance, paths, now + timedelta(minutes=9)) == []
+    # After the backoff each day is retried alone, as after a failed catch-up: the first and
+    # the last; the middle one waits for the retry of the first, the day before it.
+    assert requests_at(instance, paths, now + timedelta(minutes=11)) == [
+        (f"ready-{day}-after-{backfill.run_id}", day.isoformat(), backfill.run_id)
+        for day in (first, last)
+    ]
 
 
 RECONCILED = dg.AssetKey("reconciled_statistics")
