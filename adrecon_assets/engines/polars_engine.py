@@ -185,7 +185,7 @@ def valid_rows_sink(
         )
     # Rows of a bucket need no order (every reader takes a bucket whole), so batches are
     # handed over as they come.
-    return valid_rows.with_columns(emission_bucket().alias(BUCKET)).sink_batches(
+    return valid_rows.with_columns(emission_bucket()).sink_batches(
         bucket_writer, lazy=True, maintain_order=False
     )
 
