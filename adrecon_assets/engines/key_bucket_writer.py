@@ -84,6 +84,10 @@ class KeyBucketWriter:
     def abort(self) -> None:
         """Stop the threads and close the files as they are (a failed staging discards them)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+        # Drop the buffered rows now: a retry of the step must not find them still held by
+        # the traceback of the failed attempt.
+        self._buffers.clear()
+        self._futures.clear()
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
