@@ -289,6 +289,8 @@ def test_totals_balance_passes_on_the_recounted_rows(tmp_path: Path) -> None:
         ((GOOD_ROWS[0],), "o2/side: missing from the staged rows"),
         ((*GOOD_ROWS, ("o3", "top", 0, 0, 0, 0, 0)), "o3/top: staged but not in the recount"),
         ((*GOOD_ROWS, GOOD_ROWS[1]), "o2/side: 2 staged rows"),
+        # As many staged rows as recount rows, each equal to its recount row: still a repeat.
+        ((GOOD_ROWS[0], GOOD_ROWS[0]), "o1/top: 2 staged rows"),
     ],
 )
 def test_totals_balance_names_each_key_that_differs(

@@ -1,6 +1,6 @@
 """Loading the definitions (every CLI command, webserver and daemon start) imports no heavy
 library that only some runs need: pyspark with the Spark engine, matplotlib for charts,
-pandera for the staged-day checks, pandas (which pyarrow.dataset imports) for serving writes."""
+pandera for the staged-day checks, pandas (which pyarrow.dataset imports)."""
 
 from __future__ import annotations
 

@@ -111,3 +111,14 @@ def test_two_rows_of_one_existing_key_are_refused(store: ServingStore) -> None:
         store.replace_days([offline(DAYS[0], ["o1", "o1"], 2, "second")])
     assert rows_of(store, DAYS[0]) == [("o1", "p1", 10, 1, 100, 1, 100, "offline")]
     assert store.reconciled_days() == {DAYS[0]: "first"}
+
+
+def test_two_rows_of_one_key_in_a_new_day_are_refused(store: ServingStore) -> None:
+    """The first write of a day (a plain INSERT in the DuckDB store) refuses a repeated key too,
+    and leaves the other days and their markers as they were."""
+    store.replace_days([offline(DAYS[0], ["o1"], 1, "first")])
+    with pytest.raises(Exception, match="(?i)duplicate|unique"):
+        store.replace_days([offline(DAYS[1], ["o2", "o2"], 2, "second")])
+    assert rows_of(store, DAYS[1]) == []
+    assert rows_of(store, DAYS[0]) == [("o1", "p1", 10, 1, 100, 1, 100, "offline")]
+    assert store.reconciled_days() == {DAYS[0]: "first"}

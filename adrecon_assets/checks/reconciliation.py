@@ -234,6 +234,19 @@ def recount_sql(flagged: str, counts: str) -> str:
     """
 
 
+def unmatched_rows_sql() -> str:
+    """How many rows of `staged` FULL JOIN `recount` (on the key) are not one staged row equal,
+    measure by measure, to one recount row. Zero, with as many staged rows as recount rows,
+    means the two are equal key by key: every staged row then met one recount row and every
+    recount row (its keys are unique) at least one staged row, so none met two."""
+    same_key = " AND ".join(f"s.{column} = r.{column}" for column in rules.STATS_KEY)
+    lone = " OR ".join(f"{side}.{rules.STATS_KEY[0]} IS NULL" for side in ("s", "r"))
+    differs = " OR ".join(f"s.{m} IS DISTINCT FROM r.{m}" for m in serving.STATS_MEASURES)
+    return (
+        f"SELECT count(*) FROM staged s FULL JOIN recount r ON {same_key} WHERE {lone} OR {differs}"
+    )
+
+
 def compared_sql() -> str:
     """Each key of `staged` or `recount` that is repeated in `staged` or differs in a measure:
     the staged row count, the staged measures (of any one of its rows) and `<measure>_recount`
@@ -341,11 +354,19 @@ def audit_statistics(
             f"CREATE TABLE recount AS {recount_sql('flagged', 'counts')}",
             {"no_emission": rules.FraudReason.NO_EMISSION.value},
         )
+        staged_rows, staged_totals = relation_totals(connection, "staged")
+        recount_rows, recount_totals = relation_totals(connection, "recount")
+        unmatched = connection.execute(unmatched_rows_sql()).fetchone()
+        assert unmatched is not None
+        if not unmatched[0] and staged_rows == recount_rows:
+            # Equal: one join, not the grouping of the staged rows by key that the listing of
+            # differences needs (issue 24: ~3 of the audit's 11 CPU s at 6.9M keys).
+            return StatisticsAudit(
+                staged_rows, recount_rows, staged_totals, recount_totals, differences=0, listed=[]
+            )
         connection.execute(f"CREATE TABLE compared AS {compared_sql()}")
         count = connection.execute(difference_count_sql()).fetchone()
         assert count is not None
-        staged_rows, staged_totals = relation_totals(connection, "staged")
-        recount_rows, recount_totals = relation_totals(connection, "recount")
         return StatisticsAudit(
             staged_rows=staged_rows,
             recount_rows=recount_rows,

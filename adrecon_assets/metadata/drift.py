@@ -85,6 +85,10 @@ COMPARED_SQL = f"""
 """
 
 
+# A key of `compared` whose measures differ between the two sides.
+CHANGED_SQL = " OR ".join(f"{m}{PREVIOUS} <> {m}{RECONCILED}" for m in MEASURES)
+
+
 @contextmanager
 def compared_keys(
     previous: Totals, reconciled: Totals, spill_folder: Path | None = None
@@ -122,6 +126,8 @@ class Drift:
     double_counted_micros: int
     billed_fraud_clicks: int
     billed_fraud_micros: int
+    changed_keys: int
+    """Keys whose measures differ (counted in the same pass over `compared`)."""
 
 
 def drift(previous: Totals, reconciled: Totals, spill_folder: Path | None = None) -> Drift:
@@ -141,7 +147,8 @@ def compared_drift(connection: duckdb.DuckDBPyConnection) -> Drift:
         f"{_positive_sum(f'{new_clicks} - {old_clicks}', 'lost_clicks')}, "
         f"{_positive_sum(f'{new_micros} - {old_micros}', 'lost_micros')}, "
         f"{_positive_sum(f'{old_clicks} - {new_clicks}', 'double_counted_clicks')}, "
-        f"{_positive_sum(f'{old_micros} - {new_micros}', 'double_counted_micros')} "
+        f"{_positive_sum(f'{old_micros} - {new_micros}', 'double_counted_micros')}, "
+        f"count(*) FILTER (WHERE {CHANGED_SQL}) AS changed_keys "
         "FROM compared"
     )
     row = query.fetchone()
@@ -157,6 +164,7 @@ def compared_drift(connection: duckdb.DuckDBPyConnection) -> Drift:
         double_counted_micros=sums["double_counted_micros"],
         billed_fraud_clicks=new.fraud_clicks - old.fraud_clicks,
         billed_fraud_micros=new.refund_micros - old.refund_micros,
+        changed_keys=sums["changed_keys"],
     )
 
 

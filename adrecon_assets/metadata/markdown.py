@@ -11,8 +11,8 @@ import duckdb
 
 from adrecon_assets.metadata.display import markdown_text
 from adrecon_assets.metadata.drift import (
+    CHANGED_SQL,
     KEY_COLUMNS,
-    MEASURES,
     PREVIOUS,
     RECONCILED,
     Drift,
@@ -60,17 +60,21 @@ def largest_corrections_markdown(
         return compared_corrections_markdown(connection, limit)
 
 
-def compared_corrections_markdown(connection: duckdb.DuckDBPyConnection, limit: int) -> str:
+def compared_corrections_markdown(
+    connection: duckdb.DuckDBPyConnection, limit: int, changed_keys: int | None = None
+) -> str:
     """`largest_corrections_markdown` of the view `compared` (see `compared_keys`): a top-N
-    query, so only `limit` keys become Python rows."""
-    changed = " OR ".join(f"{m}{PREVIOUS} <> {m}{RECONCILED}" for m in MEASURES)
+    query, so only `limit` keys become Python rows. `changed_keys`, if the caller counted them
+    already (`Drift.changed_keys`), saves a pass over the view (a join of two days)."""
     correction = f"cost_micros{RECONCILED} - cost_micros{PREVIOUS}"
-    count = connection.execute(f"SELECT count(*) FROM compared WHERE {changed}").fetchone()
-    assert count is not None
-    if count[0] == 0:
+    if changed_keys is None:
+        count = connection.execute(f"SELECT count(*) FROM compared WHERE {CHANGED_SQL}").fetchone()
+        assert count is not None
+        changed_keys = int(count[0])
+    if changed_keys == 0:
         return "No (offer_id, placement) changed."
     largest = connection.execute(
-        f"SELECT *, {correction} AS correction FROM compared WHERE {changed} "
+        f"SELECT *, {correction} AS correction FROM compared WHERE {CHANGED_SQL} "
         f"ORDER BY abs({correction}) DESC, {', '.join(KEY_COLUMNS)} LIMIT ?",
         [limit],
     )
@@ -89,8 +93,8 @@ def compared_corrections_markdown(connection: duckdb.DuckDBPyConnection, limit: 
             f"| {money(row['cost_micros' + PREVIOUS])} | {money(row['cost_micros' + RECONCILED])} "
             f"| {money(row['correction'])} |"
         )
-    if count[0] > limit:
-        lines.append(f"\n{count[0] - limit} more keys changed.")
+    if changed_keys > limit:
+        lines.append(f"\n{changed_keys - limit} more keys changed.")
     return "\n".join(lines)
 
 
@@ -104,7 +108,7 @@ def corrections_metadata(
     (one bounded DuckDB comparison of the two days, spilling under `spill_folder`)."""
     with compared_keys(previous_rows, reconciled_rows, spill_folder) as connection:
         result = compared_drift(connection)
-        largest = compared_corrections_markdown(connection, PREVIEW_ROWS)
+        largest = compared_corrections_markdown(connection, PREVIEW_ROWS, result.changed_keys)
     return {
         "online_drift": dg.MetadataValue.md(drift_markdown(result, previous_source)),
         **drift_metadata(result),

@@ -8,10 +8,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from adrecon_assets import rules
 from adrecon_assets.bounded_duckdb import Rows, bounded_connection, register_rows
@@ -22,9 +23,6 @@ from adrecon_assets.serving.tables import (
     Dialect,
     ServingTable,
 )
-
-if TYPE_CHECKING:
-    import pyarrow.dataset as ds
 
 # reconciled_days.run_id when no Dagster run is behind a write (simulator, benchmarks).
 NO_RUN_ID = "outside-dagster"
@@ -89,18 +87,26 @@ DAY_ROWS_SQL = f"{DAY_ROWS_SELECT} ORDER BY offer_id, placement"
 ONLINE_COLUMNS = ("date", "offer_id", "placement", *ONLINE_MEASURES)
 
 
-def row_dataset(rows: Path) -> ds.Dataset:
-    """The Parquet files of `rows` (a file, or a folder's visible `*.parquet` files)."""
-    # Imported here: pyarrow.dataset imports pandas, a third of the definitions' load (~1 CPU s
-    # in every code server, CLI command and run start) that only a serving write needs.
-    import pyarrow.dataset as ds
-
-    return ds.dataset(str(rows), format="parquet")
+def parquet_files(rows: Path) -> list[Path]:
+    """The Parquet files of `rows`: the file itself, or the folder's visible `*.parquet` files."""
+    if not rows.is_dir():
+        return [rows]
+    return [path for path in sorted(rows.glob("*.parquet")) if not path.name.startswith((".", "_"))]
 
 
 def row_count(rows: Rows) -> int:
     """Rows of an Arrow table, or of Parquet files from their footers."""
-    return rows.num_rows if isinstance(rows, pa.Table) else row_dataset(rows).count_rows()
+    if isinstance(rows, pa.Table):
+        return rows.num_rows
+    return sum(pq.read_metadata(path).num_rows for path in parquet_files(rows))
+
+
+def row_columns(rows: Rows) -> list[str]:
+    """The column names of an Arrow table, or of Parquet files (their first file's schema)."""
+    if isinstance(rows, pa.Table):
+        return rows.column_names
+    files = parquet_files(rows)
+    return pq.read_schema(files[0]).names if files else []
 
 
 def row_batches(
@@ -112,9 +118,13 @@ def row_batches(
     if isinstance(rows, pa.Table):
         yield from (rows if columns is None else rows.select(list(columns))).to_batches(batch_rows)
         return
-    yield from row_dataset(rows).to_batches(
-        columns=None if columns is None else list(columns), batch_size=batch_rows
-    )
+    # File by file with pyarrow.parquet: pyarrow.dataset imports pandas, ~0.5 s of the first
+    # serving write in a process (a run's only use of it).
+    for path in parquet_files(rows):
+        with pq.ParquetFile(path) as parquet:
+            yield from parquet.iter_batches(
+                batch_size=batch_rows, columns=None if columns is None else list(columns)
+            )
 
 
 @dataclass(frozen=True)
@@ -167,11 +177,7 @@ def shaped_replace(replace: DayReplace, values: dict[str, object]) -> ShapedRepl
     another day's rows would touch that day, contract 4); the columns its rows lack take one
     value from `values`. Reads only the date column, batch by batch."""
     table, day = replace.table, replace.day
-    present = set(
-        replace.rows.column_names
-        if isinstance(replace.rows, pa.Table)
-        else row_dataset(replace.rows).schema.names
-    )
+    present = set(row_columns(replace.rows))
     other_days: set[date] = set()
     for batch in row_batches(replace.rows, ["date"]):
         other_days.update(d for d in pc.unique(batch.column(0)).to_pylist() if d != day)
