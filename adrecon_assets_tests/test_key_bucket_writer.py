@@ -1,7 +1,8 @@
 """The writer of staged emissions files each row under its key bucket, across batches, with the
 encodings chosen for staging (plain emission ids, dictionaries for offers and placements, no
-statistics, REQUIRED columns); a failed write is raised, not lost. Buckets are given by hand (the writer only routes
-rows by the BUCKET column; `emission_bucket` is tested with the join rounds)."""
+statistics, REQUIRED columns); a failed write is raised, not lost. Buckets are given by hand
+(the writer only routes rows by the BUCKET column; `emission_bucket` is tested with the join
+rounds)."""
 
 from __future__ import annotations
 
