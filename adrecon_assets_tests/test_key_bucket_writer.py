@@ -1,6 +1,6 @@
 """The writer of staged emissions files each row under its key bucket, across batches, with the
-encodings chosen for staging (plain emission ids, dictionaries for offers and placements, no
-statistics, REQUIRED columns); a failed write is raised, not lost. Buckets are given by hand
+encodings chosen for staging (plain ids, a dictionary for placements, no statistics, REQUIRED
+columns); a failed write is raised, not lost. Buckets are given by hand
 (the writer only routes rows by the BUCKET column; `emission_bucket` is tested with the join
 rounds)."""
 
@@ -62,7 +62,7 @@ def test_rows_of_every_batch_go_to_the_file_of_their_bucket(tmp_path: Path) -> N
     }
 
 
-def test_staged_columns_are_required_plain_emission_ids_and_dictionaries_elsewhere(
+def test_staged_columns_are_required_plain_ids_and_a_placement_dictionary(
     tmp_path: Path,
 ) -> None:
     with key_bucket_writer.key_bucket_writer(tmp_path) as writer:
@@ -76,7 +76,7 @@ def test_staged_columns_are_required_plain_emission_ids_and_dictionaries_elsewhe
     assert "RLE_DICTIONARY" not in columns["emission_id"].encodings
     assert "PLAIN" in columns["emission_id"].encodings
     assert "RLE_DICTIONARY" in columns["placement"].encodings
-    assert "RLE_DICTIONARY" in columns["offer_id"].encodings
+    assert "RLE_DICTIONARY" not in columns["offer_id"].encodings
     assert {column.compression for column in columns.values()} == {"UNCOMPRESSED"}
     assert not any(column.is_stats_set for column in columns.values())
     schema = metadata.schema.to_arrow_schema()

@@ -27,13 +27,14 @@ import pyarrow.parquet as pq
 from adrecon_assets.engines.key_buckets import KEY_BUCKETS, bucket_file_name
 
 BUCKET: Final = "_bucket"
-# Columns whose values repeat within a row group (tens of placements, a catalogue's offers):
-# their dictionary is small and makes the join's reads cheaper (a day of 2,000 offers: 1.3
-# instead of 1.6 CPU s to read it back plainly). `emission_id` is mostly distinct within a row
-# group (a dictionary would only hash each value), the integers are plain 8-byte values.
-DICTIONARY_COLUMNS: Final = ["offer_id", "placement"]
+# The one staged column with few distinct values (tens of placements): its dictionary makes
+# the column tiny. `emission_id` is mostly distinct within a row group. A dictionary for
+# `offer_id` was measured both ways (benchmarks/RESULTS.md, `stage11`): it makes a small
+# catalogue's join read cheaper (20M simulated day: 1.3 instead of 1.6 CPU s) but costs the
+# 100M high-cardinality day's staging ~5 CPU s and saves no bytes there (4.7 GB either way).
+DICTIONARY_COLUMNS: Final = ["placement"]
 # Measured on the 100M-row high-cardinality day (benchmarks/RESULTS.md, `stage11`): uncompressed
-# files are written and read with the least CPU; the warehouse holds them for a day or two.
+# files take ~7 CPU s less to stage than LZ4 ones, for 4.7 instead of 2.5 GB a day on disk.
 STAGED_COMPRESSION: Final = "none"
 # About Polars' own row-group size, so the join's reads split alike.
 ROWS_PER_ROW_GROUP: Final = 128 * 1024
