@@ -24,11 +24,11 @@ from adrecon_assets.engines.base import (
     JoinReport,
     StageReport,
 )
+from adrecon_assets.engines.key_bucket_writer import BUCKET, KeyBucketWriter, key_bucket_writer
 from adrecon_assets.engines.key_buckets import (
     BUCKET_COLUMN,
     BUCKET_HASH_SEED,
     KEY_BUCKETS,
-    bucket_file_name,
     emission_rounds,
     mark_bucketed,
     parquet_files,
@@ -187,18 +187,21 @@ def in_ranges(addresses: pl.Series, ranges: list[IpRange]) -> pl.Series:
 def emission_bucket() -> pl.Expr:
     """A row's key bucket (`key_buckets`: the same XXH64 as Spark's `xxhash64`)."""
     hashed = polars_hash.col(BUCKET_COLUMN).nchash.xxhash64(seed=BUCKET_HASH_SEED)
-    return (hashed % KEY_BUCKETS).cast(pl.Int64).alias("_bucket")
+    return (hashed % KEY_BUCKETS).cast(pl.Int64).alias(BUCKET)
 
 
-def valid_rows_target(topic: rules.Topic, folder: Path) -> Path | pl.PartitionBy:
-    """Where staging writes a topic's valid rows: emissions as key-bucket files."""
+def valid_rows_sink(
+    valid_rows: pl.LazyFrame, topic: rules.Topic, folder: Path, bucket_writer: KeyBucketWriter
+) -> pl.LazyFrame:
+    """The lazy sink of a topic's valid rows: clicks as one file, emissions by key bucket."""
     if topic is not rules.Topic.EMISSIONS:
-        return folder / PART_FILE
-    return pl.PartitionBy(
-        folder,
-        key=emission_bucket(),
-        include_key=False,
-        file_path_provider=lambda args: bucket_file_name(args.partition_keys.item(0, 0)),
+        return valid_rows.sink_parquet(
+            folder / PART_FILE, compression=WAREHOUSE_COMPRESSION, lazy=True
+        )
+    # Rows of a bucket need no order (every reader takes a bucket whole), so batches are
+    # handed over as they come.
+    return valid_rows.with_columns(emission_bucket()).sink_batches(
+        bucket_writer, lazy=True, maintain_order=False
     )
 
 
@@ -420,20 +423,17 @@ class PolarsEngine:
         quarantine_folder.mkdir(parents=True, exist_ok=True)
         quarantine_file = quarantine_folder / PART_FILE
         valid_rows = rows.filter(reason.is_null()).select(schema.column_names)
-        # Both sinks in one streaming query: the lake is read once, not once per output.
-        pl.collect_all(
-            [
-                valid_rows.sink_parquet(
-                    valid_rows_target(partition.topic, out_folder),
-                    compression=WAREHOUSE_COMPRESSION,
-                    lazy=True,
-                ),
-                rows.filter(reason.is_not_null()).sink_parquet(
-                    quarantine_file, compression=WAREHOUSE_COMPRESSION, lazy=True
-                ),
-            ],
-            engine="streaming",
-        )
+        with key_bucket_writer(out_folder) as bucket_writer:
+            # Both sinks in one streaming query: the lake is read once, not once per output.
+            pl.collect_all(
+                [
+                    valid_rows_sink(valid_rows, partition.topic, out_folder, bucket_writer),
+                    rows.filter(reason.is_not_null()).sink_parquet(
+                        quarantine_file, compression=WAREHOUSE_COMPRESSION, lazy=True
+                    ),
+                ],
+                engine="streaming",
+            )
         if not any(out_folder.glob("*.parquet")):  # no valid row at all: one empty file
             write(pl.DataFrame(schema=polars_schema(schema)), out_folder)
         if partition.topic is rules.Topic.EMISSIONS:
