@@ -352,6 +352,11 @@ def sum_partial_counts(parts: int, scratch: Path, counts_folder: Path) -> int:
             .group_by(rules.STATS_KEY)
             .agg(pl.col("emissions").sum())
             .filter(pl.col("emissions") > 0)
+            # In key order: the aggregate's statistics then reach the serving store's primary
+            # key index in runs of ascending keys, which it inserts faster than random ones
+            # (issue 24, 20M-row day with 4.1M keys, back to back: reconciled_statistics 7.8 and
+            # 8.0 s with this sort, 10.7 s without; the join's time did not measurably change).
+            .sort(rules.STATS_KEY)
             .collect(engine="streaming")
         )
         counts.write_parquet(chunk_file(counts_folder, part), compression=WAREHOUSE_COMPRESSION)
