@@ -70,6 +70,13 @@ def scan(folder: Path) -> pl.LazyFrame:
     return pl.scan_parquet(folder / "*.parquet")
 
 
+def scan_emission_files(files: list[Path]) -> pl.LazyFrame:
+    """Staged emission rows of these files (a round may have none: then no rows)."""
+    if not files:
+        return pl.LazyFrame(schema=polars_schema(rules.EMISSIONS_SCHEMA))
+    return pl.scan_parquet(files)
+
+
 def write(frame: pl.LazyFrame | pl.DataFrame, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     if isinstance(frame, pl.LazyFrame):
@@ -317,11 +324,7 @@ def write_counts_of_day(
     `sum_partial_counts` adds both up, which saves a second group_by of the round's millions
     of keys. (Run in a second thread beside the deduplication it saved about 1 s of the
     100M-row day's join for 0.4 GiB more peak memory: not done, issue 24.)"""
-    rows = (
-        pl.scan_parquet(day_files)
-        if day_files
-        else pl.LazyFrame(schema=polars_schema(rules.EMISSIONS_SCHEMA))
-    )
+    rows = scan_emission_files(day_files)
     counts = emissions_per_stats_key(rows.filter(of_day)).collect(engine="streaming")
     write_counts_by_part(counts, parts, scratch, number, "rows")
 
@@ -382,11 +385,7 @@ def hash_round(files: list[Path], click_hashes: pl.Series) -> HashedRound:
     rows to read in full are then found by their position in the scan: hashing every row's
     two strings again cost 0.25 CPU s more a round (issue 24). The (row, hash) pairs, 19M a
     round, are freed when this returns."""
-    rows = (
-        pl.scan_parquet(files)
-        if files
-        else pl.LazyFrame(schema=polars_schema(rules.EMISSIONS_SCHEMA))
-    )
+    rows = scan_emission_files(files)
     hashes = (
         rows.with_row_index(ROW_INDEX)
         .select(ROW_INDEX, key_hash(rules.EMISSION_DEDUP_KEY))
